@@ -1,0 +1,100 @@
+/// A proposal as the decision function needs it.
+public struct ProposalRecord: Hashable, Sendable {
+    public var id: Digest
+    public var author: PublicKey
+    public var time: UInt64
+    public var rosterVersion: UInt64
+    public var proposal: Proposal
+}
+
+/// A member's binding vote on one proposal: the one with the lowest feed position (SPEC.md §5.3).
+public struct VoteRecord: Hashable, Sendable {
+    public var id: Digest
+    public var seq: UInt64
+    public var time: UInt64
+    public var rosterVersion: UInt64
+    public var choice: VoteChoice
+    public var reason: String
+}
+
+public struct HaltRecord: Hashable, Sendable {
+    public var id: Digest
+    public var author: PublicKey
+    public var time: UInt64
+    public var rosterVersion: UInt64
+    public var reason: String
+}
+
+/// Two different entries by one author at one feed position: portable proof of equivocation (P6).
+public struct EquivocationEvidence: Hashable, Sendable {
+    public var first: SignedEntry
+    public var second: SignedEntry
+
+    /// Checks that this really is equivocation: same author and position, different ids, both signed.
+    public func isValid(lab: String, genesis: Digest) -> Bool {
+        first.entry.author == second.entry.author && first.entry.seq == second.entry.seq && first.id != second.id
+            && (try? first.verified(lab: lab, genesis: genesis)) != nil
+            && (try? second.verified(lab: lab, genesis: genesis)) != nil
+    }
+
+    public var author: PublicKey { first.entry.author }
+}
+
+/// The order-independent summary of a set of verified entries from which ``Verdict`` is computed.
+///
+/// Memory is bounded by proposals × members plus halts, never by the number of entries: later votes by the same
+/// member on the same proposal are not kept (the first one binds), and nothing else is retained per entry.
+public struct Tally: Sendable {
+    public private(set) var proposals: [Digest: ProposalRecord] = [:]
+    public private(set) var votes: [Digest: [PublicKey: VoteRecord]] = [:]
+    public private(set) var halts: [Digest: HaltRecord] = [:]
+    public private(set) var equivocations: [PublicKey: EquivocationEvidence] = [:]
+    /// How many entries were counted (connected to their feed).
+    public private(set) var entryCount = 0
+    /// Votes after the first by the same member on the same proposal (ignored).
+    public private(set) var repeatedVotes = 0
+
+    public init() {}
+
+    /// Adds a verified entry. `connected` says whether the entry is linked to its feed's start (SPEC.md §5.1):
+    /// only connected entries count, except halts, which count wherever they are seen (P3).
+    public mutating func add(_ signed: SignedEntry, connected: Bool) {
+        let e = signed.entry
+        if connected { entryCount += 1 }
+        switch e.body {
+        case .halt(let h):
+            halts[signed.id] = HaltRecord(
+                id: signed.id, author: e.author, time: e.time, rosterVersion: e.rosterVersion, reason: h.reason)
+        case .proposal(let p) where connected:
+            proposals[signed.id] = ProposalRecord(
+                id: signed.id, author: e.author, time: e.time, rosterVersion: e.rosterVersion, proposal: p)
+        case .vote(let v) where connected:
+            let record = VoteRecord(
+                id: signed.id, seq: e.seq, time: e.time, rosterVersion: e.rosterVersion, choice: v.choice,
+                reason: v.reason)
+            if let existing = votes[v.proposal]?[e.author] {
+                repeatedVotes += 1
+                if existing.seq < record.seq || (existing.seq == record.seq && existing.id < record.id) { return }
+            }
+            votes[v.proposal, default: [:]][e.author] = record
+        default:
+            break
+        }
+    }
+
+    /// Records proof that `evidence.author` equivocated. The caller MUST have checked ``EquivocationEvidence/isValid``.
+    public mutating func addEquivocation(_ evidence: EquivocationEvidence) {
+        let key = evidence.author
+        if let existing = equivocations[key] {
+            // Keep one canonical proof per author regardless of arrival order.
+            let a = [existing.first.id, existing.second.id].sorted()
+            let b = [evidence.first.id, evidence.second.id].sorted()
+            if !(b.lexicographicallyPrecedes(a)) { return }
+        }
+        equivocations[key] = evidence
+        // Both sides are signed by a member; halts among them count (doubt resolves toward pause).
+        for side in [evidence.first, evidence.second] {
+            if case .halt = side.entry.body { add(side, connected: false) }
+        }
+    }
+}

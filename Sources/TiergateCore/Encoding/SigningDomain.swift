@@ -1,0 +1,18 @@
+/// Domain-separation tags (SPEC.md §2.2). Every signed or hashed object starts with
+/// `u8 len(tag) || tag`, so a signature made for one purpose never verifies for another.
+public enum SigningDomain: String, Sendable, CaseIterable {
+    case entry = "tiergate/v1/entry"
+    case roster = "tiergate/v1/roster"
+    case fingerprint = "tiergate/v1/fingerprint"
+
+    /// `u8 length || ASCII tag`.
+    public var prefix: [UInt8] {
+        let tag = Array(rawValue.utf8)
+        return [UInt8(tag.count)] + tag
+    }
+
+    /// The exact bytes given to Ed25519 (or hashed): the tag prefix followed by the canonical content.
+    public func message(_ content: [UInt8]) -> [UInt8] {
+        prefix + content
+    }
+}

@@ -1,0 +1,141 @@
+/// What kind of entry (SPEC.md §4.1).
+public enum EntryKind: UInt8, Sendable, CaseIterable {
+    case proposal = 1
+    case vote = 2
+    case halt = 3
+
+    public var name: String {
+        switch self {
+        case .proposal: return "proposal"
+        case .vote: return "vote"
+        case .halt: return "halt"
+        }
+    }
+}
+
+/// An evidence file a proposal rests on: its name and BLAKE2b-256.
+public struct Evidence: Hashable, Sendable {
+    public var name: String
+    public var hash: Digest
+    public init(name: String, hash: Digest) {
+        self.name = name
+        self.hash = hash
+    }
+}
+
+/// What a proposal asks for.
+public enum ProposalAction: Hashable, Sendable {
+    /// Authorise `tier` (one above the authorised tier), or re-affirm the authorised tier.
+    case advance(tier: UInt32)
+    /// Clear these halts and resume at `tier`.
+    case resume(tier: UInt32, halts: [Digest])
+    /// Replace the roster in force with this one.
+    case amend(Roster)
+
+    public var code: UInt8 {
+        switch self {
+        case .advance: return 1
+        case .resume: return 2
+        case .amend: return 3
+        }
+    }
+
+    public var name: String {
+        switch self {
+        case .advance: return "advance"
+        case .resume: return "resume"
+        case .amend: return "amend"
+        }
+    }
+}
+
+public struct Proposal: Hashable, Sendable {
+    public var action: ProposalAction
+    public var title: String
+    public var evidence: [Evidence]
+    /// Voting closes at this time (ms since the Unix epoch); votes dated later do not count.
+    public var closesAt: UInt64
+
+    public init(action: ProposalAction, title: String, evidence: [Evidence] = [], closesAt: UInt64) {
+        self.action = action
+        self.title = title
+        self.evidence = evidence
+        self.closesAt = closesAt
+    }
+}
+
+public enum VoteChoice: UInt8, Sendable, CaseIterable {
+    case yes = 1
+    case no = 2
+    case abstain = 3
+
+    public var name: String {
+        switch self {
+        case .yes: return "yes"
+        case .no: return "no"
+        case .abstain: return "abstain"
+        }
+    }
+}
+
+public struct Vote: Hashable, Sendable {
+    public var proposal: Digest
+    public var choice: VoteChoice
+    public var reason: String
+    public init(proposal: Digest, choice: VoteChoice, reason: String = "") {
+        self.proposal = proposal
+        self.choice = choice
+        self.reason = reason
+    }
+}
+
+public struct Halt: Hashable, Sendable {
+    public var reason: String
+    public init(reason: String) { self.reason = reason }
+}
+
+public enum EntryBody: Hashable, Sendable {
+    case proposal(Proposal)
+    case vote(Vote)
+    case halt(Halt)
+
+    public var kind: EntryKind {
+        switch self {
+        case .proposal: return .proposal
+        case .vote: return .vote
+        case .halt: return .halt
+        }
+    }
+}
+
+/// The signed content of an entry (SPEC.md §4): who, where in their feed, when, under which roster, and what.
+public struct Entry: Hashable, Sendable {
+    public var lab: String
+    /// Hash of the genesis roster: binds the entry to one lab instance.
+    public var genesis: Digest
+    public var rosterVersion: UInt64
+    public var author: PublicKey
+    /// Position in the author's feed, from 1.
+    public var seq: UInt64
+    /// Id of the author's previous entry; zero when `seq == 1`.
+    public var prev: Digest
+    /// Milliseconds since the Unix epoch (UTC), as the signer's clock said.
+    public var time: UInt64
+    public var body: EntryBody
+
+    public init(
+        lab: String, genesis: Digest, rosterVersion: UInt64, author: PublicKey, seq: UInt64, prev: Digest,
+        time: UInt64, body: EntryBody
+    ) {
+        self.lab = lab
+        self.genesis = genesis
+        self.rosterVersion = rosterVersion
+        self.author = author
+        self.seq = seq
+        self.prev = prev
+        self.time = time
+        self.body = body
+    }
+
+    public var kind: EntryKind { body.kind }
+}

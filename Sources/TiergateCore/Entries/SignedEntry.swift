@@ -1,0 +1,88 @@
+/// Why a signed entry was rejected before it could count for anything.
+public enum EntryError: Error, Equatable, Sendable, CustomStringConvertible {
+    case malformed(DecodeError)
+    case tooLarge(Int)
+    case badSignature
+    case wrongLab(expected: String, got: String)
+    case wrongGenesis
+
+    public var description: String {
+        switch self {
+        case .malformed(let e): return "malformed entry: \(e)"
+        case .tooLarge(let n): return "entry of \(n) bytes exceeds the \(Limits.maxEntryBytes)-byte limit"
+        case .badSignature: return "invalid signature"
+        case .wrongLab(let e, let g): return "entry is for lab '\(g)', expected '\(e)'"
+        case .wrongGenesis: return "entry names another genesis roster (another lab instance)"
+        }
+    }
+}
+
+/// An entry with its Ed25519 signature (SPEC.md §4.4): the wire and ledger form is `content || signature`.
+public struct SignedEntry: Hashable, Sendable {
+    public let entry: Entry
+    /// Canonical content bytes (without the domain tag).
+    public let content: [UInt8]
+    public let signature: [UInt8]
+    /// BLAKE2b-256 of the signing message (domain tag + content).
+    public let id: Digest
+
+    /// Signs `entry` with `key`. The key MUST be the entry's author key.
+    public init(signing entry: Entry, with key: SigningKey) {
+        precondition(entry.author == key.publicKey, "signing an entry whose author is another key")
+        let content = entry.encoded()
+        let message = SigningDomain.entry.message(content)
+        self.entry = entry
+        self.content = content
+        self.signature = key.sign(message)
+        self.id = Blake2b.hash256(message)
+    }
+
+    private init(entry: Entry, content: [UInt8], signature: [UInt8], id: Digest) {
+        self.entry = entry
+        self.content = content
+        self.signature = signature
+        self.id = id
+    }
+
+    /// The bytes stored and sent: content followed by the 64-byte signature.
+    public var bytes: [UInt8] { content + signature }
+
+    public var signingMessage: [UInt8] { SigningDomain.entry.message(content) }
+
+    /// Decodes `content || signature` without checking the signature (see ``verified(lab:genesis:)``).
+    public init(decoding bytes: [UInt8]) throws(EntryError) {
+        guard bytes.count <= Limits.maxEntryBytes else { throw .tooLarge(bytes.count) }
+        guard bytes.count > Ed25519.signatureLength else {
+            throw .malformed(.truncated(field: "entry.signature"))
+        }
+        var r = ByteReader(bytes)
+        let entry: Entry
+        do {
+            entry = try Entry.decode(&r)
+        } catch {
+            throw .malformed(error)
+        }
+        guard r.remaining == Ed25519.signatureLength else {
+            if r.remaining < Ed25519.signatureLength { throw .malformed(.truncated(field: "entry.signature")) }
+            throw .malformed(.trailingBytes(count: r.remaining - Ed25519.signatureLength))
+        }
+        let content = Array(bytes[..<r.offset])
+        self.init(
+            entry: entry, content: content, signature: Array(bytes[r.offset...]),
+            id: Blake2b.hash256(SigningDomain.entry.message(content)))
+    }
+
+    /// Whether the signature verifies under the author key.
+    public var signatureIsValid: Bool {
+        entry.author.verify(signature: signature, message: signingMessage)
+    }
+
+    /// Checks the signature and that the entry belongs to this lab instance; returns self.
+    @discardableResult
+    public func verified(lab: String, genesis: Digest) throws(EntryError) -> SignedEntry {
+        guard entry.lab == lab else { throw .wrongLab(expected: lab, got: entry.lab) }
+        guard entry.genesis == genesis else { throw .wrongGenesis }
+        guard signatureIsValid else { throw .badSignature }
+        return self
+    }
+}

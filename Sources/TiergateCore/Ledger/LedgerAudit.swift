@@ -1,0 +1,160 @@
+import Dispatch
+
+/// One thing wrong with a ledger, located by frame number and byte offset.
+public struct LedgerProblem: Hashable, Sendable, CustomStringConvertible {
+    public var frameIndex: Int
+    public var offset: Int
+    public var entryId: Digest?
+    public var message: String
+
+    public var description: String {
+        let id = entryId.map { " (entry \($0.short)…)" } ?? ""
+        return "entry #\(frameIndex) at offset \(offset)\(id): \(message)"
+    }
+}
+
+/// The outcome of reading and checking a whole ledger (SPEC.md §6.4).
+public struct AuditResult: Sendable {
+    public var genesis: Digest
+    public var frames = 0
+    public var bytes = 0
+    public var problems: [LedgerProblem] = []
+    public var tally = Tally()
+    public var chain = FeedChain()
+    /// Entries by keys that are on no roster version (ignored, not an error).
+    public var unknownAuthors = Set<PublicKey>()
+
+    public var isValid: Bool { problems.isEmpty }
+}
+
+/// Streams a ledger file: checks every checksum, signature, lab binding and feed chain; builds the ``Tally``.
+///
+/// Signature checks run on all cores in batches; the chain and tally are applied in file order. Memory is one
+/// batch of frames plus per-author and per-proposal state.
+public enum LedgerAudit {
+    public static let batchSize = 4096
+
+    /// Audits `path` against the genesis roster `genesis`.
+    ///
+    /// - Parameters:
+    ///   - parallel: verify signatures on all cores.
+    ///   - progress: called after each batch with (bytes read, file size).
+    /// - Throws: only when the file cannot be opened or is not a ledger; everything else is a ``LedgerProblem``.
+    public static func run(
+        path: String, genesis: Roster, parallel: Bool = true, progress: ((Int, Int) -> Void)? = nil
+    ) throws(LedgerReadError) -> AuditResult {
+        let reader = try LedgerReader(path: path)
+        let genesisHash = genesis.hash
+        var result = AuditResult(genesis: reader.genesis)
+        result.bytes = reader.fileSize
+        guard reader.genesis == genesisHash else {
+            result.problems.append(
+                LedgerProblem(
+                    frameIndex: 0, offset: 8, entryId: nil,
+                    message: "the ledger header names genesis roster \(reader.genesis.short)…, but the roster file's hash is \(genesisHash.short)…"))
+            return result
+        }
+        var batch: [RawFrame] = []
+        var finished = false
+        while !finished {
+            batch.removeAll(keepingCapacity: true)
+            do {
+                while batch.count < batchSize, let f = try reader.next() { batch.append(f) }
+                if batch.count < batchSize { finished = true }
+            } catch {
+                finished = true
+                let (offset, index): (Int, Int)
+                switch error {
+                case .tornTail(let o, let i, _, _), .corruptFrame(let o, let i, _): (offset, index) = (o, i)
+                default: (offset, index) = (reader.offset, -1)
+                }
+                // Process what was read before reporting the break.
+                apply(checked(batch, lab: genesis.lab, genesis: genesisHash, parallel: parallel), to: &result)
+                batch.removeAll()
+                result.problems.append(LedgerProblem(frameIndex: index, offset: offset, entryId: nil, message: error.description))
+            }
+            apply(checked(batch, lab: genesis.lab, genesis: genesisHash, parallel: parallel), to: &result)
+            progress?(reader.offset, reader.fileSize)
+        }
+        return result
+    }
+
+    enum Checked {
+        case entry(SignedEntry)
+        case detached(SignedEntry)
+        case evidence(EquivocationEvidence)
+        case bad(Digest?, String)
+    }
+
+    static func checked(_ frames: [RawFrame], lab: String, genesis: Digest, parallel: Bool) -> [(RawFrame, Checked)] {
+        guard !frames.isEmpty else { return [] }
+        var out = [Checked](repeating: .bad(nil, ""), count: frames.count)
+        if parallel && frames.count > 64 {
+            let chunks = min(frames.count / 32, 64)
+            out.withUnsafeMutableBufferPointer { buf in
+                // Each iteration writes a disjoint slice of `buf`; the frames are only read.
+                let slots = UncheckedSendable(buf.baseAddress!)
+                DispatchQueue.concurrentPerform(iterations: chunks) { c in
+                    var i = c * frames.count / chunks
+                    let end = (c + 1) * frames.count / chunks
+                    while i < end {
+                        (slots.value + i).pointee = check(frames[i], lab: lab, genesis: genesis)
+                        i += 1
+                    }
+                }
+            }
+        } else {
+            for i in frames.indices { out[i] = check(frames[i], lab: lab, genesis: genesis) }
+        }
+        return Array(zip(frames, out))
+    }
+
+    static func check(_ f: RawFrame, lab: String, genesis: Digest) -> Checked {
+        guard let type = FrameType(rawValue: f.typeByte) else { return .bad(nil, "unknown frame type \(f.typeByte)") }
+        switch type {
+        case .entry, .detachedHalt:
+            let e: SignedEntry
+            do { e = try SignedEntry(decoding: f.payload) } catch { return .bad(nil, error.description) }
+            do { try e.verified(lab: lab, genesis: genesis) } catch { return .bad(e.id, error.description) }
+            if type == .detachedHalt {
+                guard case .halt = e.entry.body else { return .bad(e.id, "a detached frame holds a \(e.entry.kind.name), not a halt") }
+                return .detached(e)
+            }
+            return .entry(e)
+        case .evidence:
+            let ev: EquivocationEvidence
+            do { ev = try LedgerFormat.decodeEvidence(f.payload) } catch { return .bad(nil, "evidence: \(error)") }
+            guard ev.isValid(lab: lab, genesis: genesis) else {
+                return .bad(ev.first.id, "evidence is not two validly signed, different entries at one feed position")
+            }
+            return .evidence(ev)
+        }
+    }
+
+    static func apply(_ checked: [(RawFrame, Checked)], to result: inout AuditResult) {
+        for (f, c) in checked {
+            result.frames += 1
+            switch c {
+            case .bad(let id, let message):
+                result.problems.append(LedgerProblem(frameIndex: f.index, offset: f.offset, entryId: id, message: message))
+            case .entry(let e):
+                if let why = result.chain.violation(e.entry) {
+                    result.problems.append(LedgerProblem(frameIndex: f.index, offset: f.offset, entryId: e.id, message: why))
+                    continue
+                }
+                result.chain.extend(e.entry, id: e.id)
+                result.tally.add(e, connected: true)
+            case .detached(let e):
+                result.tally.add(e, connected: false)
+            case .evidence(let ev):
+                result.tally.addEquivocation(ev)
+            }
+        }
+    }
+}
+
+/// Hands a value to concurrent code whose disjoint use the caller guarantees.
+struct UncheckedSendable<T>: @unchecked Sendable {
+    let value: T
+    init(_ value: T) { self.value = value }
+}

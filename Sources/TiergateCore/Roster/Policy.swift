@@ -1,0 +1,118 @@
+/// A threshold rule (SPEC.md §3.2): how many distinct current members must vote yes, which roles must be among
+/// them, which roles can veto, and how long the vote may stay open.
+public struct Rule: Hashable, Sendable {
+    /// At least this many distinct members vote yes. Always ≥ 1: nothing passes without assent (P1).
+    public var minYes: UInt32
+    /// For each role, at least this many of the yes voters hold it. Sorted by role, no duplicates.
+    public var roleMinimums: [RoleMinimum]
+    /// A "no" from any member holding one of these roles blocks the proposal. Sorted, no duplicates.
+    public var vetoRoles: [String]
+    /// The longest voting window (from the proposal's time to its `closes_at`).
+    public var windowMs: UInt64
+
+    public init(minYes: UInt32, roleMinimums: [RoleMinimum] = [], vetoRoles: [String] = [], windowMs: UInt64) {
+        self.minYes = minYes
+        self.roleMinimums = roleMinimums.sorted { $0.role < $1.role }
+        self.vetoRoles = vetoRoles.sorted()
+        self.windowMs = windowMs
+    }
+}
+
+public struct RoleMinimum: Hashable, Sendable {
+    public var role: String
+    public var count: UInt32
+    public init(role: String, count: UInt32) {
+        self.role = role
+        self.count = count
+    }
+}
+
+/// A per-tier override of the advance rule.
+public struct TierRule: Hashable, Sendable {
+    public var tier: UInt32
+    public var rule: Rule
+    public init(tier: UInt32, rule: Rule) {
+        self.tier = tier
+        self.rule = rule
+    }
+}
+
+/// The lab's governance policy, part of every roster (SPEC.md §3.2).
+public struct Policy: Hashable, Sendable {
+    /// The rule for advancing to any tier without an override.
+    public var advance: Rule
+    /// Per-tier overrides, ascending by tier.
+    public var advanceOverrides: [TierRule]
+    /// Roles whose holders may halt alone; `*` means every member.
+    public var haltRoles: [String]
+    /// The rule for clearing halts.
+    public var resume: Rule
+    /// The rule for amending the roster (members, keys, roles, policy).
+    public var amend: Rule
+    /// A passed amendment takes effect this long after it passed.
+    public var amendCoolingOffMs: UInt64
+    /// The longest lifetime of a tier token.
+    public var tokenTTLMs: UInt64
+    /// Authorisation above the base tier lapses this long after it was granted or last re-affirmed.
+    public var lapseMs: UInt64
+    /// The largest tolerated clock difference; entries dated further in the future are not counted yet.
+    public var maxSkewMs: UInt64
+    /// How many member nodes must attest a token's freshness.
+    public var freshnessQuorum: UInt32
+
+    public init(
+        advance: Rule, advanceOverrides: [TierRule] = [], haltRoles: [String] = ["*"], resume: Rule, amend: Rule,
+        amendCoolingOffMs: UInt64 = 0, tokenTTLMs: UInt64 = 10 * 60_000, lapseMs: UInt64 = 30 * 86_400_000,
+        maxSkewMs: UInt64 = 120_000, freshnessQuorum: UInt32 = 1
+    ) {
+        self.advance = advance
+        self.advanceOverrides = advanceOverrides.sorted { $0.tier < $1.tier }
+        self.haltRoles = haltRoles.sorted()
+        self.resume = resume
+        self.amend = amend
+        self.amendCoolingOffMs = amendCoolingOffMs
+        self.tokenTTLMs = tokenTTLMs
+        self.lapseMs = lapseMs
+        self.maxSkewMs = maxSkewMs
+        self.freshnessQuorum = freshnessQuorum
+    }
+
+    /// The default policy for `memberCount` members (CLI.md): advance and resume by strict majority, halt by
+    /// anyone, amend by two thirds (rounded up), 7-day voting windows, 10-minute tokens, 30-day lapse,
+    /// 2-minute skew.
+    public static func defaultPolicy(memberCount: Int) -> Policy {
+        let n = UInt32(max(memberCount, 1))
+        let week: UInt64 = 7 * 86_400_000
+        let majority = Rule(minYes: n / 2 + 1, windowMs: week)
+        let twoThirds = Rule(minYes: (2 * n + 2) / 3, windowMs: week)
+        return Policy(advance: majority, resume: majority, amend: twoThirds)
+    }
+
+    /// The advance rule for `tier` (an override, or the default advance rule).
+    public func advanceRule(for tier: UInt32) -> Rule {
+        advanceOverrides.first { $0.tier == tier }?.rule ?? advance
+    }
+
+    /// Whether a member holding `roles` may halt alone.
+    public func mayHalt(roles: [String]) -> Bool {
+        haltRoles.contains("*") || roles.contains { haltRoles.contains($0) }
+    }
+}
+
+/// Bounds of protocol v1 (SPEC.md §2.3).
+public enum Limits {
+    public static let maxMembers = 256
+    public static let maxRolesPerMember = 16
+    public static let maxRuleRoles = 16
+    public static let maxOverrides = 64
+    public static let maxTitle = 256
+    public static let maxReason = 1024
+    public static let maxEvidence = 32
+    public static let maxEvidenceName = 128
+    public static let maxResumeHalts = 64
+    public static let maxRosterBytes = 128 * 1024
+    public static let maxEntryBytes = 192 * 1024
+    public static let minTokenTTLMs: UInt64 = 1_000
+    public static let maxTokenTTLMs: UInt64 = 86_400_000
+    public static let minWindowMs: UInt64 = 1_000
+}

@@ -1,0 +1,254 @@
+/// A roster member: a name, an Ed25519 key, and roles.
+public struct Member: Hashable, Sendable {
+    public var name: String
+    public var key: PublicKey
+    public var roles: [String]
+
+    public init(name: String, key: PublicKey, roles: [String]) {
+        self.name = name
+        self.key = key
+        self.roles = roles.sorted()
+    }
+}
+
+/// The roster content (SPEC.md §3): who the lab's members are and the policy they govern by.
+///
+/// The genesis roster (version 1) is signed by every member listed in it; its hash is the lab's trust anchor.
+/// Later versions are carried inside passed amendment proposals.
+public struct Roster: Hashable, Sendable {
+    public var lab: String
+    public var version: UInt64
+    /// Hash of the roster this one amends; zero for genesis.
+    public var previous: Digest
+    public var baseTier: UInt32
+    public var maxTier: UInt32
+    /// Sorted by name.
+    public var members: [Member]
+    public var policy: Policy
+
+    public init(
+        lab: String, version: UInt64 = 1, previous: Digest = .zero, baseTier: UInt32, maxTier: UInt32,
+        members: [Member], policy: Policy
+    ) {
+        self.lab = lab
+        self.version = version
+        self.previous = previous
+        self.baseTier = baseTier
+        self.maxTier = maxTier
+        self.members = members.sorted { $0.name < $1.name }
+        self.policy = policy
+    }
+
+    /// The member holding `key`, if any.
+    public func member(withKey key: PublicKey) -> Member? { members.first { $0.key == key } }
+    public func member(named name: String) -> Member? { members.first { $0.name == name } }
+
+    /// The exact bytes hashed for the roster hash and signed by founders.
+    public var signingMessage: [UInt8] { SigningDomain.roster.message(encoded()) }
+
+    /// BLAKE2b-256 of ``signingMessage``; for the genesis roster this is the lab's trust anchor.
+    public var hash: Digest { Blake2b.hash256(signingMessage) }
+}
+
+// MARK: - Canonical encoding (SPEC.md §3.1)
+
+extension Roster {
+    public static let formatVersion: UInt8 = 1
+
+    public func encoded() -> [UInt8] {
+        var w = ByteWriter()
+        w.u8(Roster.formatVersion)
+        w.string(lab)
+        w.u64(version)
+        w.raw(previous.bytes)
+        w.u32(baseTier)
+        w.u32(maxTier)
+        w.list(members) { w, m in
+            w.string(m.name)
+            w.raw(m.key.bytes)
+            w.list(m.roles) { $0.string($1) }
+        }
+        Roster.encode(policy, into: &w)
+        return w.bytes
+    }
+
+    static func encode(_ p: Policy, into w: inout ByteWriter) {
+        encode(p.advance, into: &w)
+        w.list(p.advanceOverrides) { w, o in
+            w.u32(o.tier)
+            Roster.encode(o.rule, into: &w)
+        }
+        w.list(p.haltRoles) { $0.string($1) }
+        encode(p.resume, into: &w)
+        encode(p.amend, into: &w)
+        w.u64(p.amendCoolingOffMs)
+        w.u64(p.tokenTTLMs)
+        w.u64(p.lapseMs)
+        w.u64(p.maxSkewMs)
+        w.u32(p.freshnessQuorum)
+    }
+
+    static func encode(_ r: Rule, into w: inout ByteWriter) {
+        w.u32(r.minYes)
+        w.list(r.roleMinimums) { w, m in
+            w.string(m.role)
+            w.u32(m.count)
+        }
+        w.list(r.vetoRoles) { $0.string($1) }
+        w.u64(r.windowMs)
+    }
+
+    /// Decodes canonical roster bytes and checks them with ``validate()``.
+    public init(decoding bytes: [UInt8]) throws(DecodeError) {
+        guard bytes.count <= Limits.maxRosterBytes else {
+            throw .tooLong(field: "roster", length: bytes.count, max: Limits.maxRosterBytes)
+        }
+        var r = ByteReader(bytes)
+        let format = try r.u8("roster.format")
+        guard format == Roster.formatVersion else { throw .unsupportedVersion(field: "roster format", version: Int(format)) }
+        let lab = try r.identifier("roster.lab")
+        let version = try r.u64("roster.version")
+        let previous = try r.digest("roster.previous")
+        let base = try r.u32("roster.base_tier")
+        let maxTier = try r.u32("roster.max_tier")
+        let members = try r.list("roster.members", max: Limits.maxMembers) { (r: inout ByteReader) throws(DecodeError) in
+            let name = try r.identifier("member.name")
+            let key = try r.publicKey("member.key")
+            let roles = try r.list("member.roles", max: Limits.maxRolesPerMember) {
+                (r: inout ByteReader) throws(DecodeError) in try r.identifier("member.roles[]")
+            }
+            try Roster.checkAscending(roles, field: "member.roles")
+            return Member(name: name, key: key, roles: roles)
+        }
+        try Roster.checkAscending(members.map(\.name), field: "roster.members (by name)")
+        let policy = try Roster.decodePolicy(&r)
+        try r.finish()
+        self.init(
+            lab: lab, version: version, previous: previous, baseTier: base, maxTier: maxTier, members: members,
+            policy: policy)
+        try validate()
+    }
+
+    static func decodePolicy(_ r: inout ByteReader) throws(DecodeError) -> Policy {
+        let advance = try decodeRule(&r, "policy.advance")
+        let overrides = try r.list("policy.advance_overrides", max: Limits.maxOverrides) {
+            (r: inout ByteReader) throws(DecodeError) in
+            TierRule(tier: try r.u32("override.tier"), rule: try decodeRule(&r, "override.rule"))
+        }
+        try checkAscending(overrides.map(\.tier), field: "policy.advance_overrides (by tier)")
+        let haltRoles = try r.list("policy.halt_roles", max: Limits.maxRuleRoles) {
+            (r: inout ByteReader) throws(DecodeError) in try r.identifier("policy.halt_roles[]")
+        }
+        try checkAscending(haltRoles, field: "policy.halt_roles")
+        let resume = try decodeRule(&r, "policy.resume")
+        let amend = try decodeRule(&r, "policy.amend")
+        return Policy(
+            advance: advance, advanceOverrides: overrides, haltRoles: haltRoles, resume: resume, amend: amend,
+            amendCoolingOffMs: try r.u64("policy.amend_cooling_off_ms"), tokenTTLMs: try r.u64("policy.token_ttl_ms"),
+            lapseMs: try r.u64("policy.lapse_ms"), maxSkewMs: try r.u64("policy.max_skew_ms"),
+            freshnessQuorum: try r.u32("policy.freshness_quorum"))
+    }
+
+    static func decodeRule(_ r: inout ByteReader, _ field: String) throws(DecodeError) -> Rule {
+        let minYes = try r.u32("\(field).min_yes")
+        let mins = try r.list("\(field).role_minimums", max: Limits.maxRuleRoles) {
+            (r: inout ByteReader) throws(DecodeError) in
+            RoleMinimum(role: try r.identifier("\(field).role_minimums[].role"), count: try r.u32("\(field).role_minimums[].count"))
+        }
+        try checkAscending(mins.map(\.role), field: "\(field).role_minimums")
+        let veto = try r.list("\(field).veto_roles", max: Limits.maxRuleRoles) {
+            (r: inout ByteReader) throws(DecodeError) in try r.identifier("\(field).veto_roles[]")
+        }
+        try checkAscending(veto, field: "\(field).veto_roles")
+        let window = try r.u64("\(field).window_ms")
+        return Rule(minYes: minYes, roleMinimums: mins, vetoRoles: veto, windowMs: window)
+    }
+
+    static func checkAscending<T: Comparable>(_ items: [T], field: String) throws(DecodeError) {
+        for i in items.indices.dropFirst() where !(items[i - 1] < items[i]) {
+            throw .notCanonicalOrder(field: field)
+        }
+    }
+}
+
+// MARK: - Consistency (SPEC.md §3.3)
+
+extension Roster {
+    /// Checks that the roster is consistent: every rule reachable by its members, someone able to halt, keys and
+    /// names distinct, bounds respected. Throws the first violation found.
+    public func validate() throws(DecodeError) {
+        try TextRules.checkIdentifier(lab, field: "lab")
+        guard version >= 1 else { throw .invalidValue(field: "roster.version", reason: "versions start at 1") }
+        if version == 1, !previous.isZero {
+            throw .invalidValue(field: "roster.previous", reason: "the genesis roster (version 1) has no previous roster")
+        }
+        if version > 1, previous.isZero {
+            throw .invalidValue(field: "roster.previous", reason: "an amended roster names the hash of the roster it amends")
+        }
+        guard baseTier <= maxTier else {
+            throw .invalidValue(field: "roster.base_tier", reason: "base tier \(baseTier) is above max tier \(maxTier)")
+        }
+        guard !members.isEmpty else { throw .invalidValue(field: "roster.members", reason: "a roster needs at least one member") }
+        guard members.count <= Limits.maxMembers else {
+            throw .tooLong(field: "roster.members", length: members.count, max: Limits.maxMembers)
+        }
+        for m in members {
+            try TextRules.checkIdentifier(m.name, field: "member.name")
+            guard !m.roles.isEmpty else { throw .invalidValue(field: "member \(m.name).roles", reason: "every member has at least one role") }
+            for role in m.roles where role == "*" {
+                throw .invalidValue(field: "member \(m.name).roles", reason: "'*' is not a role a member can hold")
+            }
+        }
+        try Roster.checkAscending(members.map(\.name), field: "roster.members (by name)")
+        guard Set(members.map(\.key)).count == members.count else {
+            throw .invalidValue(field: "roster.members", reason: "two members share one public key")
+        }
+        try check(policy.advance, "policy.advance")
+        for o in policy.advanceOverrides {
+            guard o.tier > baseTier, o.tier <= maxTier else {
+                throw .invalidValue(
+                    field: "policy.advance_overrides", reason: "tier \(o.tier) is outside \(baseTier + 1)...\(maxTier)")
+            }
+            try check(o.rule, "policy.advance_overrides[\(o.tier)]")
+        }
+        try check(policy.resume, "policy.resume")
+        try check(policy.amend, "policy.amend")
+        guard !policy.haltRoles.isEmpty,
+            members.contains(where: { policy.mayHalt(roles: $0.roles) })
+        else {
+            throw .invalidValue(field: "policy.halt_roles", reason: "no member could halt; stop-work authority is required")
+        }
+        guard policy.tokenTTLMs >= Limits.minTokenTTLMs, policy.tokenTTLMs <= Limits.maxTokenTTLMs else {
+            throw .invalidValue(field: "policy.token_ttl", reason: "must be between 1s and 24h")
+        }
+        guard policy.lapseMs >= policy.tokenTTLMs else {
+            throw .invalidValue(field: "policy.lapse", reason: "must be at least the token TTL")
+        }
+        guard policy.maxSkewMs <= 3_600_000 else {
+            throw .invalidValue(field: "policy.max_skew", reason: "must be at most 1h")
+        }
+        guard policy.freshnessQuorum >= 1, policy.freshnessQuorum <= UInt32(members.count) else {
+            throw .invalidValue(field: "policy.freshness_quorum", reason: "must be between 1 and the member count")
+        }
+    }
+
+    private func check(_ rule: Rule, _ field: String) throws(DecodeError) {
+        guard rule.minYes >= 1 else {
+            throw .invalidValue(field: "\(field).min_yes", reason: "must be at least 1: nothing may pass without assent")
+        }
+        guard rule.minYes <= UInt32(members.count) else {
+            throw .invalidValue(
+                field: "\(field).min_yes", reason: "\(rule.minYes) yes votes needed but only \(members.count) members exist")
+        }
+        for m in rule.roleMinimums {
+            let holders = members.filter { $0.roles.contains(m.role) }.count
+            guard m.count >= 1, UInt32(holders) >= m.count else {
+                throw .invalidValue(
+                    field: "\(field).role_minimums", reason: "needs \(m.count) '\(m.role)' but \(holders) member(s) hold it")
+            }
+        }
+        guard rule.windowMs >= Limits.minWindowMs else {
+            throw .invalidValue(field: "\(field).window", reason: "the voting window must be at least 1s")
+        }
+    }
+}
