@@ -11,6 +11,13 @@ public struct SignerState: Equatable, Sendable {
         public var time: UInt64
         /// The last signed entry, kept so that an entry lost between signing and delivery can be delivered again.
         public var lastEntry: [UInt8]
+
+        public init(seq: UInt64, id: Digest, time: UInt64, lastEntry: [UInt8]) {
+            self.seq = seq
+            self.id = id
+            self.time = time
+            self.lastEntry = lastEntry
+        }
     }
 
     public var publicKey: PublicKey

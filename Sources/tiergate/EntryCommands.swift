@@ -1,0 +1,316 @@
+import ArgumentParser
+import TiergateCore
+
+/// Options every entry-signing command takes.
+struct SigningOptions: ParsableArguments {
+    @Option(help: "Your secret key file (its signer state KEY.signer sits beside it).") var key: String
+    @Option(help: "Passphrase file for a sealed key.") var passphraseFile: String?
+    @Option(help: "The lab's genesis roster file.") var roster: String
+    @Option(help: "Append the signed entry to this ledger file (fsync'd before exit 0).") var ledger: String?
+    @Option(help: "Write the signed entry to this file, to carry to a ledger or node later.") var out: String?
+    @Option(help: "With --out: the roster version in force (default 1; with --ledger it is read from the ledger).")
+    var rosterVersion: UInt64?
+    @Flag(help: "Print a JSON object instead of text.") var json = false
+
+    func validate() throws {
+        guard (ledger != nil) != (out != nil) else {
+            throw ValidationError("deliver the signed entry to exactly one of --ledger FILE or --out FILE")
+        }
+        if ledger != nil, rosterVersion != nil {
+            throw ValidationError("--roster-version goes with --out; with --ledger it is read from the ledger")
+        }
+    }
+}
+
+/// What a signing command needs to know about the lab before it signs.
+struct SigningContext {
+    var genesis: GenesisDocument
+    var key: SigningKey
+    var member: Member
+    var roster: Roster
+    var verdict: Verdict?
+    var writer: LedgerWriter?
+    var state: SignerState
+    var statePath: String
+    var options: SigningOptions
+
+    static func load(_ o: SigningOptions) throws -> SigningContext {
+        let doc = try Load.trustedGenesis(o.roster)
+        let key = try Load.signingKey(o.key, passphraseFile: o.passphraseFile)
+        let statePath = SignerState.path(forKey: o.key)
+        guard Files.exists(statePath) else {
+            throw CLIFailure.cannotEvaluate(AuthoringError.stateMissing(path: statePath).description)
+        }
+        let state: SignerState
+        do { state = try SignerState(json: try JSONValue.parse(try Files.read(statePath, max: 4 << 20))) } catch let e as CLIFailure {
+            throw e
+        } catch {
+            throw CLIFailure.cannotEvaluate("signer state \(statePath) is corrupt: \(error)")
+        }
+        guard state.publicKey == key.publicKey else {
+            throw CLIFailure.cannotEvaluate(AuthoringError.stateForOtherKey(path: statePath).description)
+        }
+        var roster = doc.roster
+        var verdict: Verdict? = nil
+        var writer: LedgerWriter? = nil
+        if let l = o.ledger {
+            do { writer = try LedgerWriter(path: l, genesis: doc.roster.hash) } catch {
+                throw CLIFailure.cannotEvaluate("\(error)")
+            }
+            if writer!.recoveredBytes > 0 {
+                Out.err("note: cut a torn tail of \(writer!.recoveredBytes) byte(s) from \(l) (an interrupted append)")
+            }
+            let audit = try Load.audit(l, genesis: doc.roster)
+            if !audit.isValid {
+                throw CLIFailure.negative(
+                    "\(l) does not verify (\(audit.problems.count) problem(s), first: \(audit.problems[0])); run `tiergate ledger verify`")
+            }
+            let v = Verdict.compute(genesis: doc.roster, tally: audit.tally, at: TimeText.nowMs())
+            roster = v.roster
+            verdict = v
+        } else if let rv = o.rosterVersion, rv != 1 {
+            throw CLIFailure.cannotEvaluate(
+                "--roster-version \(rv): amended rosters are only known from a ledger; sign with --ledger to use them")
+        }
+        guard let member = roster.member(withKey: key.publicKey) else {
+            throw CLIFailure.negative(
+                "key \(key.publicKey.fingerprint) is not a member of roster version \(roster.version) of lab \(roster.lab)")
+        }
+        return SigningContext(
+            genesis: doc, key: key, member: member, roster: roster, verdict: verdict, writer: writer, state: state,
+            statePath: statePath, options: o)
+    }
+
+    /// Signs `body` at the next feed position, shows it, records the position, then delivers it.
+    mutating func signAndDeliver(_ body: EntryBody, describe: [String]) throws -> SignedEntry {
+        let genesisHash = genesis.roster.hash
+        let head: FeedHead?? = writer.map { .some($0.chain.heads[key.publicKey]) } ?? .none
+        let position: Authoring.Position
+        do { position = try Authoring.nextPosition(feed: state.feeds[genesisHash], ledgerHead: head) } catch {
+            throw CLIFailure.cannotEvaluate(error.description)
+        }
+        let time = max(TimeText.nowMs(), position.notBefore)
+        let entry = Entry(
+            lab: roster.lab, genesis: genesisHash, rosterVersion: roster.version, author: key.publicKey,
+            seq: position.seq, prev: position.prev, time: time, body: body)
+        let signed = SignedEntry(signing: entry, with: key)
+        var shown = [
+            "signing \(body.kind.name) (domain \(SigningDomain.entry.rawValue)):",
+            "  lab:       \(roster.lab) (genesis \(genesisHash.short)…, roster version \(roster.version))",
+            "  author:    \(member.name)  \(key.publicKey.fingerprint)",
+            "  feed:      position \(position.seq)\(position.seq > 1 ? ", after \(position.prev.short)…" : "")",
+            "  time:      \(TimeText.format(time))",
+        ]
+        shown += describe.map { "  " + $0 }
+        shown.append("  entry id:  \(signed.id.hex)")
+        Out.err(shown.joined(separator: "\n"))
+
+        // P6: record the position (fsync) before the entry can leave this process.
+        state.feeds[genesisHash] = SignerState.Feed(seq: position.seq, id: signed.id, time: time, lastEntry: signed.bytes)
+        try Files.replace(statePath, Array(state.json().serialized(pretty: true).utf8), mode: 0o600)
+
+        if let w = writer {
+            var batch: [SignedEntry] = []
+            if let again = position.redeliver {
+                let previous = try! SignedEntry(decoding: again)
+                Out.err("note: delivering this key's previously signed entry \(previous.id.short)… first (it never reached the ledger)")
+                batch.append(previous)
+            }
+            batch.append(signed)
+            do { try w.append(entries: batch) } catch { throw CLIFailure.cannotEvaluate("\(error)") }
+            Out.err("appended to \(w.path) (fsync'd)")
+        } else if let out = options.out {
+            try Files.replace(out, signed.bytes, mode: 0o644)
+            Out.err("wrote \(out); deliver it with `tiergate ledger append \(out) --ledger L --roster R`")
+        }
+        return signed
+    }
+
+    func report(_ signed: SignedEntry, extra: [(String, JSONValue)] = [], lastLine: String) {
+        if options.json {
+            Out.json(.object([
+                ("ok", .bool(true)), ("id", .string(signed.id.hex)), ("kind", .string(signed.entry.kind.name)),
+                ("author", .string(member.name)), ("seq", .uint(signed.entry.seq)),
+                ("time", .string(TimeText.format(signed.entry.time))),
+                ("delivered_to", .string(options.ledger ?? options.out ?? "")),
+            ] + extra))
+        } else {
+            Out.line(lastLine)
+        }
+    }
+}
+
+struct ProposeCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "propose",
+        abstract: "Propose advancing to a tier (or resuming after halts, or amending the roster); prints the proposal id.",
+        discussion: """
+            Advance proposals name the tier one above the authorised tier (or the authorised tier itself, to
+            re-affirm it before it lapses). With --resume HALT_ID the proposal clears those halts and resumes at
+            --tier. With --amend FILE it proposes FILE's roster (version N+1) as the new roster.
+            The proposal id (hex) is the last line of stdout.
+
+            Example:
+              tiergate propose --tier 3 --title "Train v5 at 3e25 FLOP" --evidence safety-case.pdf \\
+                --key keys/alice.key --roster roster.json --ledger lab.ledger
+            """)
+
+    @Option(help: "Target tier.") var tier: UInt32?
+    @Option(help: "What is proposed, in one line.") var title: String
+    @Option(parsing: .singleValue, help: "An evidence file (safety case, evaluation report); its BLAKE2b-256 is signed.")
+    var evidence: [String] = []
+    @Option(help: "How long voting stays open, e.g. 2h or 7d (default and maximum: the policy's window).")
+    var closesIn: String?
+    @Option(parsing: .singleValue, help: "A halt id to clear (makes this a resume proposal); repeatable.")
+    var resume: [String] = []
+    @Option(help: "A roster file (JSON) with the next roster version (makes this an amendment).") var amend: String?
+    @OptionGroup var signing: SigningOptions
+
+    func validate() throws {
+        if amend == nil, tier == nil { throw ValidationError("--tier is required (except with --amend)") }
+        if amend != nil, !resume.isEmpty { throw ValidationError("--amend and --resume cannot be combined") }
+        if let c = closesIn, DurationText.parse(c) == nil {
+            throw ValidationError("--closes-in takes a duration like 90m, 12h or 7d, got '\(c)'")
+        }
+        for h in resume where Digest(hex: h) == nil { throw ValidationError("--resume takes a 64-hex-digit halt id, got '\(h)'") }
+        do { _ = try TextRules.checkText(Array(title.utf8), field: "--title", minLength: 1) } catch {
+            throw ValidationError("\(error)")
+        }
+        guard title.utf8.count <= Limits.maxTitle else { throw ValidationError("--title is longer than \(Limits.maxTitle) bytes") }
+        guard evidence.count <= Limits.maxEvidence else { throw ValidationError("at most \(Limits.maxEvidence) --evidence files") }
+    }
+
+    func run() throws {
+        try guarded(json: signing.json) {
+            var ctx = try SigningContext.load(signing)
+            let action: ProposalAction
+            let rule: Rule
+            if let a = amend {
+                let doc = try Load.genesis(a)
+                let next = doc.roster
+                guard next.version == ctx.roster.version + 1, next.previous == ctx.roster.hash else {
+                    throw CLIFailure.cannotEvaluate(
+                        "\(a) must be roster version \(ctx.roster.version + 1) with previous = \(ctx.roster.hash.hex)")
+                }
+                action = .amend(next)
+                rule = ctx.roster.policy.amend
+            } else if !resume.isEmpty {
+                action = .resume(tier: tier!, halts: resume.compactMap { Digest(hex: $0) }.sorted())
+                rule = ctx.roster.policy.resume
+            } else {
+                let t = tier!
+                guard t > ctx.roster.baseTier, t <= ctx.roster.maxTier else {
+                    throw CLIFailure.cannotEvaluate(
+                        "tier \(t) is outside the ladder's advance range \(ctx.roster.baseTier + 1)...\(ctx.roster.maxTier)")
+                }
+                action = .advance(tier: t)
+                rule = ctx.roster.policy.advanceRule(for: t)
+            }
+            let window = closesIn.flatMap(DurationText.parse) ?? rule.windowMs
+            guard window <= rule.windowMs else {
+                throw CLIFailure.cannotEvaluate(
+                    "--closes-in \(closesIn!) is longer than the policy's voting window of \(DurationText.format(rule.windowMs))")
+            }
+            var ev: [Evidence] = []
+            for path in evidence {
+                let name = String(path.split(separator: "/").last ?? Substring(path))
+                ev.append(Evidence(name: String(name.prefix(Limits.maxEvidenceName)), hash: try Files.blake2b(path)))
+            }
+            let now = TimeText.nowMs()
+            let proposal = Proposal(action: action, title: title, evidence: ev, closesAt: now + window)
+            var lines = ["action:    \(action.name)\(amend == nil ? " to tier \(tier!)" : "")", "title:     \"\(title)\""]
+            for e in ev { lines.append("evidence:  \(e.name)  blake2b-256 \(e.hash.hex)") }
+            if case .resume(_, let halts) = action { lines += halts.map { "clears:    halt \($0.hex)" } }
+            if case .amend(let r) = action { lines.append("new roster: version \(r.version), hash \(r.hash.hex)") }
+            lines.append("closes:    \(TimeText.format(now + window))")
+            // The entry's own time is set at signing; keep closes_at after it.
+            let signed = try ctx.signAndDeliver(.proposal(proposal), describe: lines)
+            ctx.report(signed, extra: [("proposal_id", .string(signed.id.hex))], lastLine: signed.id.hex)
+        }
+    }
+}
+
+struct VoteCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "vote",
+        abstract: "Vote yes, no or abstain on a proposal. Your first vote on a proposal binds.",
+        discussion: """
+            With --ledger the proposal is looked up and shown before signing; voting on an unknown proposal is
+            refused there (no blind signing).
+
+            Example: tiergate vote 3f9a…c2 --yes --reason "evals reviewed" --key keys/bob.key --roster roster.json --ledger lab.ledger
+            """)
+
+    @Argument(help: "The proposal id (64 hex digits).") var proposal: String
+    @Flag(help: "Vote yes.") var yes = false
+    @Flag(help: "Vote no.") var no = false
+    @Flag(help: "Abstain.") var abstain = false
+    @Option(help: "Why, in one line.") var reason: String = ""
+    @OptionGroup var signing: SigningOptions
+
+    func validate() throws {
+        guard [yes, no, abstain].filter({ $0 }).count == 1 else { throw ValidationError("give exactly one of --yes, --no, --abstain") }
+        guard Digest(hex: proposal) != nil else { throw ValidationError("the proposal id is 64 hex digits, got '\(proposal)'") }
+        do { _ = try TextRules.checkText(Array(reason.utf8), field: "--reason") } catch { throw ValidationError("\(error)") }
+        guard reason.utf8.count <= Limits.maxReason else { throw ValidationError("--reason is longer than \(Limits.maxReason) bytes") }
+    }
+
+    func run() throws {
+        try guarded(json: signing.json) {
+            var ctx = try SigningContext.load(signing)
+            let id = Digest(hex: proposal)!
+            let choice: VoteChoice = yes ? .yes : (no ? .no : .abstain)
+            var lines = ["vote:      \(choice.name.uppercased())"]
+            if let v = ctx.verdict {
+                guard let p = v.proposals.first(where: { $0.id == id }) else {
+                    throw CLIFailure.cannotEvaluate(
+                        "proposal \(proposal) is not in \(signing.ledger!); refusing to sign a vote on something not shown")
+                }
+                lines.append("on:        \(p.action) tier \(p.tier) \"\(p.title)\" by \(p.proposer)")
+                for e in p.evidence { lines.append("evidence:  \(e.name)  blake2b-256 \(e.hash.hex)") }
+                lines.append("progress:  \(p.progressLine)")
+                if !p.open { Out.err("warning: this proposal is not open (passed, closed or invalid); the vote will not change it") }
+            } else {
+                Out.err("warning: signing offline (--out): the proposal cannot be shown; check its id yourself")
+            }
+            lines.append("proposal:  \(id.hex)")
+            if !reason.isEmpty { lines.append("reason:    \"\(reason)\"") }
+            let signed = try ctx.signAndDeliver(.vote(Vote(proposal: id, choice: choice, reason: reason)), describe: lines)
+            ctx.report(signed, lastLine: "voted \(choice.name) on \(id.short)…: entry \(signed.id.hex)")
+        }
+    }
+}
+
+struct HaltCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "halt",
+        abstract: "Halt now: revokes authorisation above the base tier until a resume proposal passes.",
+        discussion: """
+            Any member with halt authority may halt alone; nobody's permission is needed. The halt id printed is
+            what a later resume proposal names (--resume HALT_ID).
+
+            Example: tiergate halt --reason "eval shows deceptive behaviour" --key keys/erin.key --roster roster.json --ledger lab.ledger
+            """)
+
+    @Option(help: "Why, in one line (required).") var reason: String
+    @OptionGroup var signing: SigningOptions
+
+    func validate() throws {
+        do { _ = try TextRules.checkText(Array(reason.utf8), field: "--reason", minLength: 1) } catch {
+            throw ValidationError("\(error)")
+        }
+        guard reason.utf8.count <= Limits.maxReason else { throw ValidationError("--reason is longer than \(Limits.maxReason) bytes") }
+    }
+
+    func run() throws {
+        try guarded(json: signing.json) {
+            var ctx = try SigningContext.load(signing)
+            if !ctx.roster.policy.mayHalt(roles: ctx.member.roles) {
+                throw CLIFailure.negative(
+                    "\(ctx.member.name) (roles \(ctx.member.roles.joined(separator: ","))) has no halt authority under this roster's policy")
+            }
+            let signed = try ctx.signAndDeliver(.halt(Halt(reason: reason)), describe: ["reason:    \"\(reason)\""])
+            ctx.report(signed, extra: [("halt_id", .string(signed.id.hex))], lastLine: signed.id.hex)
+        }
+    }
+}

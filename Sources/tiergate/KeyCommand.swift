@@ -1,0 +1,70 @@
+import ArgumentParser
+import TiergateCore
+
+struct KeyCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "key", abstract: "Manage a key's signer state.", subcommands: [KeyResync.self])
+}
+
+struct KeyResync: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "resync",
+        abstract: "Rebuild a key's signer state (KEY.signer) from a ledger, after the state was lost or is stale.",
+        discussion: """
+            The signer state records the last feed position the key signed, so that it never signs two entries at
+            one position (equivocation). Resync only from a ledger that holds everything this key ever signed.
+
+            Example: tiergate key resync --key keys/alice.key --roster roster.json --ledger lab.ledger
+            """)
+
+    @Option(help: "The secret key file.") var key: String
+    @Option(help: "Passphrase file for a sealed key.") var passphraseFile: String?
+    @Option(help: "The lab's genesis roster file.") var roster: String
+    @Option(help: "An up-to-date ledger of the lab.") var ledger: String
+
+    func run() throws {
+        try guarded {
+            let doc = try Load.trustedGenesis(roster)
+            let k = try Load.signingKey(key, passphraseFile: passphraseFile)
+            let audit = try Load.audit(ledger, genesis: doc.roster)
+            guard audit.isValid else { throw CLIFailure.negative("\(ledger) does not verify; resync from a valid ledger") }
+            let path = SignerState.path(forKey: key)
+            var state = SignerState(publicKey: k.publicKey)
+            if Files.exists(path), let old = try? SignerState(json: try JSONValue.parse(try Files.read(path))) {
+                guard old.publicKey == k.publicKey else { throw CLIFailure.cannotEvaluate("\(path) belongs to another key") }
+                state = old
+            }
+            let g = doc.roster.hash
+            guard let head = audit.chain.heads[k.publicKey] else {
+                state.feeds[g] = nil
+                try Files.replace(path, Array(state.json().serialized(pretty: true).utf8), mode: 0o600)
+                Out.line("the ledger holds no entry by this key; the next entry starts its feed at position 1")
+                return
+            }
+            if let f = state.feeds[g], f.seq > head.seq {
+                throw CLIFailure.cannotEvaluate(
+                    "the signer state is ahead of the ledger (position \(f.seq) vs \(head.seq)); deliver the missing entries instead of resyncing")
+            }
+            let last = try lastEntry(of: k.publicKey, seq: head.seq, in: ledger, genesis: doc.roster)
+            state.feeds[g] = SignerState.Feed(seq: head.seq, id: head.id, time: head.time, lastEntry: last)
+            try Files.replace(path, Array(state.json().serialized(pretty: true).utf8), mode: 0o600)
+            Out.line("signer state now at feed position \(head.seq) (\(head.id.short)…)")
+        }
+    }
+
+    private func lastEntry(of key: PublicKey, seq: UInt64, in ledger: String, genesis: Roster) throws -> [UInt8] {
+        do {
+            let reader = try LedgerReader(path: ledger)
+            while let f = try reader.next() {
+                if f.typeByte == FrameType.entry.rawValue, let e = try? SignedEntry(decoding: f.payload),
+                    e.entry.author == key, e.entry.seq == seq
+                {
+                    return e.bytes
+                }
+            }
+        } catch {
+            throw CLIFailure.cannotEvaluate("\(error)")
+        }
+        throw CLIFailure.cannotEvaluate("entry \(seq) of this key not found in \(ledger)")
+    }
+}

@@ -1,0 +1,27 @@
+import ArgumentParser
+import TiergateCore
+
+@main
+struct Tiergate: ParsableCommand {
+    static let version = "0.1.0"
+
+    static let configuration = CommandConfiguration(
+        commandName: "tiergate",
+        abstract: "Paused by default: signed, role-aware quorum for advancing an AI lab's capability tiers.",
+        discussion: """
+            Exit codes (every command): 0 success / allowed / valid; 1 a negative verdict (invalid, denied);
+            2 could not evaluate (unreadable input, wrong passphrase, refused permissions); 64 usage error.
+
+            Example, offline with a local ledger:
+              tiergate keygen --name alice --out keys/
+              tiergate roster init --lab acme --out roster.json --member alice:keys/alice.pub:leader ...
+              tiergate propose --tier 1 --title "Scale to 10^25 FLOP" --key keys/alice.key --roster roster.json --ledger lab.ledger
+              tiergate status --ledger lab.ledger --roster roster.json
+            """,
+        version: version,
+        subcommands: [
+            KeygenCommand.self, KeyCommand.self, RosterCommand.self, ProposeCommand.self, VoteCommand.self,
+            HaltCommand.self, StatusCommand.self, LedgerCommand.self,
+        ]
+    )
+}
