@@ -128,7 +128,8 @@ private struct VerdictComputation {
 
     func rosterIndex(at time: UInt64) -> Int {
         var i = 0
-        while i + 1 < activation.count, activation[i + 1] <= time { i += 1 }
+        // A version is in force strictly after its activation instant (SPEC.md §5.2).
+        while i + 1 < activation.count, activation[i + 1] < time { i += 1 }
         return i
     }
 
@@ -192,7 +193,7 @@ private struct VerdictComputation {
                 why = "dated before the proposal"
             } else if v.time > closes {
                 why = "cast after voting closed"
-            } else if v.time >= versionEnds {
+            } else if v.time > versionEnds {
                 why = "cast after roster version \(p.rosterVersion) was superseded"
             }
             if let m = member, why == nil { counted.append((v, m)) }
@@ -237,7 +238,7 @@ private struct VerdictComputation {
                 RoleProgress(role: m.role, have: yes.filter { $0.roles.contains(m.role) }.count, need: Int(m.count))
             },
             vetoedBy: vetoed, passed: passedAt != nil, passedAt: passedAt, outcome: nil,
-            open: passedAt == nil && vetoed.isEmpty && invalid == nil && now <= closes && versionEnds > now,
+            open: passedAt == nil && vetoed.isEmpty && invalid == nil && now <= closes && now <= versionEnds,
             invalid: invalid, votes: cast)
         return Tallied(status: status, passedAt: passedAt)
     }

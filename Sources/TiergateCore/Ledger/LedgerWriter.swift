@@ -39,14 +39,23 @@ public final class LedgerWriter {
     private let fd: Int32
 
     /// Opens (creating if missing) the ledger at `path` for lab instance `genesis`.
-    public init(path: String, genesis: Digest) throws(LedgerWriteError) {
+    ///
+    /// - Parameter lockTimeoutMs: how long to wait while another writer holds the file's lock.
+    public init(path: String, genesis: Digest, lockTimeoutMs: Int = 10_000) throws(LedgerWriteError) {
         self.path = path
         self.genesis = genesis
         let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw .read(.cannotOpen(path: path, reason: String(cString: strerror(errno)))) }
-        guard flock(fd, LOCK_EX) == 0 else {
-            close(fd)
-            throw .io("cannot lock \(path): \(String(cString: strerror(errno)))")
+        // One writer at a time (a node and a CLI may share a ledger): wait up to `lockTimeoutMs`, then say so.
+        var waited = 0
+        while flock(fd, LOCK_EX | LOCK_NB) != 0 {
+            guard errno == EWOULDBLOCK || errno == EINTR, waited < lockTimeoutMs else {
+                let reason = errno == EWOULDBLOCK ? "it is locked by another writer (a running node?)" : String(cString: strerror(errno))
+                close(fd)
+                throw .io("cannot lock \(path): \(reason)")
+            }
+            usleep(20_000)
+            waited += 20
         }
         self.fd = fd
         var cut = 0

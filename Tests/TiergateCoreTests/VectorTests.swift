@@ -1,0 +1,273 @@
+import Foundation
+import Testing
+@testable import TiergateCore
+
+/// The spec's vectors (protocol-spec/vectors/) are generated here and compared with the committed files.
+/// Run with TIERGATE_WRITE_VECTORS=1 to (re)write them after a deliberate protocol change.
+struct VectorTests {
+    static let writing = ProcessInfo.processInfo.environment["TIERGATE_WRITE_VECTORS"] == "1"
+
+    static func check(_ relative: String, _ bytes: [UInt8], sourceLocation: SourceLocation = #_sourceLocation) {
+        let path = Paths.vectors + "/" + relative
+        if writing {
+            try? FileManager.default.createDirectory(
+                atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+            FileManager.default.createFile(atPath: path, contents: Data(bytes))
+        }
+        guard let existing = FileManager.default.contents(atPath: path) else {
+            Issue.record("missing vector file \(relative); run TIERGATE_WRITE_VECTORS=1 swift test --filter VectorTests", sourceLocation: sourceLocation)
+            return
+        }
+        #expect([UInt8](existing) == bytes, "\(relative) differs from what the code generates", sourceLocation: sourceLocation)
+    }
+
+    static func json(_ v: JSONValue) -> [UInt8] { Array((v.serialized(pretty: true) + "\n").utf8) }
+
+    struct Case {
+        var name: String
+        var key: PublicKey
+        var message: [UInt8]
+        var signature: [UInt8]
+        var valid: Bool
+    }
+
+    /// Entries of every kind, deterministic.
+    static func sampleEntries() -> [(String, SignedEntry)] {
+        var lab = Lab()
+        let p = lab.sign("alice", .proposal(Proposal(
+            action: .advance(tier: 1), title: "Train model v5 at tier 1",
+            evidence: [Evidence(name: "safety-case.pdf", hash: Blake2b.hash256(Array("safety case".utf8)))],
+            closesAt: t0 + day)), at: t0)
+        let v = lab.sign("bob", .vote(Vote(proposal: p.id, choice: .yes, reason: "evals reviewed")), at: t0 + minute)
+        let n = lab.sign("dave", .vote(Vote(proposal: p.id, choice: .no, reason: "")), at: t0 + 2 * minute)
+        let h = lab.halt("erin", at: t0 + 3 * minute, reason: "unexpected capability jump in eval run 7")
+        let r = lab.resume("bob", tier: 1, halts: [h.id], at: t0 + 4 * minute)
+        var next = lab.genesis
+        next.version = 2
+        next.previous = lab.genesis.hash
+        next.members[1].key = VectorKeys.key("bob-2").publicKey
+        let a = lab.amend("carol", to: next, at: t0 + 5 * minute)
+        return [("proposal-advance", p), ("vote-yes", v), ("vote-no", n), ("halt", h), ("proposal-resume", r), ("proposal-amend", a)]
+    }
+
+    static func signatureCases() -> [Case] {
+        let lab = Lab()
+        var cases: [Case] = []
+        let entries = sampleEntries()
+        for (name, e) in entries {
+            cases.append(Case(name: "\(name) valid", key: e.entry.author, message: e.signingMessage, signature: e.signature, valid: true))
+        }
+        let roster = lab.genesis
+        let founder = lab.keys["alice"]!
+        cases.append(Case(name: "genesis roster signed by founder alice", key: founder.publicKey, message: roster.signingMessage,
+                          signature: founder.sign(roster.signingMessage), valid: true))
+        let (_, p) = entries[0]
+        var flipped = p.signature
+        flipped[10] ^= 0x04
+        cases.append(Case(name: "flipped signature bit", key: p.entry.author, message: p.signingMessage, signature: flipped, valid: false))
+        var otherLab = p.entry
+        otherLab.lab = "acme2"
+        cases.append(Case(name: "same signature, other lab id", key: p.entry.author, message: otherLab.signingMessage, signature: p.signature, valid: false))
+        cases.append(Case(name: "same signature, other domain tag", key: p.entry.author,
+                          message: SigningDomain.roster.message(p.content), signature: p.signature, valid: false))
+        cases.append(Case(name: "same signature, other key", key: lab.keys["bob"]!.publicKey, message: p.signingMessage, signature: p.signature, valid: false))
+        cases.append(Case(name: "genesis roster signature over a changed policy", key: founder.publicKey,
+                          message: { var r = roster; r.policy.advance.minYes = 1; return r.signingMessage }(),
+                          signature: founder.sign(roster.signingMessage), valid: false))
+        return cases
+    }
+
+    @Test func signatureVectors() {
+        var out: [JSONValue] = []
+        for c in Self.signatureCases() {
+            #expect(c.key.verify(signature: c.signature, message: c.message) == c.valid, "\(c.name)")
+            out.append(.object([
+                ("name", .string(c.name)), ("public_key_hex", .string(c.key.hex)), ("message_hex", .string(Hex.encode(c.message))),
+                ("signature_hex", .string(Hex.encode(c.signature))), ("expected", .string(c.valid ? "valid" : "invalid")),
+            ]))
+        }
+        Self.check("signatures.json", Self.json(.array(out)))
+    }
+
+    @Test func entryIdVectors() {
+        var out: [JSONValue] = []
+        for (name, e) in Self.sampleEntries() {
+            #expect(e.id == Blake2b.hash256(e.signingMessage))
+            out.append(.object([
+                ("name", .string(name)), ("hash", .string("blake2b-256")), ("bytes_hex", .string(Hex.encode(e.signingMessage))),
+                ("id_hex", .string(e.id.hex)),
+            ]))
+        }
+        let r = Lab().genesis
+        out.append(.object([
+            ("name", .string("genesis-roster")), ("hash", .string("blake2b-256")), ("bytes_hex", .string(Hex.encode(r.signingMessage))),
+            ("id_hex", .string(r.hash.hex)),
+        ]))
+        Self.check("entries.json", Self.json(.array(out)))
+    }
+
+    static func rejects() -> [(String, String, [UInt8])] {
+        let entries = sampleEntries()
+        let p = entries[0].1.content
+        let v = entries[1].1.content
+        let h = entries[3].1.content
+        let headerEnd = 2 + 8 + 32 + 8 + 32 + 8 + 32 + 8  // for lab "acme"
+        var out: [(String, String, [UInt8])] = []
+        out.append(("trailing byte", "entry", p + [0]))
+        out.append(("truncated in the time field", "entry", Array(p[..<(headerEnd - 3)])))
+        out.append(("unknown format version", "entry", [2] + p.dropFirst()))
+        out.append(("unknown kind", "entry", [1, 7] + p.dropFirst(2)))
+        out.append(("lab id with an uppercase letter", "entry", { var x = p; x[6] = UInt8(ascii: "A"); return x }()))
+        out.append(("seq 1 with a nonzero prev", "entry", { var x = h; x[2 + 8 + 32 + 8 + 32 + 8] = 1; return x }()))
+        out.append(("seq 0", "entry", { var x = h; for i in 0..<8 { x[2 + 8 + 32 + 8 + 32 + i] = 0 }; return x }()))
+        out.append(("unknown vote choice", "entry", { var x = v; x[headerEnd + 32] = 4; return x }()))
+        out.append(("halt reason with an escape character", "entry", Array(h[..<headerEnd]) + [0, 0, 0, 3, 0x61, 0x1b, 0x62]))
+        out.append(("halt reason not UTF-8", "entry", Array(h[..<headerEnd]) + [0, 0, 0, 2, 0xc3, 0x28]))
+        out.append(("empty halt reason", "entry", Array(h[..<headerEnd]) + [0, 0, 0, 0]))
+        out.append(("halt reason length beyond 1024", "entry", Array(h[..<headerEnd]) + [0, 0, 4, 1] + [UInt8](repeating: 0x61, count: 1025)))
+        var e = entries[4].1.entry
+        e.body = .proposal(Proposal(action: .resume(tier: 1, halts: [Digest(bytes: [UInt8](repeating: 9, count: 32))!, Digest(bytes: [UInt8](repeating: 1, count: 32))!]), title: "r", closesAt: e.time + 1))
+        out.append(("resume halts not ascending", "entry", e.encoded()))
+        e.body = .proposal(Proposal(action: .advance(tier: 1), title: "r", closesAt: e.time))
+        out.append(("closes_at not after time", "entry", e.encoded()))
+        let r = Lab().genesis
+        out.append(("roster trailing byte", "roster", r.encoded() + [0]))
+        var zero = r
+        zero.policy.advance.minYes = 0
+        out.append(("roster rule with min_yes 0", "roster", zero.encoded()))
+        var dup = r
+        dup.members[1].key = dup.members[0].key
+        out.append(("roster with two members sharing a key", "roster", dup.encoded()))
+        var unsorted = ByteWriter()
+        unsorted.u8(1); unsorted.string(r.lab); unsorted.u64(1); unsorted.raw(Digest.zero.bytes); unsorted.u32(0); unsorted.u32(4)
+        unsorted.list([r.members[1], r.members[0]]) { w, m in w.string(m.name); w.raw(m.key.bytes); w.list(m.roles) { $0.string($1) } }
+        Roster.encode(r.policy, into: &unsorted)
+        out.append(("roster members not sorted by name", "roster", unsorted.bytes))
+        var nobodyHalts = r
+        nobodyHalts.policy.haltRoles = ["nobody"]
+        out.append(("roster where nobody may halt", "roster", nobodyHalts.encoded()))
+        return out
+    }
+
+    @Test func encodingRejectVectors() {
+        var out: [JSONValue] = []
+        for (name, object, bytes) in Self.rejects() {
+            let message: String
+            if object == "entry" {
+                do { _ = try Entry(decoding: bytes); Issue.record("\(name) was accepted"); continue } catch { message = "\(error)" }
+            } else {
+                do { _ = try Roster(decoding: bytes); Issue.record("\(name) was accepted"); continue } catch { message = "\(error)" }
+            }
+            out.append(.object([("name", .string(name)), ("object", .string(object)), ("bytes_hex", .string(Hex.encode(bytes))), ("error", .string(message))]))
+        }
+        Self.check("encoding-rejects.json", Self.json(.array(out)))
+    }
+
+    @Test func keyVectors() {
+        let out: [JSONValue] = ["alice", "bob", "carol", "dave", "erin", "bob-2"].map { name in
+            let k = VectorKeys.key(name)
+            return .object([
+                ("name", .string(name)), ("seed_hex", .string(Hex.encode(VectorKeys.seed(name)))),
+                ("public_key_hex", .string(k.publicKey.hex)), ("fingerprint", .string(k.publicKey.fingerprint)),
+            ])
+        }
+        Self.check("keys.json", Self.json(.array(out)))
+    }
+
+    struct LedgerVector {
+        var file: String
+        var description: String
+        var bytes: [UInt8]
+    }
+
+    static func ledgerVectors() throws -> [LedgerVector] {
+        let dir = TempDir()
+        var lab = Lab()
+        func build(_ name: String, _ body: (LedgerWriter) throws -> Void) throws -> [UInt8] {
+            let path = dir.file(name)
+            let w = try LedgerWriter(path: path, genesis: lab.genesis.hash)
+            try body(w)
+            return readBytes(path)
+        }
+        let up = VerdictTests.authorised(&lab)
+        let advance = try build("advance") { try $0.append(entries: up) }
+        let h = lab.halt("erin", at: t0 + minute, reason: "eval anomaly")
+        let halt = try build("halt") { try $0.append(entries: up + [h]) }
+        let r = lab.resume("bob", tier: 1, halts: [h.id], at: t0 + 2 * minute)
+        let rv = ["bob", "carol", "dave"].enumerated().map { lab.vote($1, r, at: t0 + 2 * minute + UInt64($0) + 1) }
+        let resume = try build("resume") { try $0.append(entries: up + [h, r] + rv) }
+
+        var lab2 = Lab()
+        let p = lab2.propose("alice", tier: 1, at: t0)
+        let votes = ["alice", "bob", "carol"].enumerated().map { lab2.vote($1, p, at: t0 + UInt64($0) + 1) }
+        let bob = lab2.keys["bob"]!.publicKey
+        lab2.heads[bob] = nil
+        let fork = lab2.sign("bob", .vote(Vote(proposal: p.id, choice: .no, reason: "other branch")), at: t0 + 5)
+        let equivocation = try build("equivocation") {
+            try $0.append(entries: [p] + votes)
+            try $0.appendEvidence(EquivocationEvidence(first: votes[1], second: fork))
+        }
+
+        var lab3 = Lab()
+        lab3.addOutsider("bob-2")
+        var next = lab3.genesis
+        next.version = 2
+        next.previous = lab3.genesis.hash
+        next.members[1].key = lab3.keys["bob-2"]!.publicKey
+        let amend = lab3.amend("alice", to: next, at: t0)
+        let av = ["alice", "carol", "dave", "erin"].enumerated().map { lab3.vote($1, amend, at: t0 + UInt64($0) + 1) }
+        let p3 = lab3.propose("alice", tier: 1, at: t0 + minute, rosterVersion: 2)
+        let oldBob = lab3.vote("bob", p3, at: t0 + minute + 1, rosterVersion: 2)
+        let v3 = ["alice", "carol"].enumerated().map { lab3.vote($1, p3, at: t0 + minute + UInt64($0) + 2, rosterVersion: 2) }
+        let newBob = lab3.vote("bob-2", p3, at: t0 + minute + 5, rosterVersion: 2)
+        let rotate = try build("rotate") { try $0.append(entries: [amend] + av + [p3, oldBob] + v3 + [newBob]) }
+
+        var tampered = advance
+        tampered[tampered.count - 30] ^= 0x01  // inside the last entry's signature
+        let torn = Array(advance.dropLast(7))
+        return [
+            LedgerVector(file: "advance.ledger", description: "proposal to tier 1 passes with 3 of 5 yes votes", bytes: advance),
+            LedgerVector(file: "halt.ledger", description: "advance, then one halt by a staff member", bytes: halt),
+            LedgerVector(file: "resume.ledger", description: "advance, halt, resume proposal passes with 3 votes", bytes: resume),
+            LedgerVector(file: "equivocation.ledger", description: "bob signs two entries at one position; his vote is void, quorum lost", bytes: equivocation),
+            LedgerVector(file: "amendment-rotate-key.ledger", description: "amendment rotates bob's key (4 of 5); old key's vote is ignored, new key's counts", bytes: rotate),
+            LedgerVector(file: "tampered.ledger", description: "advance.ledger with one byte of a signature changed", bytes: tampered),
+            LedgerVector(file: "torn-tail.ledger", description: "advance.ledger with the last 7 bytes missing (interrupted append)", bytes: torn),
+        ]
+    }
+
+    @Test func ledgerVectors() throws {
+        let lab = Lab()
+        Self.check("ledgers/genesis.json", lab.document.fileBytes())
+        let at = t0 + hour
+        var manifest: [JSONValue] = []
+        let dir = TempDir()
+        for v in try Self.ledgerVectors() {
+            Self.check("ledgers/\(v.file)", v.bytes)
+            let path = dir.file(v.file)
+            writeBytes(path, v.bytes)
+            let audit = try LedgerAudit.run(path: path, genesis: lab.genesis)
+            let verdict = Verdict.compute(genesis: lab.genesis, tally: audit.tally, at: at)
+            manifest.append(.object([
+                ("file", .string(v.file)), ("description", .string(v.description)), ("roster", .string("genesis.json")),
+                ("at", .string(TimeText.format(at))), ("at_ms", .uint(at)), ("valid", .bool(audit.isValid)),
+                ("problems", .array(audit.problems.map { .object([("entry", .int($0.frameIndex)), ("offset", .int($0.offset))]) })),
+                ("authorized_tier", .uint(UInt64(verdict.authorizedTier))), ("halted", .bool(verdict.halted)),
+                ("roster_version", .uint(verdict.rosterVersion)), ("equivocations", .array(verdict.equivocations.map { .string($0.member) })),
+            ]))
+        }
+        Self.check("ledgers/manifest.json", Self.json(.array(manifest)))
+        // The expectations the vectors exist to show.
+        let m = manifest.map { v -> (String, Bool, UInt64, Bool) in
+            guard case .object(let o) = v else { fatalError() }
+            let d = Dictionary(o, uniquingKeysWith: { a, _ in a })
+            guard case .string(let f) = d["file"]!, case .bool(let valid) = d["valid"]!, case .number(let tier) = d["authorized_tier"]!,
+                case .bool(let halted) = d["halted"]! else { fatalError() }
+            return (f, valid, UInt64(tier)!, halted)
+        }
+        #expect(m.map(\.0) == ["advance.ledger", "halt.ledger", "resume.ledger", "equivocation.ledger", "amendment-rotate-key.ledger", "tampered.ledger", "torn-tail.ledger"])
+        #expect(m.map(\.1) == [true, true, true, true, true, false, false])
+        #expect(m.map(\.2) == [1, 0, 1, 0, 1, 0, 0])
+        #expect(m.map(\.3) == [false, true, false, false, false, false, false])
+    }
+}

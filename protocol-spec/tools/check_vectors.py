@@ -1,0 +1,1503 @@
+#!/usr/bin/env python3
+"""Independent checker for the Tiergate protocol test vectors.
+
+Written from protocol-spec/SPEC.md alone (never from the Swift sources), with only the
+Python standard library and the `cryptography` package.  It proves that the specification
+suffices to:
+
+  * verify Ed25519 signatures the way libsodium 1.0.18 does (SPEC 2.3)   -> signatures.json
+  * recompute entry and roster ids with BLAKE2b-256 (SPEC 2.2, 3.1, 4.2) -> entries.json
+  * decode entries and rosters canonically and reject everything else
+    (SPEC 2.1, 2.3, 3.1, 3.3, 4.1)                                       -> encoding-rejects.json
+  * derive public keys and fingerprints from seeds (SPEC 2.4)            -> keys.json
+  * read ledger files, check the genesis roster's founder signatures and
+    recompute the verdict (SPEC 3.4, 5, 6)                               -> ledgers/manifest.json
+
+Usage (from the repository root):   python3 protocol-spec/tools/check_vectors.py
+Prints one line per failing case and finally "N passed, M failed"; exits 1 when any case
+failed or a vector file is missing.  `-v` also prints passing cases.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import (
+    Ed25519PrivateKey,
+    Ed25519PublicKey,
+)
+
+VECTORS = Path(__file__).resolve().parent.parent / "vectors"
+
+
+# =============================================================================================
+# SPEC 2.2-2.4: hashes, domain tags, fingerprints
+# =============================================================================================
+
+TAG_ENTRY = b"tiergate/v1/entry"
+TAG_ROSTER = b"tiergate/v1/roster"
+TAG_FINGERPRINT = b"tiergate/v1/fingerprint"
+ZERO32 = bytes(32)
+
+
+def H(data: bytes) -> bytes:
+    """The protocol hash: unkeyed BLAKE2b with a 32-byte output (SPEC 2.3)."""
+    return hashlib.blake2b(data, digest_size=32).digest()
+
+
+def H16(data: bytes) -> bytes:
+    """Ledger frame checksums: unkeyed BLAKE2b with a 16-byte output (SPEC 2.3, 6.2)."""
+    return hashlib.blake2b(data, digest_size=16).digest()
+
+
+def tagged(tag: bytes, content: bytes) -> bytes:
+    """message = u8(len(tag)) || tag || content (SPEC 2.2)."""
+    return bytes([len(tag)]) + tag + content
+
+
+def fingerprint(public_key: bytes) -> str:
+    """First 10 bytes of H(u8(23) || "tiergate/v1/fingerprint" || key), as 5 dash-separated
+    groups of 4 lowercase hex digits (SPEC 2.4)."""
+    digest = H(tagged(TAG_FINGERPRINT, public_key)).hex()[:20]
+    return "-".join(digest[i:i + 4] for i in range(0, 20, 4))
+
+
+# =============================================================================================
+# SPEC 2.3: Ed25519 verification with libsodium 1.0.18's strictness
+#
+# `cryptography` (OpenSSL) performs the RFC 8032 cofactorless check and compares R bytewise.
+# libsodium's crypto_sign_verify_detached additionally rejects, before any arithmetic:
+#   - a non-canonical S (S >= L),
+#   - an R of small order (any encoding whose y, taken mod p, is that of a small-order point),
+#   - a non-canonical public key (y >= p) or one of small order, or one that does not decode.
+# These pre-checks only need a little Edwards-curve arithmetic, done here in pure Python.
+# =============================================================================================
+
+P25519 = 2**255 - 19
+L25519 = 2**252 + 27742317777372353535851937790883648493
+D25519 = (-121665 * pow(121666, -1, P25519)) % P25519
+SQRT_M1 = pow(2, (P25519 - 1) // 4, P25519)
+
+
+def _recover_x(y: int) -> int | None:
+    """An x with (x, y) on edwards25519 (-x^2 + y^2 = 1 + d x^2 y^2), or None.  The sign
+    is irrelevant for the order checks below (negation preserves the order)."""
+    x2 = (y * y - 1) * pow(D25519 * y * y + 1, -1, P25519) % P25519
+    x = pow(x2, (P25519 + 3) // 8, P25519)
+    if (x * x - x2) % P25519:
+        x = x * SQRT_M1 % P25519
+    if (x * x - x2) % P25519:
+        return None
+    return x
+
+
+def _edwards_add(a: tuple[int, int], b: tuple[int, int]) -> tuple[int, int]:
+    """Affine addition on edwards25519 (complete: d is not a square)."""
+    (x1, y1), (x2, y2) = a, b
+    t = D25519 * x1 * x2 * y1 * y2 % P25519
+    x3 = (x1 * y2 + y1 * x2) * pow(1 + t, -1, P25519) % P25519
+    y3 = (y1 * y2 + x1 * x2) * pow(1 - t, -1, P25519) % P25519
+    return x3, y3
+
+
+def _y_of(encoding: bytes) -> int:
+    return int.from_bytes(encoding, "little") & ((1 << 255) - 1)
+
+
+def has_small_order(encoding: bytes) -> bool:
+    """True when the encoding (sign bit ignored, y reduced mod p, as libsodium's blacklist
+    does) names a point P with [8]P = identity."""
+    y = _y_of(encoding) % P25519
+    x = _recover_x(y)
+    if x is None:
+        return False
+    point = (x, y)
+    for _ in range(3):
+        point = _edwards_add(point, point)
+    return point == (0, 1)
+
+
+def ed25519_verify(public_key: bytes, message: bytes, signature: bytes) -> bool:
+    """Verify like libsodium 1.0.18 crypto_sign_verify_detached (SPEC 2.3)."""
+    if len(public_key) != 32 or len(signature) != 64:
+        return False
+    if int.from_bytes(signature[32:], "little") >= L25519:      # non-canonical S
+        return False
+    if has_small_order(signature[:32]):                           # small-order R
+        return False
+    if _y_of(public_key) >= P25519:                               # non-canonical key
+        return False
+    if _recover_x(_y_of(public_key)) is None:                     # key not on the curve
+        return False
+    if has_small_order(public_key):                               # small-order key
+        return False
+    try:
+        Ed25519PublicKey.from_public_bytes(public_key).verify(signature, message)
+    except (InvalidSignature, ValueError):
+        return False
+    return True
+
+
+def public_key_from_seed(seed: bytes) -> bytes:
+    """RFC 8032 public key of a 32-byte private key seed (SPEC 7.2)."""
+    return Ed25519PrivateKey.from_private_bytes(seed).public_key().public_bytes_raw()
+
+
+def sign(seed: bytes, message: bytes) -> bytes:
+    """Used only by the self-checks, to build test data by hand."""
+    return Ed25519PrivateKey.from_private_bytes(seed).sign(message)
+
+
+# =============================================================================================
+# SPEC 2.1: canonical encoding
+# =============================================================================================
+
+class DecodeError(Exception):
+    """Input that is not the one canonical encoding of a valid value."""
+
+
+def enc_u8(v: int) -> bytes:
+    return v.to_bytes(1, "big")
+
+
+def enc_u32(v: int) -> bytes:
+    return v.to_bytes(4, "big")
+
+
+def enc_u64(v: int) -> bytes:
+    return v.to_bytes(8, "big")
+
+
+def enc_bytes(v: bytes) -> bytes:
+    return enc_u32(len(v)) + v
+
+
+def enc_list(items: list, enc_item) -> bytes:
+    return enc_u32(len(items)) + b"".join(enc_item(i) for i in items)
+
+
+IDENT_CHARS = frozenset(b"abcdefghijklmnopqrstuvwxyz0123456789._-")
+IDENT_FIRST = frozenset(b"abcdefghijklmnopqrstuvwxyz0123456789")
+STAR = b"*"
+
+
+def check_ident(v: bytes, star_ok: bool = False) -> bytes:
+    """ident: 1-64 bytes of a-z 0-9 . _ -, first a letter or digit; "*" only where allowed."""
+    if star_ok and v == STAR:
+        return v
+    if not 1 <= len(v) <= 64:
+        raise DecodeError(f"ident length {len(v)}")
+    if v[0] not in IDENT_FIRST or any(c not in IDENT_CHARS for c in v):
+        raise DecodeError(f"bad ident {v!r}")
+    return v
+
+
+def check_text(v: bytes, minimum: int) -> bytes:
+    """text: valid UTF-8 of at least `minimum` bytes, no C0/C1 controls nor DEL (SPEC 2.1)."""
+    if len(v) < minimum:
+        raise DecodeError(f"text shorter than {minimum} bytes")
+    try:
+        s = v.decode("utf-8", errors="strict")   # rejects overlongs, surrogates, > U+10FFFF
+    except UnicodeDecodeError as exc:
+        raise DecodeError(f"invalid UTF-8: {exc}") from None
+    for ch in s:
+        o = ord(ch)
+        if o <= 0x1F or 0x7F <= o <= 0x9F:
+            raise DecodeError(f"forbidden character U+{o:04X} in text")
+    return v
+
+
+def check_ascending(items: list, what: str) -> None:
+    """Strictly ascending: sorted, no duplicates (bytes compare bytewise, ints numerically)."""
+    for a, b in zip(items, items[1:]):
+        if not a < b:
+            raise DecodeError(f"{what} not strictly ascending")
+
+
+class Reader:
+    """Bounded reader: every length/count is checked against its maximum before reading."""
+
+    def __init__(self, data: bytes):
+        self.data = bytes(data)
+        self.pos = 0
+
+    def take(self, n: int) -> bytes:
+        if n > len(self.data) - self.pos:
+            raise DecodeError("truncated input")
+        out = self.data[self.pos:self.pos + n]
+        self.pos += n
+        return out
+
+    def u8(self) -> int:
+        return self.take(1)[0]
+
+    def u32(self) -> int:
+        return int.from_bytes(self.take(4), "big")
+
+    def u64(self) -> int:
+        return int.from_bytes(self.take(8), "big")
+
+    def b32(self) -> bytes:
+        return self.take(32)
+
+    def bytes_(self, maximum: int) -> bytes:
+        n = self.u32()
+        if n > maximum:
+            raise DecodeError(f"length {n} exceeds maximum {maximum}")
+        return self.take(n)
+
+    def text(self, minimum: int, maximum: int) -> bytes:
+        return check_text(self.bytes_(maximum), minimum)
+
+    def ident(self, star_ok: bool = False) -> bytes:
+        return check_ident(self.bytes_(64), star_ok)
+
+    def count(self, maximum: int) -> int:
+        n = self.u32()
+        if n > maximum:
+            raise DecodeError(f"list count {n} exceeds maximum {maximum}")
+        return n
+
+    def ident_list(self, maximum: int, what: str, star_ok: bool = False) -> list[bytes]:
+        items = [self.ident(star_ok) for _ in range(self.count(maximum))]
+        check_ascending(items, what)
+        return items
+
+    def remaining(self) -> int:
+        return len(self.data) - self.pos
+
+    def end(self) -> None:
+        if self.remaining():
+            raise DecodeError(f"{self.remaining()} trailing bytes")
+
+
+# =============================================================================================
+# SPEC 2.3 limits
+# =============================================================================================
+
+MAX_MEMBERS = 256
+MAX_ROLES = 16            # roles per member, per rule list (role minimums, veto roles, halt roles)
+MAX_OVERRIDES = 64
+MAX_TITLE = 256
+MAX_REASON = 1024
+MAX_EVIDENCE = 32
+MAX_EVIDENCE_NAME = 128
+MAX_RESUME_HALTS = 64
+MAX_ROSTER = 131072
+MAX_SIGNED_ENTRY = 196608
+U32_MAX = 2**32 - 1
+U64_MAX = 2**64 - 1
+
+
+# =============================================================================================
+# SPEC 3.1-3.3: roster content, decoding and consistency
+# =============================================================================================
+
+@dataclass
+class Rule:
+    min_yes: int
+    role_minimums: list[tuple[bytes, int]]     # ascending by role, count >= 1
+    veto_roles: list[bytes]                    # ascending
+    window_ms: int                             # >= 1000
+
+
+@dataclass
+class Member:
+    name: bytes
+    public_key: bytes
+    roles: list[bytes]
+
+
+@dataclass
+class Roster:
+    lab: bytes
+    version: int
+    previous: bytes
+    base_tier: int
+    max_tier: int
+    members: list[Member]
+    advance: Rule
+    advance_overrides: list[tuple[int, Rule]]
+    halt_roles: list[bytes]
+    resume: Rule
+    amend: Rule
+    amend_cooling_off_ms: int
+    token_ttl_ms: int
+    lapse_ms: int
+    max_skew_ms: int
+    freshness_quorum: int
+    format: int = 1
+
+    # -- derived -------------------------------------------------------------------------
+    def content(self) -> bytes:
+        return encode_roster(self)
+
+    def hash(self) -> bytes:
+        """H(u8(18) || "tiergate/v1/roster" || roster) (SPEC 3.1)."""
+        return H(tagged(TAG_ROSTER, self.content()))
+
+    def member_by_key(self, key: bytes) -> Member | None:
+        for m in self.members:
+            if m.public_key == key:
+                return m
+        return None
+
+    def advance_rule(self, tier: int) -> Rule:
+        """The override for the tier if any, else `advance` (SPEC 3.2)."""
+        for t, rule in self.advance_overrides:
+            if t == tier:
+                return rule
+        return self.advance
+
+    def may_halt(self, key: bytes) -> bool:
+        """A member may halt alone when one of its roles, or "*", is a halt role (SPEC 3.2)."""
+        m = self.member_by_key(key)
+        if m is None:
+            return False
+        return STAR in self.halt_roles or any(r in self.halt_roles for r in m.roles)
+
+
+def encode_rule(r: Rule) -> bytes:
+    return (enc_u32(r.min_yes)
+            + enc_list(r.role_minimums, lambda rc: enc_bytes(rc[0]) + enc_u32(rc[1]))
+            + enc_list(r.veto_roles, enc_bytes)
+            + enc_u64(r.window_ms))
+
+
+def encode_roster(r: Roster) -> bytes:
+    out = [enc_u8(r.format), enc_bytes(r.lab), enc_u64(r.version), r.previous,
+           enc_u32(r.base_tier), enc_u32(r.max_tier),
+           enc_list(r.members, lambda m: enc_bytes(m.name) + m.public_key
+                    + enc_list(m.roles, enc_bytes)),
+           encode_rule(r.advance),
+           enc_list(r.advance_overrides, lambda o: enc_u32(o[0]) + encode_rule(o[1])),
+           enc_list(r.halt_roles, enc_bytes),
+           encode_rule(r.resume), encode_rule(r.amend),
+           enc_u64(r.amend_cooling_off_ms), enc_u64(r.token_ttl_ms), enc_u64(r.lapse_ms),
+           enc_u64(r.max_skew_ms), enc_u32(r.freshness_quorum)]
+    return b"".join(out)
+
+
+def decode_rule(rd: Reader) -> Rule:
+    min_yes = rd.u32()
+    if min_yes < 1:
+        raise DecodeError("rule min_yes < 1")
+    minimums = []
+    for _ in range(rd.count(MAX_ROLES)):
+        role, n = rd.ident(), rd.u32()
+        if n < 1:
+            raise DecodeError("role minimum count < 1")
+        minimums.append((role, n))
+    check_ascending([r for r, _ in minimums], "role minimums")
+    veto = rd.ident_list(MAX_ROLES, "veto roles")
+    window = rd.u64()
+    if window < 1000:
+        raise DecodeError("rule window_ms < 1000")
+    return Rule(min_yes, minimums, veto, window)
+
+
+def decode_roster(content: bytes) -> Roster:
+    """Decode roster content canonically and check its consistency (SPEC 3.1, 3.3).
+    Raises DecodeError for anything that is not a consistent roster."""
+    if len(content) > MAX_ROSTER:
+        raise DecodeError("roster content exceeds 131072 bytes")
+    rd = Reader(content)
+    fmt = rd.u8()
+    if fmt != 1:
+        raise DecodeError(f"roster format {fmt}")
+    lab = rd.ident()
+    version = rd.u64()
+    previous = rd.b32()
+    base_tier, max_tier = rd.u32(), rd.u32()
+    members = []
+    for _ in range(rd.count(MAX_MEMBERS)):
+        name, key = rd.ident(), rd.b32()
+        roles = rd.ident_list(MAX_ROLES, "member roles")   # "*" is never a member role
+        if not roles:
+            raise DecodeError("member without roles")
+        members.append(Member(name, key, roles))
+    check_ascending([m.name for m in members], "members")
+    advance = decode_rule(rd)
+    overrides = []
+    for _ in range(rd.count(MAX_OVERRIDES)):
+        overrides.append((rd.u32(), decode_rule(rd)))
+    check_ascending([t for t, _ in overrides], "advance overrides")
+    halt_roles = rd.ident_list(MAX_ROLES, "halt roles", star_ok=True)
+    resume, amend = decode_rule(rd), decode_rule(rd)
+    cooling, ttl, lapse, skew = rd.u64(), rd.u64(), rd.u64(), rd.u64()
+    quorum = rd.u32()
+    rd.end()
+    roster = Roster(lab, version, previous, base_tier, max_tier, members, advance, overrides,
+                    halt_roles, resume, amend, cooling, ttl, lapse, skew, quorum, fmt)
+    check_roster_consistency(roster)
+    return roster
+
+
+def check_roster_consistency(r: Roster) -> None:
+    """SPEC 3.3 (plus the range annotations of 3.1); raises DecodeError when inconsistent."""
+    n = len(r.members)
+    if r.version < 1:
+        raise DecodeError("roster version < 1")
+    if (r.previous == ZERO32) != (r.version == 1):
+        raise DecodeError("previous must be zero iff version = 1")
+    if r.base_tier > r.max_tier:
+        raise DecodeError("base_tier > max_tier")
+    if not 1 <= n <= MAX_MEMBERS:
+        raise DecodeError(f"{n} members")
+    if len({m.name for m in r.members}) != n or len({m.public_key for m in r.members}) != n:
+        raise DecodeError("member names or keys not distinct")
+    for tier, _ in r.advance_overrides:
+        if not r.base_tier < tier <= r.max_tier:
+            raise DecodeError(f"advance override for tier {tier} outside (base, max]")
+    for rule in [r.advance, r.resume, r.amend] + [rule for _, rule in r.advance_overrides]:
+        if not 1 <= rule.min_yes <= n:
+            raise DecodeError(f"min_yes {rule.min_yes} not in 1..{n}")
+        for role, count in rule.role_minimums:
+            holders = sum(1 for m in r.members if role in m.roles)
+            if count > holders:
+                raise DecodeError(f"role minimum {role.decode()}={count} > {holders} holders")
+    if not any(r.may_halt(m.public_key) for m in r.members):
+        raise DecodeError("no member may halt")
+    if not 1000 <= r.token_ttl_ms <= 86_400_000:
+        raise DecodeError("token_ttl_ms out of range")
+    if r.lapse_ms < r.token_ttl_ms:
+        raise DecodeError("lapse_ms < token_ttl_ms")
+    if r.max_skew_ms > 3_600_000:
+        raise DecodeError("max_skew_ms > 3600000")
+    if not 1 <= r.freshness_quorum <= n:
+        raise DecodeError("freshness_quorum out of 1..members")
+
+
+# =============================================================================================
+# SPEC 4.1-4.2: entries
+# =============================================================================================
+
+PROPOSAL, VOTE, HALT = 1, 2, 3
+ADVANCE, RESUME, AMEND = 1, 2, 3
+YES, NO, ABSTAIN = 1, 2, 3
+
+
+@dataclass
+class Entry:
+    kind: int
+    lab: bytes
+    genesis: bytes
+    roster_version: int
+    author: bytes
+    seq: int
+    prev: bytes
+    time: int
+    # proposal
+    action: int = 0
+    tier: int = 0
+    title: bytes = b""
+    evidence: list[tuple[bytes, bytes]] = field(default_factory=list)
+    closes_at: int = 0
+    halts: list[bytes] = field(default_factory=list)
+    roster_bytes: bytes = b""
+    roster: Roster | None = None          # decoded amendment roster
+    # vote
+    proposal: bytes = b""
+    choice: int = 0
+    # vote, halt
+    reason: bytes = b""
+    # signed form
+    signature: bytes = b""
+    format: int = 1
+
+    def content(self) -> bytes:
+        return encode_entry(self)
+
+    def message(self) -> bytes:
+        """m = u8(17) || "tiergate/v1/entry" || entry (SPEC 4.2)."""
+        return tagged(TAG_ENTRY, self.content())
+
+    @property
+    def id(self) -> bytes:
+        """The entry id H(m); it does not cover the signature (SPEC 4.2)."""
+        cached = self.__dict__.get("_id")
+        if cached is None:
+            cached = self.__dict__["_id"] = H(self.message())
+        return cached
+
+
+def encode_entry(e: Entry) -> bytes:
+    head = (enc_u8(e.format) + enc_u8(e.kind) + enc_bytes(e.lab) + e.genesis
+            + enc_u64(e.roster_version) + e.author + enc_u64(e.seq) + e.prev + enc_u64(e.time))
+    if e.kind == PROPOSAL:
+        body = (enc_u8(e.action) + enc_u32(e.tier) + enc_bytes(e.title)
+                + enc_list(e.evidence, lambda ev: enc_bytes(ev[0]) + ev[1])
+                + enc_u64(e.closes_at) + enc_list(e.halts, lambda h: h)
+                + enc_bytes(e.roster_bytes))
+    elif e.kind == VOTE:
+        body = e.proposal + enc_u8(e.choice) + enc_bytes(e.reason)
+    else:
+        body = enc_bytes(e.reason)
+    return head + body
+
+
+def read_entry(rd: Reader) -> Entry:
+    """Parse the `entry` production of SPEC 4.1 (without the signature)."""
+    fmt = rd.u8()
+    if fmt != 1:
+        raise DecodeError(f"entry format {fmt}")
+    kind = rd.u8()
+    if kind not in (PROPOSAL, VOTE, HALT):
+        raise DecodeError(f"entry kind {kind}")
+    lab = rd.ident()
+    genesis = rd.b32()
+    roster_version = rd.u64()
+    if roster_version < 1:
+        raise DecodeError("roster_version < 1")
+    author = rd.b32()
+    seq = rd.u64()
+    if seq < 1:
+        raise DecodeError("seq < 1")
+    prev = rd.b32()
+    if (prev == ZERO32) != (seq == 1):
+        raise DecodeError("prev must be zero iff seq = 1")
+    time = rd.u64()
+    e = Entry(kind, lab, genesis, roster_version, author, seq, prev, time, format=fmt)
+    if kind == PROPOSAL:
+        e.action = rd.u8()
+        if e.action not in (ADVANCE, RESUME, AMEND):
+            raise DecodeError(f"proposal action {e.action}")
+        e.tier = rd.u32()
+        if e.action == AMEND and e.tier != 0:
+            raise DecodeError("amend proposal with tier != 0")
+        e.title = rd.text(1, MAX_TITLE)
+        for _ in range(rd.count(MAX_EVIDENCE)):
+            e.evidence.append((rd.text(1, MAX_EVIDENCE_NAME), rd.b32()))
+        e.closes_at = rd.u64()
+        if not e.closes_at > e.time:
+            raise DecodeError("closes_at <= time")
+        e.halts = [rd.b32() for _ in range(rd.count(MAX_RESUME_HALTS))]
+        check_ascending(e.halts, "resume halts")
+        if (e.action == RESUME) != bool(e.halts):
+            raise DecodeError("halts must be non-empty exactly for resume proposals")
+        e.roster_bytes = rd.bytes_(MAX_ROSTER)
+        if e.action == AMEND:
+            e.roster = decode_roster(e.roster_bytes)      # must be a consistent roster
+        elif e.roster_bytes:
+            raise DecodeError("roster must be empty unless amend")
+    elif kind == VOTE:
+        e.proposal = rd.b32()
+        e.choice = rd.u8()
+        if e.choice not in (YES, NO, ABSTAIN):
+            raise DecodeError(f"vote choice {e.choice}")
+        e.reason = rd.text(0, MAX_REASON)
+    else:
+        e.reason = rd.text(1, MAX_REASON)
+    return e
+
+
+def decode_entry(content: bytes) -> Entry:
+    """Decode entry content (no signature), rejecting trailing bytes."""
+    rd = Reader(content)
+    e = read_entry(rd)
+    rd.end()
+    return e
+
+
+def decode_signed_entry(data: bytes) -> Entry:
+    """Decode `entry || signature`: parse the entry exactly, then exactly 64 bytes (SPEC 4.2)."""
+    if len(data) > MAX_SIGNED_ENTRY:
+        raise DecodeError("signed entry exceeds 196608 bytes")
+    rd = Reader(data)
+    e = read_entry(rd)
+    if rd.remaining() != 64:
+        raise DecodeError(f"{rd.remaining()} bytes after the entry, expected a 64-byte signature")
+    e.signature = rd.take(64)
+    return e
+
+
+def entry_valid_for(e: Entry, lab: bytes, genesis_hash: bytes) -> str | None:
+    """SPEC 4.2 'valid for a lab' (decoding already done).  Returns a problem or None."""
+    if not ed25519_verify(e.author, e.message(), e.signature):
+        return "signature does not verify"
+    if e.lab != lab:
+        return "entry for another lab"
+    if e.genesis != genesis_hash:
+        return "entry for another genesis roster"
+    return None
+
+
+# =============================================================================================
+# SPEC 3.4: roster file (strict JSON) and founder signatures
+# =============================================================================================
+
+class NotARoster(Exception):
+    """The file is not a roster file (the CLI's exit status 2)."""
+
+
+def _no_duplicates(pairs):
+    obj = {}
+    for k, v in pairs:
+        if k in obj:
+            raise NotARoster(f"duplicate JSON key {k!r}")
+        obj[k] = v
+    return obj
+
+
+def _reject_constant(name):
+    raise NotARoster(f"non-JSON constant {name}")
+
+
+def strict_json(text: str):
+    return json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_reject_constant)
+
+
+DURATION = re.compile(r"([0-9]+)(ms|s|m|h|d)")
+UNIT_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
+HEX64 = re.compile(r"[0-9a-fA-F]{64}")
+HEX128 = re.compile(r"[0-9a-fA-F]{128}")
+
+
+def _obj(v, what: str, allowed: set[str], required: set[str] = frozenset()) -> dict:
+    if not isinstance(v, dict):
+        raise NotARoster(f"{what} is not an object")
+    unknown = set(v) - allowed
+    if unknown:
+        raise NotARoster(f"unknown field(s) {sorted(unknown)} in {what}")
+    missing = set(required) - set(v)
+    if missing:
+        raise NotARoster(f"missing field(s) {sorted(missing)} in {what}")
+    return v
+
+
+def _int(v, what: str, maximum: int) -> int:
+    if type(v) is not int or not 0 <= v <= maximum:
+        raise NotARoster(f"{what} is not an integer in 0..{maximum}")
+    return v
+
+
+def _duration(v, what: str) -> int:
+    m = DURATION.fullmatch(v) if isinstance(v, str) else None
+    if m is None:
+        raise NotARoster(f"{what}: bad duration {v!r}")
+    ms = int(m.group(1)) * UNIT_MS[m.group(2)]
+    if ms > U64_MAX:
+        raise NotARoster(f"{what}: duration too large")
+    return ms
+
+
+def _ident(v, what: str, star_ok: bool = False) -> bytes:
+    if not isinstance(v, str):
+        raise NotARoster(f"{what} is not a string")
+    try:
+        return check_ident(v.encode("ascii"), star_ok)
+    except (UnicodeEncodeError, DecodeError):
+        raise NotARoster(f"{what}: bad ident {v!r}") from None
+
+
+def _ident_set(v, what: str, star_ok: bool = False) -> list[bytes]:
+    """A JSON list of idents; encoded ascending (JSON order does not matter), no duplicates."""
+    if not isinstance(v, list):
+        raise NotARoster(f"{what} is not a list")
+    items = [_ident(x, what, star_ok) for x in v]
+    if len(set(items)) != len(items):
+        raise NotARoster(f"duplicate in {what}")
+    return sorted(items)
+
+
+def _json_rule(v, what: str, default_min_yes: int) -> Rule:
+    v = _obj(v, what, {"min_yes", "role_minimums", "veto_roles", "window"})
+    minimums = v.get("role_minimums", {})
+    if not isinstance(minimums, dict):
+        raise NotARoster(f"{what}.role_minimums is not an object")
+    return Rule(
+        min_yes=_int(v.get("min_yes", default_min_yes), f"{what}.min_yes", U32_MAX),
+        role_minimums=sorted((_ident(k, f"{what}.role_minimums"),
+                              _int(c, f"{what}.role_minimums.{k}", U32_MAX))
+                             for k, c in minimums.items()),
+        veto_roles=_ident_set(v.get("veto_roles", []), f"{what}.veto_roles"),
+        window_ms=_duration(v.get("window", "7d"), f"{what}.window"))
+
+
+def roster_from_json(doc) -> Roster:
+    """Decode the "roster" object of a roster file into a Roster (not yet checked).
+    Omitted policy fields take the SPEC 3.4 defaults."""
+    r = _obj(doc, "roster", {"lab", "version", "previous", "base_tier", "max_tier", "members",
+                             "policy"},
+             {"lab", "version", "previous", "base_tier", "max_tier", "members"})
+    members = []
+    if not isinstance(r["members"], list):
+        raise NotARoster("members is not a list")
+    for i, m in enumerate(r["members"]):
+        m = _obj(m, f"members[{i}]", {"name", "public_key", "roles"},
+                 {"name", "public_key", "roles"})
+        if not isinstance(m["public_key"], str) or not HEX64.fullmatch(m["public_key"]):
+            raise NotARoster(f"members[{i}].public_key is not 64 hex digits")
+        members.append(Member(_ident(m["name"], f"members[{i}].name"),
+                              bytes.fromhex(m["public_key"]),
+                              _ident_set(m["roles"], f"members[{i}].roles")))
+    members.sort(key=lambda m: m.name)
+    n = len(members)
+    majority, two_thirds = n // 2 + 1, -(-2 * n // 3)
+    p = _obj(r.get("policy", {}), "policy",
+             {"advance", "advance_overrides", "halt_roles", "resume", "amend",
+              "amend_cooling_off", "token_ttl", "lapse", "max_skew", "freshness_quorum"})
+    advance = _json_rule(p.get("advance", {}), "advance", majority)
+    overrides_obj = p.get("advance_overrides", {})
+    if not isinstance(overrides_obj, dict):
+        raise NotARoster("advance_overrides is not an object")
+    overrides = []
+    for k, rule in overrides_obj.items():
+        if not re.fullmatch(r"[0-9]+", k) or int(k) > U32_MAX:
+            raise NotARoster(f"advance_overrides key {k!r} is not a tier")
+        overrides.append((int(k), _json_rule(rule, f"advance_overrides.{k}", majority)))
+    if len({t for t, _ in overrides}) != len(overrides):
+        raise NotARoster("duplicate advance override tier")
+    overrides.sort(key=lambda o: o[0])
+    if not isinstance(r["previous"], str) or not HEX64.fullmatch(r["previous"]):
+        raise NotARoster("previous is not 64 hex digits")
+    return Roster(
+        lab=_ident(r["lab"], "lab"),
+        version=_int(r["version"], "version", U64_MAX),
+        previous=bytes.fromhex(r["previous"]),
+        base_tier=_int(r["base_tier"], "base_tier", U32_MAX),
+        max_tier=_int(r["max_tier"], "max_tier", U32_MAX),
+        members=members,
+        advance=advance,
+        advance_overrides=overrides,
+        halt_roles=_ident_set(p.get("halt_roles", ["*"]), "halt_roles", star_ok=True),
+        resume=_json_rule(p.get("resume", {}), "resume", majority),
+        amend=_json_rule(p.get("amend", {}), "amend", two_thirds),
+        amend_cooling_off_ms=_duration(p.get("amend_cooling_off", "0s"), "amend_cooling_off"),
+        token_ttl_ms=_duration(p.get("token_ttl", "10m"), "token_ttl"),
+        lapse_ms=_duration(p.get("lapse", "30d"), "lapse"),
+        max_skew_ms=_duration(p.get("max_skew", "2m"), "max_skew"),
+        freshness_quorum=_int(p.get("freshness_quorum", 1), "freshness_quorum", U32_MAX))
+
+
+@dataclass
+class RosterFile:
+    roster: Roster
+    hash: bytes
+    trusted: bool
+    problems: list[str]
+
+
+def load_roster_file(text: str) -> RosterFile:
+    """Read a genesis roster file and decide whether it is trusted (SPEC 3.4): every founder
+    signed the tagged canonical roster message, there is no other signature, and the roster
+    is consistent.  Raises NotARoster when the file is not a roster file at all."""
+    try:
+        doc = strict_json(text)
+    except json.JSONDecodeError as exc:
+        raise NotARoster(f"invalid JSON: {exc}") from None
+    doc = _obj(doc, "roster file", {"format", "roster", "signatures"}, {"format", "roster"})
+    if doc["format"] != "tiergate-roster-v1":
+        raise NotARoster(f"format {doc['format']!r}")
+    roster = roster_from_json(doc["roster"])
+    sigs = doc.get("signatures", [])
+    if not isinstance(sigs, list):
+        raise NotARoster("signatures is not a list")
+    parsed = []
+    for i, s in enumerate(sigs):
+        s = _obj(s, f"signatures[{i}]", {"member", "signature"}, {"member", "signature"})
+        if not isinstance(s["signature"], str) or not HEX128.fullmatch(s["signature"]):
+            raise NotARoster(f"signatures[{i}].signature is not 128 hex digits")
+        parsed.append((_ident(s["member"], f"signatures[{i}].member"),
+                       bytes.fromhex(s["signature"])))
+
+    problems = []
+    content = encode_roster(roster)
+    try:
+        decode_roster(content)              # same checks as for any roster content
+    except DecodeError as exc:
+        problems.append(f"roster is inconsistent: {exc}")
+    message = tagged(TAG_ROSTER, content)
+    by_name = {m.name: m for m in roster.members}
+    signed = set()
+    for name, sig in parsed:
+        if name not in by_name:
+            problems.append(f"signature by non-member {name.decode()}")
+        elif name in signed:
+            problems.append(f"second signature by {name.decode()}")
+        elif not ed25519_verify(by_name[name].public_key, message, sig):
+            problems.append(f"invalid signature by {name.decode()}")
+        signed.add(name)
+    for name in by_name:
+        if name not in signed:
+            problems.append(f"missing signature by founder {name.decode()}")
+    return RosterFile(roster, H(message), not problems, problems)
+
+
+# =============================================================================================
+# SPEC 5: the decision rule
+# =============================================================================================
+
+INF = float("inf")
+
+
+@dataclass
+class Version:
+    roster: Roster
+    hash: bytes
+    start: int                     # in force from this time (ms)
+
+
+@dataclass
+class Verdict:
+    authorized_tier: int
+    halted: bool
+    tier: int
+    base_tier: int
+    roster_version: int
+    active_halts: list[bytes]
+    passed: dict[bytes, int]       # proposal id -> pass time (proposals that passed)
+
+
+class DecisionRule:
+    """verdict(G, E, now) of SPEC 5.
+
+    `entries` are valid entries for the lab (SPEC 4.2); `connected` holds the ids of the
+    entries whose feed is complete and linked from seq 1 (SPEC 4.3); `equivocators` holds the
+    keys with equivocation evidence against them.
+    """
+
+    def __init__(self, genesis: Roster, entries: list[Entry], connected: set[bytes],
+                 equivocators: set[bytes]):
+        self.genesis = genesis
+        self.equivocators = equivocators
+        unique = {e.id: e for e in entries}
+        # SPEC 5.1: proposals and votes count only when connected; halts wherever seen,
+        # once per id (SPEC 6.3).
+        self.proposals = [e for i, e in unique.items() if e.kind == PROPOSAL and i in connected]
+        self.halts = [e for e in unique.values() if e.kind == HALT]
+        # SPEC 5.1: a member's binding vote on a proposal is its vote with the lowest seq
+        # there; later votes on the same proposal are ignored.
+        binding: dict[tuple[bytes, bytes], Entry] = {}
+        for e in unique.values():
+            if e.kind == VOTE and e.id in connected:
+                key = (e.proposal, e.author)
+                old = binding.get(key)
+                if old is None or (e.seq, e.id) < (old.seq, old.id):
+                    binding[key] = e
+        self.votes_on: dict[bytes, list[Entry]] = {}
+        for (pid, _), vote in binding.items():
+            self.votes_on.setdefault(pid, []).append(vote)
+
+    # -- roster versions (SPEC 5.2) ------------------------------------------------------------
+    @staticmethod
+    def version_at(chain: list[Version], t: int) -> Version:
+        """The highest version whose start is <= t."""
+        best = chain[0]
+        for v in chain:
+            if v.start <= t:
+                best = v
+        return best
+
+    def fits(self, e: Entry, chain: list[Version]) -> bool:
+        """An entry fits when its roster_version is the version in force at its time and its
+        author is a member of that version (SPEC 5.2)."""
+        v = self.version_at(chain, e.time)
+        return v.roster.version == e.roster_version and v.roster.member_by_key(e.author) is not None
+
+    def rule_of(self, p: Entry, roster: Roster) -> Rule:
+        if p.action == ADVANCE:
+            return roster.advance_rule(p.tier)
+        return roster.resume if p.action == RESUME else roster.amend
+
+    # -- passing (SPEC 5.3) --------------------------------------------------------------------
+    def pass_time(self, p: Entry, chain: list[Version], horizon: int) -> int | None:
+        """When proposal p (fitting, time <= horizon) passes, or None."""
+        vi = p.roster_version - 1
+        version = chain[vi]
+        roster = version.roster
+        next_start = chain[vi + 1].start if vi + 1 < len(chain) else INF
+        rule = self.rule_of(p, roster)
+        close = min(p.closes_at, p.time + rule.window_ms)
+        counted = []
+        for vote in self.votes_on.get(p.id, []):
+            if (roster.member_by_key(vote.author) is not None
+                    and vote.author not in self.equivocators
+                    and vote.roster_version == roster.version
+                    and p.time <= vote.time <= close
+                    and vote.time < next_start
+                    and vote.time <= horizon
+                    and self.fits(vote, chain)):
+                counted.append(vote)
+        counted.sort(key=lambda v: (v.time, v.author))
+        yes: set[bytes] = set()
+        for vote in counted:
+            roles = roster.member_by_key(vote.author).roles
+            if vote.choice == YES:
+                yes.add(vote.author)
+            elif vote.choice == NO and any(r in rule.veto_roles for r in roles):
+                return None                         # vetoed: never passes
+            if len(yes) >= rule.min_yes and all(
+                    sum(1 for k in yes if role in roster.member_by_key(k).roles) >= n
+                    for role, n in rule.role_minimums):
+                return vote.time
+        return None
+
+    def counts(self, p: Entry, chain: list[Version], horizon: int) -> bool:
+        return p.time <= horizon and self.fits(p, chain)
+
+    # -- the verdict ------------------------------------------------------------------------
+    def verdict(self, now: int) -> Verdict:
+        g = self.genesis
+        chain = [Version(g, g.hash(), 0)]
+        # SPEC 5.2: build the version chain.  The horizon is now + max_skew_ms of the newest
+        # version in force; while the chain is being built that is the version just found.
+        while True:
+            cur = chain[-1]
+            horizon = now + cur.roster.max_skew_ms
+            best = None
+            for p in self.proposals:
+                new = p.roster
+                if (p.action != AMEND or p.roster_version != cur.roster.version
+                        or not self.counts(p, chain, horizon)
+                        or new.version != cur.roster.version + 1
+                        or new.previous != cur.hash or new.lab != cur.roster.lab):
+                    continue
+                t = self.pass_time(p, chain, horizon)
+                if t is not None and (best is None or (t, p.id) < best[:2]):
+                    best = (t, p.id, p)
+            if best is None:
+                break
+            start = best[0] + cur.roster.amend_cooling_off_ms
+            if start > now:
+                break                                       # pending; v stays in force
+            chain.append(Version(best[2].roster, best[2].roster.hash(), start))
+        horizon = now + chain[-1].roster.max_skew_ms
+
+        # SPEC 5.5: events (time, order, id, payload)
+        events = []
+        for h in self.halts:                                # SPEC 5.4
+            if self.counts(h, chain, horizon) and \
+                    self.version_at(chain, h.time).roster.may_halt(h.author):
+                events.append((h.time, 0, h.id, h))
+        for v in chain[1:]:
+            events.append((v.start, 1, v.hash, v))
+        passed = {}
+        for p in self.proposals:
+            if self.counts(p, chain, horizon):
+                t = self.pass_time(p, chain, horizon)
+                if t is None:
+                    continue
+                passed[p.id] = t
+                if p.action == RESUME:
+                    events.append((t, 2, p.id, p))
+                elif p.action == ADVANCE:
+                    events.append((t, 3, p.id, p))
+        events.sort(key=lambda ev: ev[:3])
+
+        # SPEC 5.5: replay
+        roster = g
+        tier, since = g.base_tier, None
+        active: dict[bytes, int] = {}
+
+        def lapse(t: int) -> None:
+            nonlocal tier, since
+            if tier > roster.base_tier and since is not None and since + roster.lapse_ms <= t:
+                tier, since = roster.base_tier, None
+
+        for t, order, _, ev in events:
+            lapse(t)
+            if order == 1:                                  # activation
+                roster = ev.roster
+                tier = min(max(tier, roster.base_tier), roster.max_tier)
+            elif order == 0:                                # halt
+                active[ev.id] = tier
+                tier, since = roster.base_tier, None
+            elif order == 3:                                # advance to T
+                target = ev.tier
+                if active:
+                    pass
+                elif target == tier + 1 and target <= roster.max_tier:
+                    tier, since = target, t
+                elif target == tier and target > roster.base_tier:
+                    since = t                               # re-affirmed
+            else:                                           # resume
+                struck = [active.pop(h) for h in ev.halts if h in active]
+                if struck and not active:
+                    tier = max(roster.base_tier, min(ev.tier, max(struck)))
+                    since = t if tier > roster.base_tier else None
+        lapse(now)
+        return Verdict(roster.base_tier if active else tier, bool(active), tier,
+                       roster.base_tier, roster.version, sorted(active), passed)
+
+
+# =============================================================================================
+# SPEC 6: ledger file
+# =============================================================================================
+
+LEDGER_MAGIC = b"TGLEDGER"
+HEADER_LEN = 48
+FRAME_ENTRY, FRAME_DETACHED, FRAME_EVIDENCE = 1, 2, 3
+MAX_FRAME_PAYLOAD = 393224
+MAX_FRAME = 1 + 4 + MAX_FRAME_PAYLOAD + 16          # 393245
+
+
+@dataclass
+class LedgerReport:
+    problems: list[str]
+    entries: list[Entry]
+    connected: set[bytes]
+    equivocators: set[bytes]
+    torn_tail: int = 0              # bytes a writer would cut (0 when none)
+
+    @property
+    def valid(self) -> bool:
+        return not self.problems
+
+
+def read_ledger(data: bytes, genesis: RosterFile) -> LedgerReport:
+    """Read and verify a ledger file for genesis roster G (SPEC 6.1-6.4)."""
+    rep = LedgerReport([], [], set(), set())
+    g = genesis.roster
+    if not genesis.trusted:
+        rep.problems.append("genesis roster is not trusted: " + "; ".join(genesis.problems))
+    if len(data) < HEADER_LEN:
+        rep.problems.append("file shorter than the 48-byte header")
+        return rep
+    if data[:8] != LEDGER_MAGIC:
+        rep.problems.append("bad magic")
+    if int.from_bytes(data[8:12], "big") != 1:
+        rep.problems.append("ledger version is not 1")
+    if data[12:44] != genesis.hash:
+        rep.problems.append("header genesis hash differs from hash(G)")
+    if int.from_bytes(data[44:48], "big") != 0:
+        rep.problems.append("reserved header field is not 0")
+
+    heads: dict[bytes, Entry] = {}          # author -> head of its feed in this file
+    pos, index = HEADER_LEN, 0
+
+    def problem(msg: str) -> None:
+        rep.problems.append(f"frame {index} at byte {pos}: {msg}")
+
+    def valid_entry(raw: bytes) -> Entry | None:
+        try:
+            e = decode_signed_entry(raw)
+        except DecodeError as exc:
+            problem(f"entry does not decode: {exc}")
+            return None
+        why = entry_valid_for(e, g.lab, genesis.hash)
+        if why:
+            problem(why)
+            return None
+        return e
+
+    while pos < len(data):
+        left = len(data) - pos
+        if left < 5:
+            rep.torn_tail = left
+            problem(f"torn tail: {left} bytes, less than a frame header")
+            break
+        ftype, length = data[pos], int.from_bytes(data[pos + 1:pos + 5], "big")
+        if length > MAX_FRAME_PAYLOAD:
+            problem(f"corruption: frame length {length} exceeds {MAX_FRAME_PAYLOAD}")
+            break
+        size = 5 + length + 16
+        if left < size:
+            if left <= MAX_FRAME:
+                rep.torn_tail = left
+                problem(f"torn tail: {left} bytes, less than the whole frame")
+            else:
+                problem("corruption: incomplete frame larger than a maximal frame")
+            break
+        payload = data[pos + 5:pos + 5 + length]
+        if H16(data[pos:pos + 5 + length]) != data[pos + 5 + length:pos + size]:
+            if pos + size == len(data):
+                rep.torn_tail = size
+                problem("torn tail: final frame checksum fails")
+            else:
+                problem("corruption: checksum fails")
+            break
+
+        if ftype == FRAME_ENTRY:
+            e = valid_entry(payload)
+            if e is not None:
+                head = heads.get(e.author)
+                if head is None and e.seq != 1:
+                    problem(f"first entry of its author has seq {e.seq}, not 1")
+                elif head is not None and e.seq != head.seq + 1:
+                    problem(f"seq {e.seq} does not follow {head.seq}")
+                elif head is not None and e.prev != head.id:
+                    problem("prev is not the id of the author's previous entry")
+                elif head is not None and e.time < head.time:
+                    problem("time goes backwards in the author's feed")
+                else:
+                    heads[e.author] = e
+                    rep.entries.append(e)
+                    rep.connected.add(e.id)
+        elif ftype == FRAME_DETACHED:
+            e = valid_entry(payload)
+            if e is not None:
+                if e.kind != HALT:
+                    problem("DETACHED frame does not hold a halt")
+                else:
+                    rep.entries.append(e)
+        elif ftype == FRAME_EVIDENCE:
+            rd = Reader(payload)
+            try:
+                first, second = rd.bytes_(MAX_SIGNED_ENTRY), rd.bytes_(MAX_SIGNED_ENTRY)
+                rd.end()
+            except DecodeError as exc:
+                problem(f"EVIDENCE payload does not decode: {exc}")
+            else:
+                a, b = valid_entry(first), valid_entry(second)
+                if a is not None and b is not None:
+                    if a.author != b.author or a.seq != b.seq or a.id == b.id:
+                        problem("EVIDENCE entries are not same author, same seq, different ids")
+                    else:
+                        rep.entries += [a, b]
+                        rep.equivocators.add(a.author)
+        else:
+            problem(f"unknown frame type {ftype}")
+        pos += size
+        index += 1
+
+    # SPEC 4.3: any two valid entries by one author with the same seq and different ids are
+    # equivocation, wherever they were seen (e.g. a DETACHED halt against the feed).
+    seen: dict[tuple[bytes, int], bytes] = {}
+    for e in rep.entries:
+        other = seen.setdefault((e.author, e.seq), e.id)
+        if other != e.id:
+            rep.equivocators.add(e.author)
+    return rep
+
+
+# =============================================================================================
+# Vector checks
+# =============================================================================================
+
+class Results:
+    def __init__(self, verbose: bool):
+        self.passed = 0
+        self.failed = 0
+        self.verbose = verbose
+
+    def check(self, name: str, ok: bool, detail: str = "") -> None:
+        if ok:
+            self.passed += 1
+            if self.verbose:
+                print(f"ok    {name}")
+        else:
+            self.failed += 1
+            print(f"FAIL  {name}" + (f": {detail}" if detail else ""))
+
+
+def load_json(path: Path, res: Results):
+    if not path.is_file():
+        res.check(f"{path.relative_to(VECTORS.parent)}", False, "vector file missing")
+        return None
+    try:
+        return strict_json(path.read_text(encoding="utf-8"))
+    except (ValueError, NotARoster) as exc:
+        res.check(f"{path.relative_to(VECTORS.parent)}", False, f"unreadable: {exc}")
+        return None
+
+
+def check_signatures(res: Results) -> None:
+    """signatures.json: Ed25519 verification (SPEC 2.3) agrees with `expected`."""
+    for case in load_json(VECTORS / "signatures.json", res) or []:
+        got = ed25519_verify(bytes.fromhex(case["public_key_hex"]),
+                             bytes.fromhex(case["message_hex"]),
+                             bytes.fromhex(case["signature_hex"]))
+        want = case["expected"] == "valid"
+        res.check(f"signatures/{case['name']}", got == want,
+                  f"expected {case['expected']}, got {'valid' if got else 'invalid'}")
+
+
+def split_tag(message: bytes) -> tuple[bytes, bytes]:
+    n = message[0]
+    return message[1:1 + n], message[1 + n:]
+
+
+def check_entries(res: Results) -> None:
+    """entries.json: BLAKE2b-256(bytes) = id, and the tagged content decodes canonically
+    and re-encodes to the same bytes (SPEC 2.1, 3.1, 4.1)."""
+    for case in load_json(VECTORS / "entries.json", res) or []:
+        name = f"entries/{case['name']}"
+        data = bytes.fromhex(case["bytes_hex"])
+        res.check(f"{name} (id)",
+                  case.get("hash") == "blake2b-256" and H(data).hex() == case["id_hex"].lower(),
+                  f"H(bytes) = {H(data).hex()}, vector says {case['id_hex']}")
+        tag, content = split_tag(data)
+        try:
+            if tag == TAG_ENTRY:
+                again = encode_entry(decode_entry(content))
+            elif tag == TAG_ROSTER:
+                again = encode_roster(decode_roster(content))
+            else:
+                raise DecodeError(f"unknown tag {tag!r}")
+        except DecodeError as exc:
+            res.check(f"{name} (decode)", False, f"rejected: {exc}")
+            continue
+        res.check(f"{name} (decode)", again == content, "re-encoding differs")
+
+
+def check_rejects(res: Results) -> None:
+    """encoding-rejects.json: every case MUST be rejected by the canonical decoders."""
+    for case in load_json(VECTORS / "encoding-rejects.json", res) or []:
+        data = bytes.fromhex(case["bytes_hex"])
+        accepted_as = []
+        if case["object"] == "roster":
+            decoders = [("roster content", decode_roster)]
+        else:
+            # SPEC 9 does not say whether entry rejects are content or signed entries: the
+            # case must be rejected in both readings.
+            decoders = [("entry content", decode_entry), ("signed entry", decode_signed_entry)]
+        for what, decode in decoders:
+            try:
+                decode(data)
+                accepted_as.append(what)
+            except DecodeError:
+                pass
+        res.check(f"encoding-rejects/{case['name']}", not accepted_as,
+                  f"accepted as {' and '.join(accepted_as)} (expected error: {case.get('error')})")
+
+
+def check_keys(res: Results) -> None:
+    """keys.json: public key from the seed (RFC 8032) and fingerprint (SPEC 2.4)."""
+    for case in load_json(VECTORS / "keys.json", res) or []:
+        pk = public_key_from_seed(bytes.fromhex(case["seed_hex"]))
+        res.check(f"keys/{case['name']} (public key)", pk.hex() == case["public_key_hex"].lower(),
+                  f"derived {pk.hex()}")
+        fp = fingerprint(pk)
+        res.check(f"keys/{case['name']} (fingerprint)", fp == case["fingerprint"],
+                  f"derived {fp}")
+
+
+def _first(d: dict, *names):
+    for n in names:
+        if n in d:
+            return d[n]
+    return None
+
+
+def check_ledgers(res: Results) -> None:
+    """ledgers/manifest.json: validity, authorised tier and halted for each ledger file."""
+    base = VECTORS / "ledgers"
+    manifest = load_json(base / "manifest.json", res)
+    if manifest is None:
+        return
+    cases = manifest if isinstance(manifest, list) else _first(manifest, "ledgers", "cases") or []
+    for case in cases:
+        name = f"ledgers/{case.get('name') or case['file']}"
+        try:
+            genesis = load_roster_file((base / case["roster"]).read_text(encoding="utf-8"))
+        except (OSError, NotARoster) as exc:
+            res.check(name, False, f"genesis roster unreadable: {exc}")
+            continue
+        try:
+            data = (base / case["file"]).read_bytes()
+        except OSError as exc:
+            res.check(name, False, f"ledger unreadable: {exc}")
+            continue
+        report = read_ledger(data, genesis)
+        want_valid = case["valid"]
+        res.check(f"{name} (valid)", report.valid == want_valid,
+                  f"expected valid={want_valid}, got {report.valid}: {report.problems}")
+        now = _first(case, "at_ms", "now_ms", "at")
+        want_tier = _first(case, "authorized_tier", "authorised_tier")
+        want_halted = case.get("halted")
+        if want_tier is None and want_halted is None:
+            continue
+        v = DecisionRule(genesis.roster, report.entries, report.connected,
+                         report.equivocators).verdict(now)
+        if want_tier is not None:
+            res.check(f"{name} (authorized_tier)", v.authorized_tier == want_tier,
+                      f"expected {want_tier}, got {v.authorized_tier}")
+        if want_halted is not None:
+            res.check(f"{name} (halted)", v.halted == want_halted,
+                      f"expected {want_halted}, got {v.halted}")
+
+
+# =============================================================================================
+# Self-checks: build data by hand from the spec and make sure the pieces agree
+# =============================================================================================
+
+def self_checks(res: Results) -> None:
+    ok = res.check
+    # SPEC 2.2 example: the entry prefix.
+    ok("self/entry prefix", tagged(TAG_ENTRY, b"").hex(" ")
+       == "11 74 69 65 72 67 61 74 65 2f 76 31 2f 65 6e 74 72 79")
+    # SPEC 2.3: small-order detection (identity, order-2, order-4 and an order-8 point).
+    y8 = 2707385501144840649318225287225658788936804267575313519463743609750303402022
+    small = [1, P25519 - 1, 0, y8, P25519 - y8, P25519, P25519 + 1]
+    ok("self/small order", all(has_small_order(y.to_bytes(32, "little")) for y in small)
+       and not has_small_order(public_key_from_seed(bytes(32))))
+
+    seeds = [bytes([i]) * 32 for i in range(1, 5)]
+    keys = [public_key_from_seed(s) for s in seeds]
+    names = [b"alice", b"bob", b"carol", b"dave"]
+    roles = [[b"leader"], [b"safety"], [b"auditor"], [b"eng"]]
+    rule = lambda n: Rule(n, [], [], 7 * 86_400_000)  # noqa: E731
+    g = Roster(b"acme", 1, ZERO32, 2, 4,
+               [Member(n, k, r) for n, k, r in zip(names, keys, roles)],
+               Rule(2, [(b"safety", 1)], [b"auditor"], 7 * 86_400_000), [], [STAR],
+               rule(3), rule(3), 0, 600_000, 30 * 86_400_000, 120_000, 1)
+    content = encode_roster(g)
+    ok("self/roster round trip", encode_roster(decode_roster(content)) == content)
+    msg = tagged(TAG_ROSTER, content)
+    doc = {"format": "tiergate-roster-v1", "roster": {
+        "lab": "acme", "version": 1, "previous": "00" * 32, "base_tier": 2, "max_tier": 4,
+        "members": [{"name": n.decode(), "public_key": k.hex(), "roles": [x.decode() for x in r]}
+                    for n, k, r in reversed(list(zip(names, keys, roles)))],
+        "policy": {"advance": {"min_yes": 2, "role_minimums": {"safety": 1},
+                               "veto_roles": ["auditor"], "window": "7d"},
+                   "resume": {"min_yes": 3}, "amend": {"min_yes": 3},
+                   "halt_roles": ["*"], "token_ttl": "10m", "lapse": "30d"}},
+        "signatures": [{"member": n.decode(), "signature": sign(s, msg).hex()}
+                       for n, s in zip(names, seeds)]}
+    rf = load_roster_file(json.dumps(doc))
+    ok("self/roster file trusted", rf.trusted and rf.hash == H(msg), "; ".join(rf.problems))
+    doc["signatures"].pop()
+    ok("self/roster file missing signature", not load_roster_file(json.dumps(doc)).trusted)
+    try:
+        load_roster_file('{"format": "tiergate-roster-v1", "format": "x", "roster": {}}')
+        ok("self/duplicate JSON key", False)
+    except NotARoster:
+        ok("self/duplicate JSON key", True)
+
+    gh = rf.hash
+    feeds: dict[bytes, list[Entry]] = {k: [] for k in keys}
+
+    def mk(who: int, kind: int, time: int, rv: int = 1, **body) -> Entry:
+        feed = feeds[keys[who]]
+        e = Entry(kind, b"acme", gh, rv, keys[who], len(feed) + 1,
+                  feed[-1].id if feed else ZERO32, time, **body)
+        e.signature = sign(seeds[who], e.message())
+        feed.append(e)
+        return e
+
+    day = 86_400_000
+    p1 = mk(0, PROPOSAL, 1000, action=ADVANCE, tier=3, title=b"Go to tier 3",
+            evidence=[(b"eval.pdf", H(b"eval"))], closes_at=1000 + day)
+    v1 = mk(0, VOTE, 2000, proposal=p1.id, choice=YES, reason=b"")
+    v2 = mk(1, VOTE, 3000, proposal=p1.id, choice=YES, reason="ok ✓".encode())
+    for e in (p1, v1, v2):
+        signed = e.content() + e.signature
+        d = decode_signed_entry(signed)
+        ok(f"self/entry round trip seq {e.seq}", d.content() == e.content() and d.id == e.id
+           and entry_valid_for(d, b"acme", gh) is None)
+    ok("self/entry rejects trailing byte", _rejects(decode_signed_entry,
+                                                    p1.content() + p1.signature + b"\0"))
+    ok("self/entry rejects control char", _rejects(decode_entry, encode_entry(
+        Entry(HALT, b"acme", gh, 1, keys[0], 1, ZERO32, 5, reason=b"a\x07"))))
+
+    def frame(ftype: int, payload: bytes) -> bytes:
+        head = enc_u8(ftype) + enc_u32(len(payload)) + payload
+        return head + H16(head)
+
+    def ledger(*frames: bytes) -> bytes:
+        return LEDGER_MAGIC + enc_u32(1) + gh + enc_u32(0) + b"".join(frames)
+
+    def entry_frame(e: Entry) -> bytes:
+        return frame(FRAME_ENTRY, e.content() + e.signature)
+
+    base = [entry_frame(e) for e in (p1, v1, v2)]
+    rep = read_ledger(ledger(*base), rf)
+    verdict = DecisionRule(g, rep.entries, rep.connected, rep.equivocators).verdict
+    partial = read_ledger(ledger(*base[:2]), rf)
+    ok("self/advance passes", rep.valid and verdict(10_000).authorized_tier == 3
+       and DecisionRule(g, partial.entries, partial.connected, set()).verdict(10_000)
+       .authorized_tier == 2, "; ".join(rep.problems))
+    # SPEC 5: the vote at 3000 is within max_skew_ms (2 min) of now = 2500, so it counts.
+    ok("self/skew", verdict(2_500).authorized_tier == 3)
+    ok("self/lapse", verdict(3000 + 30 * day).authorized_tier == 2
+       and verdict(3000 + 30 * day - 1).authorized_tier == 3)
+    h1 = mk(3, HALT, 5000, reason=b"stop")
+    rep = read_ledger(ledger(*base, frame(FRAME_DETACHED, h1.content() + h1.signature)), rf)
+    v = DecisionRule(g, rep.entries, rep.connected, rep.equivocators).verdict(10_000)
+    ok("self/detached halt", rep.valid and v.halted and v.authorized_tier == 2)
+    r1 = mk(0, PROPOSAL, 6000, action=RESUME, tier=4, title=b"resume", closes_at=day,
+            halts=[h1.id])
+    votes = [mk(i, VOTE, 7000 + i, proposal=r1.id, choice=YES, reason=b"") for i in (1, 2, 3)]
+    frames = base + [entry_frame(e) for e in [h1, r1] + votes]
+    rep = read_ledger(ledger(*frames), rf)
+    v = DecisionRule(g, rep.entries, rep.connected, rep.equivocators).verdict(10_000)
+    ok("self/resume restores ceiling", rep.valid and not v.halted and v.authorized_tier == 3,
+       f"{rep.problems} {v}")
+    torn = ledger(*frames)[:-3]
+    ok("self/torn tail", not read_ledger(torn, rf).valid and read_ledger(torn, rf).torn_tail)
+    bad = bytearray(ledger(*frames))
+    bad[HEADER_LEN + 10] ^= 1
+    ok("self/corruption", any("corruption" in p for p in read_ledger(bytes(bad), rf).problems))
+
+    def run(entries: list[Entry], now: int, extra: tuple[bytes, ...] = ()) -> Verdict:
+        rep = read_ledger(ledger(*[entry_frame(e) for e in entries], *extra), rf)
+        assert rep.valid, rep.problems
+        return DecisionRule(g, rep.entries, rep.connected, rep.equivocators).verdict(now)
+
+    # Veto (SPEC 5.3): carol (auditor) votes no first; the advance never passes.
+    for f in feeds.values():
+        f.clear()
+    p = mk(0, PROPOSAL, 1000, action=ADVANCE, tier=3, title=b"t", closes_at=day)
+    es = [p, mk(2, VOTE, 1500, proposal=p.id, choice=NO, reason=b""),
+          mk(0, VOTE, 2000, proposal=p.id, choice=YES, reason=b""),
+          mk(1, VOTE, 3000, proposal=p.id, choice=YES, reason=b"")]
+    ok("self/veto", run(es, 10_000).authorized_tier == 2)
+    # A second vote by bob is not binding; bob's first vote (abstain) is.
+    for f in feeds.values():
+        f.clear()
+    p = mk(0, PROPOSAL, 1000, action=ADVANCE, tier=3, title=b"t", closes_at=day)
+    es = [p, mk(1, VOTE, 1500, proposal=p.id, choice=ABSTAIN, reason=b""),
+          mk(0, VOTE, 2000, proposal=p.id, choice=YES, reason=b""),
+          mk(1, VOTE, 3000, proposal=p.id, choice=YES, reason=b"")]
+    ok("self/binding vote", run(es, 10_000).authorized_tier == 2)
+    # Equivocation evidence against bob voids his votes (SPEC 4.3, 5.3).
+    for f in feeds.values():
+        f.clear()
+    p = mk(0, PROPOSAL, 1000, action=ADVANCE, tier=3, title=b"t", closes_at=day)
+    es = [p, mk(0, VOTE, 2000, proposal=p.id, choice=YES, reason=b""),
+          mk(1, VOTE, 3000, proposal=p.id, choice=YES, reason=b"")]
+    twin = mk(1, HALT, 3000, reason=b"twin")
+    twin.seq, twin.prev = 1, ZERO32
+    twin.__dict__.pop("_id", None)
+    twin.signature = sign(seeds[1], twin.message())
+    evidence = frame(FRAME_EVIDENCE, enc_bytes(es[2].content() + es[2].signature)
+                     + enc_bytes(twin.content() + twin.signature))
+    ok("self/no evidence", run(es, 10_000).authorized_tier == 3)
+    v = run(es, 10_000, (evidence,))
+    ok("self/equivocation", v.authorized_tier == 2 and v.halted)   # the twin halt counts
+
+    # Amendment (SPEC 5.2): version 2 lets one yes vote advance; cooling-off 1000 ms.
+    for f in feeds.values():
+        f.clear()
+    g2 = decode_roster(content)
+    g2.version, g2.previous = 2, gh
+    g2.advance = rule(1)
+    am = mk(0, PROPOSAL, 1000, action=AMEND, title=b"amend", closes_at=day,
+            roster_bytes=encode_roster(g2), roster=g2)
+    es = [am] + [mk(i, VOTE, 2000 + i, proposal=am.id, choice=YES, reason=b"") for i in (1, 2, 3)]
+    p = mk(0, PROPOSAL, 5000, rv=2, action=ADVANCE, tier=3, title=b"t", closes_at=day)
+    old = mk(1, PROPOSAL, 5000, rv=1, action=ADVANCE, tier=4, title=b"t", closes_at=day)
+    es += [p, old, mk(0, VOTE, 6000, rv=2, proposal=p.id, choice=YES, reason=b"")]
+    v = run(es, 10_000)
+    ok("self/amendment", v.roster_version == 2 and v.authorized_tier == 3, str(v))
+
+
+def _rejects(decode, data: bytes) -> bool:
+    try:
+        decode(data)
+    except DecodeError:
+        return True
+    return False
+
+
+def main(argv: list[str]) -> int:
+    res = Results(verbose="-v" in argv)
+    self_checks(res)
+    check_signatures(res)
+    check_entries(res)
+    check_rejects(res)
+    check_keys(res)
+    check_ledgers(res)
+    print(f"{res.passed} passed, {res.failed} failed")
+    return 1 if res.failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
