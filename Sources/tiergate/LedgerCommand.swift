@@ -5,7 +5,7 @@ struct LedgerCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ledger",
         abstract: "Verify a ledger offline, or append signed entry files to one.",
-        subcommands: [LedgerVerify.self, LedgerAppend.self])
+        subcommands: [LedgerInit.self, LedgerVerify.self, LedgerAppend.self])
 }
 
 struct LedgerVerify: ParsableCommand {
@@ -94,6 +94,25 @@ struct LedgerAppend: ParsableCommand {
             }
             do { try writer.append(entries: fresh) } catch { throw CLIFailure.negative("\(error)") }
             Out.line("appended \(fresh.count) entr\(fresh.count == 1 ? "y" : "ies") to \(ledger)")
+        }
+    }
+}
+
+struct LedgerInit: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "init",
+        abstract: "Create an empty ledger (header only) for a lab's genesis roster.",
+        discussion: "Example: tiergate ledger init lab.ledger --roster roster.json")
+
+    @Argument(help: "The ledger file to create.") var file: String
+    @Option(help: "The lab's genesis roster file.") var roster: String
+
+    func run() throws {
+        try guarded {
+            let doc = try Load.trustedGenesis(roster)
+            guard !Files.exists(file) else { throw CLIFailure.cannotEvaluate("\(file) already exists") }
+            do { _ = try LedgerWriter(path: file, genesis: doc.roster.hash) } catch { throw CLIFailure.cannotEvaluate("\(error)") }
+            Out.line("created \(file) for lab \(doc.roster.lab) (genesis \(doc.roster.hash.hex))")
         }
     }
 }

@@ -271,3 +271,26 @@ struct VectorTests {
         #expect(m.map(\.3) == [false, true, false, false, false, false, false])
     }
 }
+
+/// keys/: demo and vector keys, derived from published seeds. Generated and checked like the vectors.
+struct KeysDirectoryTests {
+    static let demoMembers: [(String, String)] = [
+        ("lena", "leader"), ("sam", "safety"), ("bo", "board"), ("ana", "auditor"), ("kit", "staff"),
+    ]
+
+    static func demoSeed(_ name: String) -> [UInt8] { Blake2b.hash256(Array("tiergate/v1/demo-key/\(name)".utf8)).bytes }
+
+    @Test func keysDirectoryMatchesTheSeeds() throws {
+        let root = "../../keys/"
+        for (name, _) in Self.demoMembers {
+            let k = try SigningKey(seed: Self.demoSeed(name))
+            VectorTests.check(root + "demo/\(name).pub", Array(KeyFiles.publicKeyJSON(name: name, key: k.publicKey).utf8))
+            VectorTests.check(root + "demo/\(name).key", try KeyFiles.secretKeyFile(k, passphrase: nil))
+        }
+        for name in ["alice", "bob", "carol", "dave", "erin", "bob-2"] {
+            let k = VectorKeys.key(name)
+            VectorTests.check(root + "vectors/\(name).pub", Array(KeyFiles.publicKeyJSON(name: name, key: k.publicKey).utf8))
+            VectorTests.check(root + "vectors/\(name).key", try KeyFiles.secretKeyFile(k, passphrase: nil))
+        }
+    }
+}

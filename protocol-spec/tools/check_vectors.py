@@ -15,7 +15,26 @@ suffices to:
 
 Usage (from the repository root):   python3 protocol-spec/tools/check_vectors.py
 Prints one line per failing case and finally "N passed, M failed"; exits 1 when any case
-failed or a vector file is missing.  `-v` also prints passing cases.
+failed or a vector file is missing.  `-v` also prints passing cases.  A few self-checks
+(entries, rosters and ledgers built by hand from the spec) run first.
+
+Where SPEC.md leaves a choice open, this checker reads it as follows:
+  * 2.1  "*" is an ident only in `halt_roles` (the only role list where 3.2 gives it a meaning).
+  * 4.1  An amend proposal with tier != 0, or whose roster is not consistent (3.3), does not
+         decode.  The evidence list need not be sorted.
+  * 3.4  In a roster file, omitted policy fields take the `--policy` defaults; JSON arrays
+         (members, roles) may come in any order and are sorted for the canonical encoding.
+  * 5    horizon = now + max_skew_ms of the newest version in force; while the version chain is
+         being built (5.2) that is the newest version found so far.
+  * 5.2  A version whose start is exactly `now` is activated in the replay (5.5 lists every
+         activation), but the version *in force* at now (strictly-before rule) gives the
+         reported roster version, the horizon and the base used when halted.
+  * 5.5  Lapse needs a `since`: a tier left above a (lowered) base by an activation with
+         since = none does not lapse until re-affirmed.
+  * 6.4  Every frame is checked whoever its author (roster membership only matters for the
+         verdict).  A frame whose entry is invalid does not advance its author's feed.  Two
+         valid entries with one author and seq are equivocation wherever seen in the file.
+         For an invalid ledger the verdict is computed from the entries that were read validly.
 """
 
 from __future__ import annotations
@@ -885,13 +904,22 @@ class DecisionRule:
         for (pid, _), vote in binding.items():
             self.votes_on.setdefault(pid, []).append(vote)
 
+    def member_name(self, key: bytes) -> str:
+        """A member's name on any roster known here (genesis or proposed amendments)."""
+        for roster in [self.genesis] + [p.roster for p in self.proposals if p.roster]:
+            m = roster.member_by_key(key)
+            if m is not None:
+                return m.name.decode()
+        return key.hex()
+
     # -- roster versions (SPEC 5.2) ------------------------------------------------------------
     @staticmethod
     def version_at(chain: list[Version], t: int) -> Version:
-        """The highest version whose start is <= t."""
+        """The version in force at t: the highest version whose start is strictly before t;
+        version 1 starts at 0 and at a start instant the previous version is still in force."""
         best = chain[0]
-        for v in chain:
-            if v.start <= t:
+        for v in chain[1:]:
+            if v.start < t:
                 best = v
         return best
 
@@ -912,6 +940,7 @@ class DecisionRule:
         vi = p.roster_version - 1
         version = chain[vi]
         roster = version.roster
+        # start(v+1) if version v+1 exists (while v+1 is being chosen, it does not yet)
         next_start = chain[vi + 1].start if vi + 1 < len(chain) else INF
         rule = self.rule_of(p, roster)
         close = min(p.closes_at, p.time + rule.window_ms)
@@ -921,7 +950,7 @@ class DecisionRule:
                     and vote.author not in self.equivocators
                     and vote.roster_version == roster.version
                     and p.time <= vote.time <= close
-                    and vote.time < next_start
+                    and vote.time <= next_start
                     and vote.time <= horizon
                     and self.fits(vote, chain)):
                 counted.append(vote)
@@ -946,8 +975,9 @@ class DecisionRule:
     def verdict(self, now: int) -> Verdict:
         g = self.genesis
         chain = [Version(g, g.hash(), 0)]
-        # SPEC 5.2: build the version chain.  The horizon is now + max_skew_ms of the newest
-        # version in force; while the chain is being built that is the version just found.
+        # SPEC 5.2: build the version chain (versions whose start is <= now).  The horizon is
+        # now + max_skew_ms of the newest version in force; while the chain is being built that
+        # is the newest version found so far.
         while True:
             cur = chain[-1]
             horizon = now + cur.roster.max_skew_ms
@@ -968,7 +998,8 @@ class DecisionRule:
             if start > now:
                 break                                       # pending; v stays in force
             chain.append(Version(best[2].roster, best[2].roster.hash(), start))
-        horizon = now + chain[-1].roster.max_skew_ms
+        in_force = self.version_at(chain, now).roster
+        horizon = now + in_force.max_skew_ms
 
         # SPEC 5.5: events (time, order, id, payload)
         events = []
@@ -979,16 +1010,13 @@ class DecisionRule:
         for v in chain[1:]:
             events.append((v.start, 1, v.hash, v))
         passed = {}
-        for p in self.proposals:
-            if self.counts(p, chain, horizon):
+        for p in self.proposals:                # amendments are the activations above
+            if p.action != AMEND and self.counts(p, chain, horizon):
                 t = self.pass_time(p, chain, horizon)
                 if t is None:
                     continue
                 passed[p.id] = t
-                if p.action == RESUME:
-                    events.append((t, 2, p.id, p))
-                elif p.action == ADVANCE:
-                    events.append((t, 3, p.id, p))
+                events.append((t, 2 if p.action == RESUME else 3, p.id, p))
         events.sort(key=lambda ev: ev[:3])
 
         # SPEC 5.5: replay
@@ -1023,8 +1051,9 @@ class DecisionRule:
                     tier = max(roster.base_tier, min(ev.tier, max(struck)))
                     since = t if tier > roster.base_tier else None
         lapse(now)
-        return Verdict(roster.base_tier if active else tier, bool(active), tier,
-                       roster.base_tier, roster.version, sorted(active), passed)
+        # The authorised tier is the base of the version in force at now if halted.
+        return Verdict(in_force.base_tier if active else tier, bool(active), tier,
+                       in_force.base_tier, in_force.version, sorted(active), passed)
 
 
 # =============================================================================================
@@ -1039,8 +1068,19 @@ MAX_FRAME = 1 + 4 + MAX_FRAME_PAYLOAD + 16          # 393245
 
 
 @dataclass
+class Problem:
+    frame: int | None              # 0-based frame index; None for the header and genesis
+    offset: int                    # byte offset of the frame (or of the header)
+    message: str
+
+    def __str__(self) -> str:
+        where = "header" if self.frame is None else f"frame {self.frame}"
+        return f"{where} at byte {self.offset}: {self.message}"
+
+
+@dataclass
 class LedgerReport:
-    problems: list[str]
+    problems: list[Problem]
     entries: list[Entry]
     connected: set[bytes]
     equivocators: set[bytes]
@@ -1055,25 +1095,29 @@ def read_ledger(data: bytes, genesis: RosterFile) -> LedgerReport:
     """Read and verify a ledger file for genesis roster G (SPEC 6.1-6.4)."""
     rep = LedgerReport([], [], set(), set())
     g = genesis.roster
+
+    def header_problem(msg: str) -> None:
+        rep.problems.append(Problem(None, 0, msg))
+
     if not genesis.trusted:
-        rep.problems.append("genesis roster is not trusted: " + "; ".join(genesis.problems))
+        header_problem("genesis roster is not trusted: " + "; ".join(genesis.problems))
     if len(data) < HEADER_LEN:
-        rep.problems.append("file shorter than the 48-byte header")
+        header_problem("file shorter than the 48-byte header")
         return rep
     if data[:8] != LEDGER_MAGIC:
-        rep.problems.append("bad magic")
+        header_problem("bad magic")
     if int.from_bytes(data[8:12], "big") != 1:
-        rep.problems.append("ledger version is not 1")
+        header_problem("ledger version is not 1")
     if data[12:44] != genesis.hash:
-        rep.problems.append("header genesis hash differs from hash(G)")
+        header_problem("header genesis hash differs from hash(G)")
     if int.from_bytes(data[44:48], "big") != 0:
-        rep.problems.append("reserved header field is not 0")
+        header_problem("reserved header field is not 0")
 
     heads: dict[bytes, Entry] = {}          # author -> head of its feed in this file
     pos, index = HEADER_LEN, 0
 
     def problem(msg: str) -> None:
-        rep.problems.append(f"frame {index} at byte {pos}: {msg}")
+        rep.problems.append(Problem(index, pos, msg))
 
     def valid_entry(raw: bytes) -> Entry | None:
         try:
@@ -1188,6 +1232,7 @@ class Results:
 
 
 def load_json(path: Path, res: Results):
+    """A vector file's JSON; a missing or unreadable file counts as a failed case."""
     if not path.is_file():
         res.check(f"{path.relative_to(VECTORS.parent)}", False, "vector file missing")
         return None
@@ -1198,15 +1243,34 @@ def load_json(path: Path, res: Results):
         return None
 
 
+def for_each_case(path: Path, res: Results, check_case) -> None:
+    """Run check_case on every case of a vector file; a malformed case is a failure."""
+    cases = load_json(path, res)
+    if cases is None:
+        return
+    if not isinstance(cases, list) or not cases:
+        res.check(f"{path.relative_to(VECTORS.parent)}", False, "expected a non-empty array")
+        return
+    for i, case in enumerate(cases):
+        try:
+            check_case(case)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            name = case.get("name", case.get("file", i)) if isinstance(case, dict) else i
+            res.check(f"{path.stem}/{name}", False, f"malformed case: {exc!r}")
+
+
 def check_signatures(res: Results) -> None:
     """signatures.json: Ed25519 verification (SPEC 2.3) agrees with `expected`."""
-    for case in load_json(VECTORS / "signatures.json", res) or []:
+    def one(case) -> None:
         got = ed25519_verify(bytes.fromhex(case["public_key_hex"]),
                              bytes.fromhex(case["message_hex"]),
                              bytes.fromhex(case["signature_hex"]))
+        if case["expected"] not in ("valid", "invalid"):
+            raise ValueError(f"expected = {case['expected']!r}")
         want = case["expected"] == "valid"
         res.check(f"signatures/{case['name']}", got == want,
                   f"expected {case['expected']}, got {'valid' if got else 'invalid'}")
+    for_each_case(VECTORS / "signatures.json", res, one)
 
 
 def split_tag(message: bytes) -> tuple[bytes, bytes]:
@@ -1217,12 +1281,12 @@ def split_tag(message: bytes) -> tuple[bytes, bytes]:
 def check_entries(res: Results) -> None:
     """entries.json: BLAKE2b-256(bytes) = id, and the tagged content decodes canonically
     and re-encodes to the same bytes (SPEC 2.1, 3.1, 4.1)."""
-    for case in load_json(VECTORS / "entries.json", res) or []:
+    def one(case) -> None:
         name = f"entries/{case['name']}"
         data = bytes.fromhex(case["bytes_hex"])
         res.check(f"{name} (id)",
-                  case.get("hash") == "blake2b-256" and H(data).hex() == case["id_hex"].lower(),
-                  f"H(bytes) = {H(data).hex()}, vector says {case['id_hex']}")
+                  case["hash"] == "blake2b-256" and H(data).hex() == case["id_hex"].lower(),
+                  f"H(bytes) = {H(data).hex()}, vector says {case['id_hex']} ({case['hash']})")
         tag, content = split_tag(data)
         try:
             if tag == TAG_ENTRY:
@@ -1233,85 +1297,77 @@ def check_entries(res: Results) -> None:
                 raise DecodeError(f"unknown tag {tag!r}")
         except DecodeError as exc:
             res.check(f"{name} (decode)", False, f"rejected: {exc}")
-            continue
+            return
         res.check(f"{name} (decode)", again == content, "re-encoding differs")
+    for_each_case(VECTORS / "entries.json", res, one)
 
 
 def check_rejects(res: Results) -> None:
     """encoding-rejects.json: every case MUST be rejected by the canonical decoders."""
-    for case in load_json(VECTORS / "encoding-rejects.json", res) or []:
-        data = bytes.fromhex(case["bytes_hex"])
-        accepted_as = []
-        if case["object"] == "roster":
-            decoders = [("roster content", decode_roster)]
+    # SPEC 9: the bytes are *content* (no domain tag, no signature).
+    decoders = {"entry": decode_entry, "roster": decode_roster}
+
+    def one(case) -> None:
+        decode = decoders[case["object"]]
+        try:
+            decode(bytes.fromhex(case["bytes_hex"]))
+        except DecodeError:
+            res.check(f"encoding-rejects/{case['name']}", True)
         else:
-            # SPEC 9 does not say whether entry rejects are content or signed entries: the
-            # case must be rejected in both readings.
-            decoders = [("entry content", decode_entry), ("signed entry", decode_signed_entry)]
-        for what, decode in decoders:
-            try:
-                decode(data)
-                accepted_as.append(what)
-            except DecodeError:
-                pass
-        res.check(f"encoding-rejects/{case['name']}", not accepted_as,
-                  f"accepted as {' and '.join(accepted_as)} (expected error: {case.get('error')})")
+            res.check(f"encoding-rejects/{case['name']}", False,
+                      f"accepted (expected error: {case.get('error')})")
+    for_each_case(VECTORS / "encoding-rejects.json", res, one)
 
 
 def check_keys(res: Results) -> None:
     """keys.json: public key from the seed (RFC 8032) and fingerprint (SPEC 2.4)."""
-    for case in load_json(VECTORS / "keys.json", res) or []:
+    def one(case) -> None:
         pk = public_key_from_seed(bytes.fromhex(case["seed_hex"]))
         res.check(f"keys/{case['name']} (public key)", pk.hex() == case["public_key_hex"].lower(),
                   f"derived {pk.hex()}")
         fp = fingerprint(pk)
         res.check(f"keys/{case['name']} (fingerprint)", fp == case["fingerprint"],
                   f"derived {fp}")
-
-
-def _first(d: dict, *names):
-    for n in names:
-        if n in d:
-            return d[n]
-    return None
+    for_each_case(VECTORS / "keys.json", res, one)
 
 
 def check_ledgers(res: Results) -> None:
-    """ledgers/manifest.json: validity, authorised tier and halted for each ledger file."""
+    """ledgers/manifest.json: for each ledger file, validity and the frames named as problems
+    (SPEC 6.4), then the verdict at `at_ms` (SPEC 5): authorised tier, halted, roster version in
+    force and the members with equivocation evidence.  For an invalid ledger the verdict is
+    computed from the entries that were read validly (SPEC 6.4 leaves this open)."""
     base = VECTORS / "ledgers"
-    manifest = load_json(base / "manifest.json", res)
-    if manifest is None:
-        return
-    cases = manifest if isinstance(manifest, list) else _first(manifest, "ledgers", "cases") or []
-    for case in cases:
-        name = f"ledgers/{case.get('name') or case['file']}"
+
+    def one(case) -> None:
+        name = f"ledgers/{case['file']}"
         try:
             genesis = load_roster_file((base / case["roster"]).read_text(encoding="utf-8"))
-        except (OSError, NotARoster) as exc:
-            res.check(name, False, f"genesis roster unreadable: {exc}")
-            continue
-        try:
             data = (base / case["file"]).read_bytes()
-        except OSError as exc:
-            res.check(name, False, f"ledger unreadable: {exc}")
-            continue
-        report = read_ledger(data, genesis)
-        want_valid = case["valid"]
-        res.check(f"{name} (valid)", report.valid == want_valid,
-                  f"expected valid={want_valid}, got {report.valid}: {report.problems}")
-        now = _first(case, "at_ms", "now_ms", "at")
-        want_tier = _first(case, "authorized_tier", "authorised_tier")
-        want_halted = case.get("halted")
-        if want_tier is None and want_halted is None:
-            continue
-        v = DecisionRule(genesis.roster, report.entries, report.connected,
-                         report.equivocators).verdict(now)
-        if want_tier is not None:
-            res.check(f"{name} (authorized_tier)", v.authorized_tier == want_tier,
-                      f"expected {want_tier}, got {v.authorized_tier}")
-        if want_halted is not None:
-            res.check(f"{name} (halted)", v.halted == want_halted,
-                      f"expected {want_halted}, got {v.halted}")
+        except (OSError, NotARoster) as exc:
+            res.check(name, False, f"unreadable: {exc}")
+            return
+        res.check(f"{name} (genesis trusted)", genesis.trusted or not case["valid"],
+                  "; ".join(genesis.problems))
+        rep = read_ledger(data, genesis)
+        res.check(f"{name} (valid)", rep.valid == case["valid"],
+                  f"expected valid={case['valid']}, got {rep.valid}: "
+                  + "; ".join(map(str, rep.problems)))
+        if "problems" in case:
+            want = sorted((p.get("entry"), p.get("offset")) for p in case["problems"])
+            got = sorted((p.frame, p.offset) for p in rep.problems)
+            res.check(f"{name} (problems)", got == want,
+                      f"expected (frame, offset) {want}, got {got}: "
+                      + "; ".join(map(str, rep.problems)))
+        rule = DecisionRule(genesis.roster, rep.entries, rep.connected, rep.equivocators)
+        v = rule.verdict(case["at_ms"])
+        for key, got in [("authorized_tier", v.authorized_tier), ("halted", v.halted),
+                         ("roster_version", v.roster_version),
+                         ("equivocations", sorted(rule.member_name(k)
+                                                  for k in rep.equivocators))]:
+            if key in case:
+                want = sorted(case[key]) if key == "equivocations" else case[key]
+                res.check(f"{name} ({key})", got == want, f"expected {want}, got {got}")
+    for_each_case(base / "manifest.json", res, one)
 
 
 # =============================================================================================
@@ -1403,7 +1459,7 @@ def self_checks(res: Results) -> None:
     partial = read_ledger(ledger(*base[:2]), rf)
     ok("self/advance passes", rep.valid and verdict(10_000).authorized_tier == 3
        and DecisionRule(g, partial.entries, partial.connected, set()).verdict(10_000)
-       .authorized_tier == 2, "; ".join(rep.problems))
+       .authorized_tier == 2, "; ".join(map(str, rep.problems)))
     # SPEC 5: the vote at 3000 is within max_skew_ms (2 min) of now = 2500, so it counts.
     ok("self/skew", verdict(2_500).authorized_tier == 3)
     ok("self/lapse", verdict(3000 + 30 * day).authorized_tier == 2
@@ -1424,7 +1480,13 @@ def self_checks(res: Results) -> None:
     ok("self/torn tail", not read_ledger(torn, rf).valid and read_ledger(torn, rf).torn_tail)
     bad = bytearray(ledger(*frames))
     bad[HEADER_LEN + 10] ^= 1
-    ok("self/corruption", any("corruption" in p for p in read_ledger(bytes(bad), rf).problems))
+    ok("self/corruption", any("corruption" in p.message
+                              for p in read_ledger(bytes(bad), rf).problems))
+    forged = p1.content() + bytes([p1.signature[0] ^ 1]) + p1.signature[1:]
+    probs = read_ledger(ledger(frame(FRAME_ENTRY, forged), *base[1:]), rf).problems
+    ok("self/bad signature in a well-formed frame",
+       [(p.frame, p.offset, p.message) for p in probs][:1]
+       == [(0, HEADER_LEN, "signature does not verify")], "; ".join(map(str, probs)))
 
     def run(entries: list[Entry], now: int, extra: tuple[bytes, ...] = ()) -> Verdict:
         rep = read_ledger(ledger(*[entry_frame(e) for e in entries], *extra), rf)

@@ -76,6 +76,13 @@ public enum KeyFiles {
     ///
     /// With a passphrase the seed is sealed with crypto_secretbox under a key from Argon2id (crypto_pwhash).
     public static func writeSecretKey(_ key: SigningKey, path: String, passphrase: [UInt8]?) throws(KeyFileError) {
+        var bytes = try secretKeyFile(key, passphrase: passphrase, path: path)
+        defer { Sodium.zero(&bytes) }
+        try writeNew(path, bytes, mode: 0o600)
+    }
+
+    /// The bytes of a secret key file (SPEC.md §7.2). The caller MUST zero them after use.
+    public static func secretKeyFile(_ key: SigningKey, passphrase: [UInt8]?, path: String = "") throws(KeyFileError) -> [UInt8] {
         var w = ByteWriter()
         w.raw(secretMagic)
         w.u8(1)
@@ -108,9 +115,7 @@ public enum KeyFiles {
             Sodium.zero(&body)
         }
         w.raw(key.publicKey.bytes)
-        var bytes = w.bytes
-        defer { Sodium.zero(&bytes) }
-        try writeNew(path, bytes, mode: 0o600)
+        return w.bytes
     }
 
     static func derive(_ pass: [UInt8], salt: [UInt8], ops: UInt64, mem: UInt64, path: String) throws(KeyFileError) -> [UInt8] {

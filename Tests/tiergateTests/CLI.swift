@@ -1,0 +1,81 @@
+import Foundation
+import Testing
+import TiergateCore
+
+/// Runs the real `tiergate` binary as a child process.
+enum CLI {
+    static let binary: String = {
+        if let b = ProcessInfo.processInfo.environment["TIERGATE_BIN"] { return b }
+        let nextToTests = (CommandLine.arguments[0] as NSString).deletingLastPathComponent + "/tiergate"
+        if FileManager.default.isExecutableFile(atPath: nextToTests) { return nextToTests }
+        var parts = #filePath.split(separator: "/", omittingEmptySubsequences: false)
+        parts.removeLast(3)
+        return parts.joined(separator: "/") + "/.build/debug/tiergate"
+    }()
+
+    struct Result {
+        var code: Int32
+        var stdout: String
+        var stderr: String
+        var lastLine: String { stdout.split(separator: "\n").last.map(String.init) ?? "" }
+        func json() throws -> JSONValue { try JSONValue.parse(stdout) }
+    }
+
+    @discardableResult
+    static func run(_ args: [String], in dir: String? = nil) throws -> Result {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: binary)
+        p.arguments = args
+        if let d = dir { p.currentDirectoryURL = URL(fileURLWithPath: d) }
+        let out = Pipe()
+        let err = Pipe()
+        p.standardOutput = out
+        p.standardError = err
+        p.standardInput = FileHandle.nullDevice
+        try p.run()
+        // Read both pipes fully before waiting, so a chatty child never blocks on a full pipe.
+        let o = out.fileHandleForReading.readDataToEndOfFile()
+        let e = err.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return Result(code: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self))
+    }
+}
+
+final class Workdir {
+    let path: String
+    init() {
+        path = NSTemporaryDirectory() + "tiergate-cli-" + UUID().uuidString
+        try! FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    }
+    deinit { try? FileManager.default.removeItem(atPath: path) }
+    func file(_ name: String) -> String { path + "/" + name }
+
+    /// Runs tiergate in this directory.
+    @discardableResult
+    func tg(_ args: String...) throws -> CLI.Result { try CLI.run(args, in: path) }
+    @discardableResult
+    func tg(_ args: [String]) throws -> CLI.Result { try CLI.run(args, in: path) }
+
+    /// Five keys, a roster signed by all five (alice leader, bob safety, carol board, dave auditor, erin staff).
+    func lab() throws {
+        for n in ["alice", "bob", "carol", "dave", "erin"] {
+            let r = try tg("keygen", "--name", n, "--out", "keys")
+            #expect(r.code == 0, "keygen \(n): \(r.stderr)")
+        }
+        let members = [("alice", "leader"), ("bob", "safety"), ("carol", "board"), ("dave", "auditor"), ("erin", "staff")]
+        var args = ["roster", "init", "--lab", "acme", "--out", "roster.json"]
+        for (n, role) in members { args += ["--member", "\(n):keys/\(n).pub:\(role)"] }
+        #expect(try tg(args).code == 0)
+        for (n, _) in members { #expect(try tg("roster", "sign", "roster.json", "--key", "keys/\(n).key").code == 0) }
+    }
+
+    func bytes(_ name: String) -> [UInt8] { [UInt8](FileManager.default.contents(atPath: file(name))!) }
+    func write(_ name: String, _ b: [UInt8]) { FileManager.default.createFile(atPath: file(name), contents: Data(b)) }
+}
+
+extension JSONValue {
+    subscript(_ key: String) -> JSONValue? {
+        guard case .object(let o) = self else { return nil }
+        return o.first { $0.0 == key }?.1
+    }
+}
