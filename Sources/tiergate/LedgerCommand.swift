@@ -41,11 +41,18 @@ struct LedgerVerify: ParsableCommand {
                             ("id", p.entryId.map { .string($0.hex) } ?? .null), ("message", .string(p.message)),
                         ])
                     })),
+                    ("gaps", .array(audit.gaps.map { g in
+                        .object([("public_key", .string(g.author.hex)), ("missing_from", .uint(g.missingFrom)), ("missing_to", .uint(g.missingTo))])
+                    })),
                     ("verdict", verdict.json()),
                 ]))
             } else {
                 Out.line("ledger \(file): \(audit.frames) frame(s), \(audit.bytes) bytes, \(audit.chain.heads.count) feed(s)")
                 for p in audit.problems { Out.line("PROBLEM: \(p)") }
+                for g in audit.gaps {
+                    let who = verdict.roster.member(withKey: g.author)?.name ?? g.author.fingerprint
+                    Out.line("gap: \(who)'s feed lacks positions \(g.missingFrom)...\(g.missingTo) (a later halt was seen and counts)")
+                }
                 Out.line(verdict.text())
                 Out.line(audit.isValid ? "VALID: every entry verified against genesis roster \(doc.roster.hash.short)…"
                     : "INVALID: \(audit.problems.count) problem(s)")

@@ -144,6 +144,7 @@ struct LedgerTests {
         var audit = try LedgerAudit.run(path: path, genesis: lab.genesis)
         #expect(audit.isValid)
         #expect(Verdict.compute(genesis: lab.genesis, tally: audit.tally, at: t0 + hour).halted)
+        #expect(audit.gaps == [FeedGap(author: lab.keys["erin"]!.publicKey, missingFrom: 1, missingTo: 1)])
 
         // Evidence: carol signs two entries at position 2.
         let carol = lab.keys["carol"]!.publicKey

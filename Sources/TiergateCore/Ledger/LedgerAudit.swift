@@ -13,6 +13,13 @@ public struct LedgerProblem: Hashable, Sendable, CustomStringConvertible {
     }
 }
 
+/// Positions missing from an author's feed.
+public struct FeedGap: Hashable, Sendable {
+    public var author: PublicKey
+    public var missingFrom: UInt64
+    public var missingTo: UInt64
+}
+
 /// The outcome of reading and checking a whole ledger (SPEC.md §6.4).
 public struct AuditResult: Sendable {
     public var genesis: Digest
@@ -21,8 +28,20 @@ public struct AuditResult: Sendable {
     public var problems: [LedgerProblem] = []
     public var tally = Tally()
     public var chain = FeedChain()
-    /// Entries by keys that are on no roster version (ignored, not an error).
-    public var unknownAuthors = Set<PublicKey>()
+    /// Detached halts seen per author, by feed position: used to report gaps.
+    var detachedPositions: [PublicKey: Set<UInt64>] = [:]
+
+    /// Feeds with missing positions: a halt arrived (detached) beyond the connected head (SPEC.md §4.3).
+    public var gaps: [FeedGap] {
+        var out: [FeedGap] = []
+        for (author, positions) in detachedPositions {
+            let head = chain.heads[author]?.seq ?? 0
+            if let highest = positions.max(), highest > head + 1 {
+                out.append(FeedGap(author: author, missingFrom: head + 1, missingTo: highest - 1))
+            }
+        }
+        return out.sorted { $0.author < $1.author }
+    }
 
     public var isValid: Bool { problems.isEmpty }
 }
@@ -146,6 +165,7 @@ public enum LedgerAudit {
                 result.tally.add(e, connected: true)
             case .detached(let e):
                 result.tally.add(e, connected: false)
+                result.detachedPositions[e.entry.author, default: []].insert(e.entry.seq)
             case .evidence(let ev):
                 result.tally.addEquivocation(ev)
             }
