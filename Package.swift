@@ -7,9 +7,13 @@ let package = Package(
     products: [
         .executable(name: "tiergate", targets: ["tiergate"]),
         .library(name: "TiergateCore", targets: ["TiergateCore"]),
+        .library(name: "TiergateNode", targets: ["TiergateNode"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.3"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
     ],
     targets: [
         .systemLibrary(
@@ -21,20 +25,47 @@ let package = Package(
             name: "TiergateCore",
             dependencies: ["CSodium"]
         ),
+        .target(
+            name: "TiergateNode",
+            dependencies: [
+                "TiergateCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
         .executableTarget(
             name: "tiergate",
             dependencies: [
                 "TiergateCore",
+                "TiergateNode",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
-        .testTarget(
-            name: "TiergateCoreTests",
+        .target(
+            name: "TiergateTestKit",
             dependencies: ["TiergateCore"]
         ),
         .testTarget(
+            name: "TiergateCoreTests",
+            dependencies: ["TiergateCore", "TiergateTestKit"]
+        ),
+        .testTarget(
+            name: "TiergateNodeTests",
+            dependencies: [
+                "TiergateCore",
+                "TiergateNode",
+                "TiergateTestKit",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]
+        ),
+        .testTarget(
             name: "tiergateTests",
-            dependencies: ["TiergateCore"]
+            dependencies: ["TiergateCore", "TiergateTestKit"]
         ),
     ]
 )

@@ -1,35 +1,47 @@
 import ArgumentParser
 import TiergateCore
+import TiergateNode
 
 /// Options every entry-signing command takes.
 struct SigningOptions: ParsableArguments {
     @Option(help: "Your secret key file (its signer state KEY.signer sits beside it).") var key: String
     @Option(help: "Passphrase file for a sealed key.") var passphraseFile: String?
     @Option(help: "The lab's genesis roster file.") var roster: String
+    @Option(help: "Deliver to this node (HOST:PORT); exit 0 only once the node has it on disk.") var node: String?
     @Option(help: "Append the signed entry to this ledger file (fsync'd before exit 0).") var ledger: String?
     @Option(help: "Write the signed entry to this file, to carry to a ledger or node later.") var out: String?
-    @Option(help: "With --out: the roster version in force (default 1; with --ledger it is read from the ledger).")
+    @Option(help: "With --out: the roster version in force (default 1; with --ledger or --node it is read from there).")
     var rosterVersion: UInt64?
     @Flag(help: "Print a JSON object instead of text.") var json = false
 
     func validate() throws {
-        guard (ledger != nil) != (out != nil) else {
-            throw ValidationError("deliver the signed entry to exactly one of --ledger FILE or --out FILE")
+        guard [node, ledger, out].compactMap({ $0 }).count == 1 else {
+            throw ValidationError("deliver the signed entry to exactly one of --node HOST:PORT, --ledger FILE or --out FILE")
         }
-        if ledger != nil, rosterVersion != nil {
-            throw ValidationError("--roster-version goes with --out; with --ledger it is read from the ledger")
+        if out == nil, rosterVersion != nil {
+            throw ValidationError("--roster-version goes with --out; with --ledger or --node it is read from there")
         }
+        if let n = node, Endpoint(n) == nil { throw ValidationError("--node takes HOST:PORT, got '\(n)'") }
     }
 }
 
 /// What a signing command needs to know about the lab before it signs.
 struct SigningContext {
+    enum Destination {
+        case ledger(LedgerWriter)
+        case node(NodeClient)
+        case file(String)
+    }
+
     var genesis: GenesisDocument
     var key: SigningKey
     var member: Member
     var roster: Roster
-    var verdict: Verdict?
-    var writer: LedgerWriter?
+    /// The verdict as JSON (SPEC.md §5.6), from the ledger or the node; nil offline.
+    var view: JSONValue?
+    var destination: Destination
+    /// The destination's head of this key's feed: `.some(nil)` = it holds nothing by this key; `.none` = unknown.
+    var head: FeedHead??
     var state: SignerState
     var statePath: String
     var options: SigningOptions
@@ -51,14 +63,16 @@ struct SigningContext {
             throw CLIFailure.cannotEvaluate(AuthoringError.stateForOtherKey(path: statePath).description)
         }
         var roster = doc.roster
-        var verdict: Verdict? = nil
-        var writer: LedgerWriter? = nil
+        var view: JSONValue? = nil
+        let destination: Destination
+        var head: FeedHead?? = .none
         if let l = o.ledger {
+            let writer: LedgerWriter
             do { writer = try LedgerWriter(path: l, genesis: doc.roster.hash) } catch {
                 throw CLIFailure.cannotEvaluate("\(error)")
             }
-            if writer!.recoveredBytes > 0 {
-                Out.err("note: cut a torn tail of \(writer!.recoveredBytes) byte(s) from \(l) (an interrupted append)")
+            if writer.recoveredBytes > 0 {
+                Out.err("note: cut a torn tail of \(writer.recoveredBytes) byte(s) from \(l) (an interrupted append)")
             }
             let audit = try Load.audit(l, genesis: doc.roster)
             if !audit.isValid {
@@ -67,24 +81,45 @@ struct SigningContext {
             }
             let v = Verdict.compute(genesis: doc.roster, tally: audit.tally, at: TimeText.nowMs())
             roster = v.roster
-            verdict = v
-        } else if let rv = o.rosterVersion, rv != 1 {
-            throw CLIFailure.cannotEvaluate(
-                "--roster-version \(rv): amended rosters are only known from a ledger; sign with --ledger to use them")
+            view = v.json()
+            destination = .ledger(writer)
+            head = .some(writer.chain.heads[key.publicKey])
+        } else if let n = o.node {
+            let client = try Remote.connect(n, genesis: doc.roster.hash)
+            do {
+                let status = try client.status()
+                head = .some(try client.head(of: key.publicKey))
+                if let r = status["roster_in_force"] { roster = try Roster(json: r, path: "roster_in_force") }
+                view = status
+            } catch let e as CLIFailure { throw e } catch {
+                throw CLIFailure.cannotEvaluate("node \(n): \(error)")
+            }
+            destination = .node(client)
+        } else {
+            if let rv = o.rosterVersion, rv != 1 {
+                throw CLIFailure.cannotEvaluate(
+                    "--roster-version \(rv): amended rosters are only known from a ledger or node; sign with --ledger or --node")
+            }
+            destination = .file(o.out!)
         }
         guard let member = roster.member(withKey: key.publicKey) else {
             throw CLIFailure.negative(
                 "key \(key.publicKey.fingerprint) is not a member of roster version \(roster.version) of lab \(roster.lab)")
         }
         return SigningContext(
-            genesis: doc, key: key, member: member, roster: roster, verdict: verdict, writer: writer, state: state,
-            statePath: statePath, options: o)
+            genesis: doc, key: key, member: member, roster: roster, view: view, destination: destination, head: head,
+            state: state, statePath: statePath, options: o)
+    }
+
+    /// The proposals in the current view, by id.
+    func proposal(_ id: Digest) -> JSONValue? {
+        guard case .array(let ps) = view?["proposals"] else { return nil }
+        return ps.first { $0["id"] == .string(id.hex) }
     }
 
     /// Signs `body` at the next feed position, shows it, records the position, then delivers it.
     mutating func signAndDeliver(_ body: EntryBody, describe: [String]) throws -> SignedEntry {
         let genesisHash = genesis.roster.hash
-        let head: FeedHead?? = writer.map { .some($0.chain.heads[key.publicKey]) } ?? .none
         let position: Authoring.Position
         do { position = try Authoring.nextPosition(feed: state.feeds[genesisHash], ledgerHead: head) } catch {
             throw CLIFailure.cannotEvaluate(error.description)
@@ -109,21 +144,33 @@ struct SigningContext {
         state.feeds[genesisHash] = SignerState.Feed(seq: position.seq, id: signed.id, time: time, lastEntry: signed.bytes)
         try Files.replace(statePath, Array(state.json().serialized(pretty: true).utf8), mode: 0o600)
 
-        if let w = writer {
-            var batch: [SignedEntry] = []
-            if let again = position.redeliver {
-                let previous = try! SignedEntry(decoding: again)
-                Out.err("note: delivering this key's previously signed entry \(previous.id.short)… first (it never reached the ledger)")
-                batch.append(previous)
-            }
-            batch.append(signed)
+        var batch: [SignedEntry] = []
+        if let again = position.redeliver {
+            let previous = try! SignedEntry(decoding: again)
+            Out.err("note: delivering this key's previously signed entry \(previous.id.short)… first (it never arrived)")
+            batch.append(previous)
+        }
+        batch.append(signed)
+        switch destination {
+        case .ledger(let w):
             do { try w.append(entries: batch) } catch { throw CLIFailure.cannotEvaluate("\(error)") }
             Out.err("appended to \(w.path) (fsync'd)")
-        } else if let out = options.out {
+        case .node(let client):
+            for e in batch { try Remote.submit(e, to: client) }
+            Out.err("stored by node \(client.endpoint) (on its disk)")
+        case .file(let out):
             try Files.replace(out, signed.bytes, mode: 0o644)
-            Out.err("wrote \(out); deliver it with `tiergate ledger append \(out) --ledger L --roster R`")
+            Out.err("wrote \(out); deliver it with `tiergate submit \(out) --node HOST:PORT` or `tiergate ledger append`")
         }
         return signed
+    }
+
+    var destinationName: String {
+        switch destination {
+        case .ledger(let w): return w.path
+        case .node(let c): return "\(c.endpoint)"
+        case .file(let f): return f
+        }
     }
 
     func report(_ signed: SignedEntry, extra: [(String, JSONValue)] = [], lastLine: String) {
@@ -132,7 +179,7 @@ struct SigningContext {
                 ("ok", .bool(true)), ("id", .string(signed.id.hex)), ("kind", .string(signed.entry.kind.name)),
                 ("author", .string(member.name)), ("seq", .uint(signed.entry.seq)),
                 ("time", .string(TimeText.format(signed.entry.time))),
-                ("delivered_to", .string(options.ledger ?? options.out ?? "")),
+                ("delivered_to", .string(destinationName)),
             ] + extra))
         } else {
             Out.line(lastLine)
@@ -261,15 +308,27 @@ struct VoteCommand: ParsableCommand {
             let id = Digest(hex: proposal)!
             let choice: VoteChoice = yes ? .yes : (no ? .no : .abstain)
             var lines = ["vote:      \(choice.name.uppercased())"]
-            if let v = ctx.verdict {
-                guard let p = v.proposals.first(where: { $0.id == id }) else {
+            if let view = ctx.view {
+                guard let p = ctx.proposal(id) else {
                     throw CLIFailure.cannotEvaluate(
-                        "proposal \(proposal) is not in \(signing.ledger!); refusing to sign a vote on something not shown")
+                        "proposal \(proposal) is not in \(ctx.destinationName); refusing to sign a vote on something not shown")
                 }
-                lines.append("on:        \(p.action) tier \(p.tier) \"\(p.title)\" by \(p.proposer)")
-                for e in p.evidence { lines.append("evidence:  \(e.name)  blake2b-256 \(e.hash.hex)") }
-                lines.append("progress:  \(p.progressLine)")
-                if !p.open { Out.err("warning: this proposal is not open (passed, closed or invalid); the vote will not change it") }
+                func str(_ k: String) -> String {
+                    switch p[k] {
+                    case .string(let s): return s
+                    case .number(let n): return n
+                    default: return "?"
+                    }
+                }
+                lines.append("on:        \(str("action")) tier \(str("tier")) \"\(str("title"))\" by \(str("proposer"))")
+                if case .array(let ev) = p["evidence"] {
+                    for e in ev {
+                        if case .string(let n) = e["name"], case .string(let h) = e["blake2b"] { lines.append("evidence:  \(n)  blake2b-256 \(h)") }
+                    }
+                }
+                lines.append("progress:  yes \(str("yes"))/\(str("need_yes")), no \(str("no")), abstain \(str("abstain"))")
+                if p["open"] != .bool(true) { Out.err("warning: this proposal is not open (passed, closed or invalid); the vote will not change it") }
+                _ = view
             } else {
                 Out.err("warning: signing offline (--out): the proposal cannot be shown; check its id yourself")
             }

@@ -4,8 +4,8 @@ import TiergateCore
 struct LedgerCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ledger",
-        abstract: "Verify a ledger offline, or append signed entry files to one.",
-        subcommands: [LedgerInit.self, LedgerVerify.self, LedgerAppend.self])
+        abstract: "Create, verify, append to, or export (from a node) a ledger file.",
+        subcommands: [LedgerInit.self, LedgerVerify.self, LedgerAppend.self, LedgerExport.self])
 }
 
 struct LedgerVerify: ParsableCommand {

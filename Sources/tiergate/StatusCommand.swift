@@ -6,21 +6,44 @@ struct StatusCommand: ParsableCommand {
         commandName: "status",
         abstract: "Show the authorised tier, halts, proposals with quorum progress, and equivocations.",
         discussion: """
+            With --node, the node computes the status from its ledger; with --ledger, it is computed here.
             Exit 0 when the status could be computed (whatever it is), 2 when the ledger or roster cannot be read,
             1 when the ledger does not verify.
 
-            Example: tiergate status --ledger lab.ledger --roster roster.json --json
+            Examples: tiergate status --ledger lab.ledger --roster roster.json --json
+                      tiergate status --node 127.0.0.1:7400
             """)
 
-    @Option(help: "A local ledger file.") var ledger: String
-    @Option(help: "The lab's genesis roster file.") var roster: String
+    @Option(help: "A local ledger file (with --roster).") var ledger: String?
+    @Option(help: "The lab's genesis roster file.") var roster: String?
+    @Option(help: "Ask this node, HOST:PORT.") var node: String?
+
+    func validate() throws {
+        guard (ledger != nil) != (node != nil) else { throw ValidationError("give either --node HOST:PORT or --ledger FILE --roster R") }
+        if ledger != nil, roster == nil { throw ValidationError("--ledger needs --roster (the genesis roster)") }
+    }
     @Option(help: "Compute the status at this RFC 3339 UTC time instead of now.") var at: String?
     @Flag(help: "Print a JSON object.") var json = false
 
     func run() throws {
         let at = try Load.time(at, option: "--at")
         try guarded(json: json) {
-            let doc = try Load.trustedGenesis(roster)
+            if let n = node {
+                let genesis = try roster.map { try Load.trustedGenesis($0).roster.hash } ?? .zero
+                let client = try Remote.connect(n, genesis: genesis)
+                var status: JSONValue
+                do { status = try client.status(at: self.at == nil ? 0 : at) } catch { throw CLIFailure.cannotEvaluate("node \(n): \(error)") }
+                if json {
+                    guard case .object(let fields) = status else { return }
+                    Out.json(.object([("ok", .bool(true))] + fields.filter { $0.0 != "roster_in_force" }))
+                } else {
+                    status = status
+                    Out.line(Render.statusText(status))
+                }
+                return
+            }
+            let doc = try Load.trustedGenesis(roster!)
+            let ledger = ledger!
             let audit = try Load.audit(ledger, genesis: doc.roster)
             guard audit.isValid else {
                 throw CLIFailure.negative(

@@ -2,7 +2,7 @@ import ArgumentParser
 import TiergateCore
 
 @main
-struct Tiergate: ParsableCommand {
+struct Tiergate: AsyncParsableCommand {
     static let version = "0.1.0"
 
     static let configuration = CommandConfiguration(
@@ -21,7 +21,7 @@ struct Tiergate: ParsableCommand {
         version: version,
         subcommands: [
             KeygenCommand.self, KeyCommand.self, RosterCommand.self, ProposeCommand.self, VoteCommand.self,
-            HaltCommand.self, StatusCommand.self, LedgerCommand.self,
+            HaltCommand.self, SubmitCommand.self, StatusCommand.self, LedgerCommand.self, NodeCommand.self, SimulateCommand.self,
         ]
     )
 }

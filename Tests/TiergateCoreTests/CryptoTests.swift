@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import TiergateCore
+import TiergateTestKit
 
 struct CryptoTests {
     /// Wycheproof cases where libsodium's verdict deliberately differs from Wycheproof's, by tcId, with the reason.

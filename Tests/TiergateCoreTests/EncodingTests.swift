@@ -1,5 +1,6 @@
 import Testing
 @testable import TiergateCore
+import TiergateTestKit
 
 struct EncodingTests {
     static func sampleEntries() -> [SignedEntry] {

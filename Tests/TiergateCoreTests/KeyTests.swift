@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import TiergateCore
+import TiergateTestKit
 
 struct KeyFileTests {
     @Test func plainKeyIsMode0600AndRoundTrips() throws {

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import TiergateCore
+import TiergateTestKit
 
 /// The spec's vectors (protocol-spec/vectors/) are generated here and compared with the committed files.
 /// Run with TIERGATE_WRITE_VECTORS=1 to (re)write them after a deliberate protocol change.

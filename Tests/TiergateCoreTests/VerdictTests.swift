@@ -1,5 +1,6 @@
 import Testing
 @testable import TiergateCore
+import TiergateTestKit
 
 struct VerdictTests {
     @Test func pausedByDefault() {
@@ -306,7 +307,7 @@ struct VerdictTests {
         var proposal: SignedEntry
     }
 
-    static func randomScenario(_ rng: inout SplitMix64) -> Scenario {
+    static func randomScenario(_ rng: inout Simulation.SplitMix) -> Scenario {
         let names = ["m0", "m1", "m2", "m3", "m4", "m5", "m6"]
         let roleNames = ["safety", "leader", "board", "auditor"]
         let n = Int.random(in: 1...names.count, using: &rng)
@@ -370,7 +371,7 @@ struct VerdictTests {
 
     @Test(arguments: 0..<400)
     func noAllowWithoutQuorum(seed: Int) {
-        var rng = SplitMix64(seed: UInt64(seed) &* 7919)
+        var rng = Simulation.SplitMix(seed: UInt64(seed) &* 7919)
         let s = Self.randomScenario(&rng)
         let v = s.lab.verdict(s.entries, at: t0 + 2 * hour)
         let expected = Self.quorumExists(s)
@@ -379,7 +380,7 @@ struct VerdictTests {
 
     @Test(arguments: 0..<100)
     func anyUnresolvedHaltMeansBaseTier(seed: Int) {
-        var rng = SplitMix64(seed: UInt64(seed) &* 104_729)
+        var rng = Simulation.SplitMix(seed: UInt64(seed) &* 104_729)
         var s = Self.randomScenario(&rng)
         let names = s.lab.genesis.members.map(\.name)
         let halter = names[Int.random(in: 0..<names.count, using: &rng)]
@@ -392,7 +393,7 @@ struct VerdictTests {
 
     @Test(arguments: 0..<60)
     func arrivalOrderDoesNotChangeTheVerdict(seed: Int) {
-        var rng = SplitMix64(seed: UInt64(seed) &+ 1)
+        var rng = Simulation.SplitMix(seed: UInt64(seed) &+ 1)
         var s = Self.randomScenario(&rng)
         // Add a halt and a resume for variety.
         let names = s.lab.genesis.members.map(\.name)

@@ -73,9 +73,3 @@ final class Workdir {
     func write(_ name: String, _ b: [UInt8]) { FileManager.default.createFile(atPath: file(name), contents: Data(b)) }
 }
 
-extension JSONValue {
-    subscript(_ key: String) -> JSONValue? {
-        guard case .object(let o) = self else { return nil }
-        return o.first { $0.0 == key }?.1
-    }
-}

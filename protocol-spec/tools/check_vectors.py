@@ -1304,7 +1304,7 @@ def check_entries(res: Results) -> None:
 
 def check_rejects(res: Results) -> None:
     """encoding-rejects.json: every case MUST be rejected by the canonical decoders."""
-    # SPEC 9: the bytes are *content* (no domain tag, no signature).
+    # SPEC 10 (Vectors): the bytes are *content* (no domain tag, no signature).
     decoders = {"entry": decode_entry, "roster": decode_roster}
 
     def one(case) -> None:

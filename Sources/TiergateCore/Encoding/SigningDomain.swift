@@ -4,6 +4,7 @@ public enum SigningDomain: String, Sendable, CaseIterable {
     case entry = "tiergate/v1/entry"
     case roster = "tiergate/v1/roster"
     case fingerprint = "tiergate/v1/fingerprint"
+    case digest = "tiergate/v1/digest"
 
     /// `u8 length || ASCII tag`.
     public var prefix: [UInt8] {

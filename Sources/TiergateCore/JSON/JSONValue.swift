@@ -42,6 +42,12 @@ public indirect enum JSONValue: Hashable, Sendable {
     }
 
     public static func int(_ v: Int) -> JSONValue { .number(String(v)) }
+
+    /// The value of `key` in an object (nil for other values or a missing key).
+    public subscript(_ key: String) -> JSONValue? {
+        guard case .object(let o) = self else { return nil }
+        return o.first { $0.0 == key }?.1
+    }
     public static func uint(_ v: UInt64) -> JSONValue { .number(String(v)) }
 
     var typeName: String {

@@ -3,6 +3,12 @@ public struct FeedHead: Hashable, Sendable {
     public var seq: UInt64
     public var id: Digest
     public var time: UInt64
+
+    public init(seq: UInt64, id: Digest, time: UInt64) {
+        self.seq = seq
+        self.id = id
+        self.time = time
+    }
 }
 
 /// Tracks each author's feed head and checks that a new entry extends it (SPEC.md §4.5, §6.3).

@@ -1,30 +1,31 @@
 import TiergateCore
+import Foundation
 
 /// Keys derived from published seeds: seed = BLAKE2b-256("tiergate/v1/vector-key/" + name). Insecure by design.
-enum VectorKeys {
-    static func seed(_ name: String) -> [UInt8] { Blake2b.hash256(Array("tiergate/v1/vector-key/\(name)".utf8)).bytes }
-    static func key(_ name: String) -> SigningKey { try! SigningKey(seed: seed(name)) }
+public enum VectorKeys {
+    public static func seed(_ name: String) -> [UInt8] { Blake2b.hash256(Array("tiergate/v1/vector-key/\(name)".utf8)).bytes }
+    public static func key(_ name: String) -> SigningKey { try! SigningKey(seed: seed(name)) }
 }
 
 /// 2026-01-01T00:00:00Z, the epoch of every vector and fixture.
-let t0: UInt64 = 1_767_225_600_000
-let minute: UInt64 = 60_000
-let hour: UInt64 = 3_600_000
-let day: UInt64 = 86_400_000
+public let t0: UInt64 = 1_767_225_600_000
+public let minute: UInt64 = 60_000
+public let hour: UInt64 = 3_600_000
+public let day: UInt64 = 86_400_000
 
 /// An in-memory lab: a signed genesis roster, its members' keys, and feed bookkeeping for authoring entries
 /// with an injected clock.
-struct Lab {
-    var keys: [String: SigningKey] = [:]
-    var genesis: Roster
-    var document: GenesisDocument
-    var heads: [PublicKey: (seq: UInt64, id: Digest)] = [:]
+public struct Lab {
+    public var keys: [String: SigningKey] = [:]
+    public var genesis: Roster
+    public var document: GenesisDocument
+    public var heads: [PublicKey: (seq: UInt64, id: Digest)] = [:]
 
-    static let defaultMembers: [(String, [String])] = [
+    public static let defaultMembers: [(String, [String])] = [
         ("alice", ["leader"]), ("bob", ["safety"]), ("carol", ["board"]), ("dave", ["auditor"]), ("erin", ["staff"]),
     ]
 
-    init(
+    public init(
         lab: String = "acme", members: [(String, [String])] = Lab.defaultMembers, baseTier: UInt32 = 0,
         maxTier: UInt32 = 4, policy: ((Int) -> Policy)? = nil
     ) {
@@ -42,12 +43,12 @@ struct Lab {
     }
 
     /// A key that is not a member (for the keys map only).
-    mutating func addOutsider(_ name: String) {
+    public mutating func addOutsider(_ name: String) {
         keys[name] = VectorKeys.key(name)
     }
 
     /// Signs the next entry in `name`'s feed.
-    mutating func sign(_ name: String, _ body: EntryBody, at time: UInt64, rosterVersion: UInt64 = 1) -> SignedEntry {
+    public mutating func sign(_ name: String, _ body: EntryBody, at time: UInt64, rosterVersion: UInt64 = 1) -> SignedEntry {
         let key = keys[name]!
         let head = heads[key.publicKey]
         let entry = Entry(
@@ -58,7 +59,7 @@ struct Lab {
         return signed
     }
 
-    mutating func propose(
+    public mutating func propose(
         _ name: String, tier: UInt32, at time: UInt64, title: String = "advance", window: UInt64 = 7 * day,
         rosterVersion: UInt64 = 1
     ) -> SignedEntry {
@@ -66,26 +67,26 @@ struct Lab {
              rosterVersion: rosterVersion)
     }
 
-    mutating func resume(_ name: String, tier: UInt32, halts: [Digest], at time: UInt64, rosterVersion: UInt64 = 1) -> SignedEntry {
+    public mutating func resume(_ name: String, tier: UInt32, halts: [Digest], at time: UInt64, rosterVersion: UInt64 = 1) -> SignedEntry {
         sign(name, .proposal(Proposal(action: .resume(tier: tier, halts: halts.sorted()), title: "resume", closesAt: time + 7 * day)),
              at: time, rosterVersion: rosterVersion)
     }
 
-    mutating func amend(_ name: String, to roster: Roster, at time: UInt64, rosterVersion: UInt64 = 1) -> SignedEntry {
+    public mutating func amend(_ name: String, to roster: Roster, at time: UInt64, rosterVersion: UInt64 = 1) -> SignedEntry {
         sign(name, .proposal(Proposal(action: .amend(roster), title: "amend roster", closesAt: time + 7 * day)), at: time,
              rosterVersion: rosterVersion)
     }
 
-    mutating func vote(_ name: String, _ proposal: SignedEntry, _ choice: VoteChoice = .yes, at time: UInt64, rosterVersion: UInt64 = 1) -> SignedEntry {
+    public mutating func vote(_ name: String, _ proposal: SignedEntry, _ choice: VoteChoice = .yes, at time: UInt64, rosterVersion: UInt64 = 1) -> SignedEntry {
         sign(name, .vote(Vote(proposal: proposal.id, choice: choice, reason: "")), at: time, rosterVersion: rosterVersion)
     }
 
-    mutating func halt(_ name: String, at time: UInt64, reason: String = "stop", rosterVersion: UInt64 = 1) -> SignedEntry {
+    public mutating func halt(_ name: String, at time: UInt64, reason: String = "stop", rosterVersion: UInt64 = 1) -> SignedEntry {
         sign(name, .halt(Halt(reason: reason)), at: time, rosterVersion: rosterVersion)
     }
 
     /// The verdict over `entries` (all connected) and `evidence`, at `time`.
-    func verdict(_ entries: [SignedEntry], evidence: [EquivocationEvidence] = [], at time: UInt64) -> Verdict {
+    public func verdict(_ entries: [SignedEntry], evidence: [EquivocationEvidence] = [], at time: UInt64) -> Verdict {
         var tally = Tally()
         for e in entries { tally.add(e, connected: true) }
         for ev in evidence { tally.addEquivocation(ev) }
@@ -93,26 +94,13 @@ struct Lab {
     }
 }
 
-/// A small deterministic PRNG (SplitMix64) for property tests: reproducible from the seed in the test name.
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
+/// A temporary directory removed when the value is released.
+public final class TempDir {
+    public let path: String
+    public init() {
+        var template = Array("/tmp/tiergate-test-XXXXXX".utf8CString)
+        path = template.withUnsafeMutableBufferPointer { String(cString: mkdtemp($0.baseAddress!)!) }
     }
-}
-
-/// Where the package lives (for vectors and shared files).
-enum Paths {
-    static let packageRoot: String = {
-        var parts = #filePath.split(separator: "/", omittingEmptySubsequences: false)
-        parts.removeLast(4)  // Support/Fixtures.swift, TiergateCoreTests, Tests
-        return parts.joined(separator: "/")
-    }()
-    static var vectors: String { packageRoot + "/protocol-spec/vectors" }
-    static var sharedVectors: String { packageRoot + "/../shared/vectors" }
+    deinit { try? FileManager.default.removeItem(atPath: path) }
+    public func file(_ name: String) -> String { path + "/" + name }
 }

@@ -1,0 +1,236 @@
+/// What inserting one entry did (SPEC.md §8.3).
+public struct InsertOutcome: Sendable {
+    /// Entries that now extend their feeds, in feed order (the entry itself and any buffered successors).
+    public var appended: [SignedEntry] = []
+    /// A halt stored outside its feed because earlier positions are missing.
+    public var detachedHalt: SignedEntry?
+    /// New proof of equivocation.
+    public var evidence: EquivocationEvidence?
+    /// The entry was already held (or already proven to be part of an equivocation).
+    public var duplicate = false
+    /// Buffered in memory until the missing positions arrive (not durable).
+    public var bufferedBehindGap = false
+
+    /// Whether anything new must be persisted and pushed.
+    public var isNew: Bool { !appended.isEmpty || detachedHalt != nil || evidence != nil }
+}
+
+public enum StoreRejection: Error, Equatable, Sendable, CustomStringConvertible {
+    case invalid(EntryError)
+    case notAMember(String)
+    case bufferFull
+
+    public var description: String {
+        switch self {
+        case .invalid(let e): return e.description
+        case .notAMember(let fp): return "author \(fp) is not a member of any roster version this node knows"
+        case .bufferFull: return "too many out-of-order entries buffered for this author"
+        }
+    }
+}
+
+/// A node's in-memory view of the ledger: every entry by feed, out-of-order buffers, detached halts, evidence,
+/// and the incremental ``Tally``. Pure: the caller persists what ``insert(_:)`` reports as new.
+public struct EntryStore: Sendable {
+    public let genesis: Roster
+    public let genesisHash: Digest
+    public private(set) var feeds: [PublicKey: [SignedEntry]] = [:]
+    public private(set) var pending: [PublicKey: [UInt64: SignedEntry]] = [:]
+    public private(set) var detachedHalts: [Digest: SignedEntry] = [:]
+    public private(set) var evidence: [PublicKey: EquivocationEvidence] = [:]
+    public private(set) var tally = Tally()
+    /// Keys of every roster version known (genesis, and rosters carried by amendments).
+    public private(set) var knownKeys: Set<PublicKey>
+    public static let maxPendingPerAuthor = 1024
+
+    public init(genesis: Roster) {
+        self.genesis = genesis
+        genesisHash = genesis.hash
+        knownKeys = Set(genesis.members.map(\.key))
+        digest = computeDigest()
+    }
+
+    public var entryCount: Int { feeds.values.reduce(0) { $0 + $1.count } }
+
+    /// Validates and inserts an entry received from anywhere.
+    public mutating func insert(_ e: SignedEntry) throws(StoreRejection) -> InsertOutcome {
+        // Fast path: an entry already held (same id, so the same signed content) needs no signature check.
+        if let feed = feeds[e.entry.author], e.entry.seq >= 1, e.entry.seq <= UInt64(feed.count),
+            feed[Int(e.entry.seq) - 1].id == e.id
+        {
+            var dup = InsertOutcome()
+            dup.duplicate = true
+            return dup
+        }
+        do { try e.verified(lab: genesis.lab, genesis: genesisHash) } catch { throw .invalid(error) }
+        return try insertVerified(e)
+    }
+
+    /// Inserts an entry whose signature and lab binding the caller already checked (ledger load).
+    public mutating func insertVerified(_ e: SignedEntry) throws(StoreRejection) -> InsertOutcome {
+        let author = e.entry.author
+        guard knownKeys.contains(author) else { throw .notAMember(author.fingerprint) }
+        var out = InsertOutcome()
+        let feed = feeds[author] ?? []
+        let seq = e.entry.seq
+        if seq <= UInt64(feed.count) {
+            let held = feed[Int(seq) - 1]
+            if held.id == e.id {
+                out.duplicate = true
+            } else if evidence[author] == nil {
+                let ev = EquivocationEvidence(first: held, second: e)
+                evidence[author] = ev
+                tally.addEquivocation(ev)
+                refreshDigest()
+                out.evidence = ev
+            } else {
+                out.duplicate = true  // one proof per author is enough
+            }
+            return out
+        }
+        if seq == UInt64(feed.count) + 1 {
+            guard extendable(e, after: feed.last) else {
+                // Same position as the next free one but not linked to our head: a fork further back.
+                return noteBrokenLink(e, &out)
+            }
+            append(e, &out)
+            // Release buffered successors.
+            while let next = pending[author]?[UInt64(feeds[author]!.count) + 1] {
+                pending[author]![next.entry.seq] = nil
+                if extendable(next, after: feeds[author]!.last) { append(next, &out) } else { break }
+            }
+            if pending[author]?.isEmpty == true { pending[author] = nil }
+            return out
+        }
+        // A gap: buffer it; a halt also counts at once.
+        if pending[author]?[seq]?.id == e.id || detachedHalts[e.id] != nil {
+            out.duplicate = true
+            return out
+        }
+        guard (pending[author]?.count ?? 0) < EntryStore.maxPendingPerAuthor else { throw .bufferFull }
+        pending[author, default: [:]][seq] = e
+        out.bufferedBehindGap = true
+        if case .halt = e.entry.body {
+            detachedHalts[e.id] = e
+            tally.add(e, connected: false)
+            out.detachedHalt = e
+            refreshDigest()
+        }
+        return out
+    }
+
+    private func extendable(_ e: SignedEntry, after head: SignedEntry?) -> Bool {
+        guard let h = head else { return e.entry.seq == 1 }
+        return e.entry.prev == h.id && e.entry.time >= h.entry.time
+    }
+
+    private mutating func noteBrokenLink(_ e: SignedEntry, _ out: inout InsertOutcome) -> InsertOutcome {
+        // The entry claims the next position but links elsewhere: the author signed two different entries at
+        // an earlier position. Keep a halt among them; the proof arrives when that earlier entry does.
+        if case .halt = e.entry.body, detachedHalts[e.id] == nil {
+            detachedHalts[e.id] = e
+            tally.add(e, connected: false)
+            out.detachedHalt = e
+            refreshDigest()
+        } else {
+            out.duplicate = true
+        }
+        return out
+    }
+
+    private mutating func append(_ e: SignedEntry, _ out: inout InsertOutcome) {
+        defer { refreshDigest() }
+        feeds[e.entry.author, default: []].append(e)
+        tally.add(e, connected: true)
+        out.appended.append(e)
+        if case .proposal(let p) = e.entry.body, case .amend(let roster) = p.action {
+            // Members of proposed rosters may author entries; they count only once the roster is in force.
+            knownKeys.formUnion(roster.members.map(\.key))
+        }
+    }
+
+    /// Records evidence received from a peer, after checking it.
+    public mutating func insertEvidence(_ ev: EquivocationEvidence) throws(StoreRejection) -> Bool {
+        guard ev.isValid(lab: genesis.lab, genesis: genesisHash) else {
+            throw .invalid(.malformed(.invalidValue(field: "evidence", reason: "not two valid, different entries at one position")))
+        }
+        guard knownKeys.contains(ev.author) else { throw .notAMember(ev.author.fingerprint) }
+        guard evidence[ev.author] == nil else { return false }
+        evidence[ev.author] = ev
+        tally.addEquivocation(ev)
+        refreshDigest()
+        return true
+    }
+
+    /// Re-inserts a detached halt from the ledger on load.
+    public mutating func loadDetachedHalt(_ e: SignedEntry) {
+        guard detachedHalts[e.id] == nil else { return }
+        detachedHalts[e.id] = e
+        tally.add(e, connected: false)
+        refreshDigest()
+    }
+
+    // MARK: Anti-entropy views
+
+    public func head(of author: PublicKey) -> SignedEntry? { feeds[author]?.last }
+
+    public var frontier: Frontier {
+        Frontier(
+            heads: feeds.map { FrontierHead(author: $0.key, seq: UInt64($0.value.count), head: $0.value.last!.id) }
+                .sorted { $0.author < $1.author },
+            detachedHalts: detachedHalts.keys.sorted(),
+            evidenceAuthors: evidence.keys.sorted())
+    }
+
+    /// SPEC.md §8.4; cached, recomputed after every change.
+    public private(set) var digest: Digest = .zero
+
+    private mutating func refreshDigest() { digest = computeDigest() }
+
+    func computeDigest() -> Digest {
+        let f = frontier
+        var w = ByteWriter()
+        w.list(f.heads) { w, h in
+            w.raw(h.author.bytes)
+            w.u64(h.seq)
+            w.raw(h.head.bytes)
+        }
+        w.list(f.detachedHalts) { $0.raw($1.bytes) }
+        w.list(f.evidenceAuthors) { $0.raw($1.bytes) }
+        return Blake2b.hash256(SigningDomain.digest.message(w.bytes))
+    }
+
+    /// What the holder of `other` lacks that this store has (SPEC.md §8.4).
+    public func missing(from other: Frontier) -> (entries: [SignedEntry], evidence: [EquivocationEvidence]) {
+        var theirs: [PublicKey: FrontierHead] = [:]
+        for h in other.heads { theirs[h.author] = h }
+        let evTheyHave = Set(other.evidenceAuthors)
+        var entries: [SignedEntry] = []
+        for (author, feed) in feeds.sorted(by: { $0.key < $1.key }) {
+            let t = theirs[author]
+            let seq = Int(min(t?.seq ?? 0, UInt64(feed.count)))
+            if let t, seq >= 1, feed[seq - 1].id != t.head, t.seq <= UInt64(feed.count), !evTheyHave.contains(author) {
+                entries.append(feed[seq - 1])  // a fork at their head: our entry there makes the proof
+            }
+            if seq < feed.count { entries.append(contentsOf: feed[seq...]) }
+        }
+        let haltsTheyHave = Set(other.detachedHalts)
+        for (id, h) in detachedHalts.sorted(by: { $0.key < $1.key }) where !haltsTheyHave.contains(id) { entries.append(h) }
+        let ev = evidence.sorted { $0.key < $1.key }.filter { !evTheyHave.contains($0.key) }.map(\.value)
+        return (entries, ev)
+    }
+
+    /// Whether `other` holds something this store lacks.
+    public func lacksSomething(of other: Frontier) -> Bool {
+        for h in other.heads {
+            let mine = UInt64(feeds[h.author]?.count ?? 0)
+            if h.seq > mine { return true }
+            if h.seq >= 1, h.seq <= mine, feeds[h.author]![Int(h.seq) - 1].id != h.head, evidence[h.author] == nil { return true }
+        }
+        if other.detachedHalts.contains(where: { detachedHalts[$0] == nil }) { return true }
+        return other.evidenceAuthors.contains { evidence[$0] == nil }
+    }
+
+    /// The verdict over everything stored, at `now`.
+    public func verdict(at now: UInt64) -> Verdict { Verdict.compute(genesis: genesis, tally: tally, at: now) }
+}

@@ -1,0 +1,288 @@
+/// Identifies a connection inside one node (assigned by the shell).
+public typealias PeerID = Int
+
+/// What the I/O shell must do, in order (SPEC.md §8). The shell MUST finish a `persist` (fsync) before it performs
+/// any later directive of the same batch, so that nothing is acknowledged or pushed before it is durable.
+public enum Directive: Sendable {
+    case persist(entries: [SignedEntry], detachedHalts: [SignedEntry], evidence: [EquivocationEvidence])
+    case send(PeerID, WireMessage)
+    /// Close after sending an ERROR with `reason`; `misbehaved` asks the shell to back the peer off.
+    case close(PeerID, reason: String, misbehaved: Bool)
+    /// Stream the ledger file to the peer as EXPORT messages.
+    case export(PeerID, request: UInt64)
+}
+
+/// Settings of the gossip state machine, with documented defaults (SPEC.md §8).
+public struct GossipSettings: Sendable {
+    /// How often to run anti-entropy with one random peer node.
+    public var antiEntropyIntervalMs: UInt64 = 1_000
+    /// Sustained frames per second a peer may send before it is disconnected.
+    public var rateLimitPerSecond: Double = 2_000
+    /// Burst allowance above the sustained rate.
+    public var rateBurst: Double = 4_000
+    public var nodeName: String = ""
+    public init() {}
+}
+
+/// The gossip protocol of one node as a pure state machine: events in, directives out; time and randomness are
+/// passed in. The NIO shell, the simulator and the tests all drive this same code.
+public struct GossipNode: Sendable {
+    enum PeerPhase: Sendable {
+        case awaitingHello
+        case ready(PeerRole)
+    }
+
+    struct Peer: Sendable {
+        var phase: PeerPhase = .awaitingHello
+        var outbound: Bool
+        var tokens: Double
+        var lastRefill: UInt64
+    }
+
+    public private(set) var store: EntryStore
+    public let settings: GossipSettings
+    var peers: [PeerID: Peer] = [:]
+    var nextAntiEntropy: UInt64 = 0
+    /// Counters for the status report and the simulator.
+    public private(set) var framesIn = 0
+    public private(set) var rejected = 0
+
+    public init(store: EntryStore, settings: GossipSettings = GossipSettings()) {
+        self.store = store
+        self.settings = settings
+    }
+
+    public var genesisHash: Digest { store.genesisHash }
+    public var readyPeerNodes: [PeerID] {
+        peers.compactMap { id, p in if case .ready(.node) = p.phase { return id } else { return nil } }.sorted()
+    }
+    public var connectionCount: Int { peers.count }
+
+    /// Whether `peer` has completed the HELLO exchange.
+    public func isReady(_ peer: PeerID) -> Bool {
+        if case .ready = peers[peer]?.phase { return true }
+        return false
+    }
+
+    // MARK: Events
+
+    /// A connection opened (either direction): greet it.
+    public mutating func connected(_ peer: PeerID, outbound: Bool, now: UInt64) -> [Directive] {
+        peers[peer] = Peer(outbound: outbound, tokens: settings.rateBurst, lastRefill: now)
+        return [.send(peer, .hello(version: WireMessage.protocolVersion, genesis: store.genesisHash, role: .node, name: settings.nodeName))]
+    }
+
+    public mutating func disconnected(_ peer: PeerID) {
+        peers[peer] = nil
+    }
+
+    /// A frame that could not be parsed (oversized or malformed): close the peer.
+    public mutating func protocolViolation(_ peer: PeerID, _ error: FrameError) -> [Directive] {
+        rejected += 1
+        return [.close(peer, reason: error.description, misbehaved: true)]
+    }
+
+    /// A decoded message from `peer`.
+    public mutating func received(_ message: WireMessage, from peer: PeerID, now: UInt64) -> [Directive] {
+        guard var p = peers[peer] else { return [] }
+        framesIn += 1
+        // Rate limit (token bucket on the injected clock).
+        let elapsed = Double(now &- p.lastRefill) / 1000
+        p.tokens = min(settings.rateBurst, p.tokens + elapsed * settings.rateLimitPerSecond)
+        p.lastRefill = now
+        p.tokens -= 1
+        peers[peer] = p
+        guard p.tokens >= 0 else {
+            return misbehaving(peer, "exceeded \(Int(settings.rateLimitPerSecond)) frames/s")
+        }
+        switch p.phase {
+        case .awaitingHello:
+            guard case .hello(let version, let genesis, let role, _) = message else {
+                return misbehaving(peer, "expected HELLO first, got \(message.name)")
+            }
+            guard version == WireMessage.protocolVersion else {
+                return [.close(peer, reason: "protocol version \(version) is not supported (this node speaks 1)", misbehaved: true)]
+            }
+            // A client that does not know the genesis (status, export) sends zero and learns it from our HELLO.
+            guard genesis == store.genesisHash || (role == .client && genesis.isZero) else {
+                return [.close(peer, reason: "genesis \(genesis.short)… is another lab's (this node serves \(store.genesisHash.short)…)", misbehaved: true)]
+            }
+            peers[peer]!.phase = .ready(role)
+            // A new peer node: anti-entropy right away, so a restarted node catches up at once.
+            return role == .node ? [.send(peer, .digest(store.digest))] : []
+        case .ready(let role):
+            return handle(message, from: peer, role: role, now: now)
+        }
+    }
+
+    /// A client's or an operator's new entry, outside any connection (tests, simulator).
+    public mutating func inject(_ entry: SignedEntry) -> [Directive] {
+        guard let outcome = try? store.insert(entry) else { return [] }
+        return persistAndPush(outcome, except: nil)
+    }
+
+    /// Periodic work: anti-entropy with one random peer node.
+    public mutating func tick(now: UInt64, random: inout some RandomNumberGenerator) -> [Directive] {
+        guard now >= nextAntiEntropy else { return [] }
+        nextAntiEntropy = now + settings.antiEntropyIntervalMs
+        let nodes = readyPeerNodes
+        guard let target = nodes.randomElement(using: &random) else { return [] }
+        return [.send(target, .digest(store.digest))]
+    }
+
+    // MARK: Handling
+
+    private mutating func misbehaving(_ peer: PeerID, _ reason: String) -> [Directive] {
+        rejected += 1
+        peers[peer] = nil
+        return [.close(peer, reason: reason, misbehaved: true)]
+    }
+
+    private mutating func handle(_ message: WireMessage, from peer: PeerID, role: PeerRole, now: UInt64) -> [Directive] {
+        switch message {
+        case .hello:
+            return misbehaving(peer, "second HELLO")
+        case .error:
+            peers[peer] = nil
+            return [.close(peer, reason: "peer reported an error", misbehaved: false)]
+        case .entries(let list):
+            guard role == .node else { return misbehaving(peer, "clients may not send \(message.name)") }
+            var appended: [SignedEntry] = []
+            for bytes in list {
+                let e: SignedEntry
+                do { e = try SignedEntry(decoding: bytes) } catch {
+                    return flushBatch(appended, except: peer) + misbehaving(peer, "entry: \(error)")
+                }
+                do {
+                    let o = try store.insert(e)
+                    appended += o.appended
+                    if let h = o.detachedHalt { detachedBatch.append(h) }
+                    if let ev = o.evidence { evidenceBatch.append(ev) }
+                } catch {
+                    switch error {
+                    case .invalid(let why):
+                        // What was stored before the bad entry is still persisted and pushed.
+                        return flushBatch(appended, except: peer) + misbehaving(peer, "invalid entry \(e.id.short)…: \(why)")
+                    case .notAMember, .bufferFull: continue  // not provably malicious (its roster may be ahead); dropped
+                    }
+                }
+            }
+            return flushBatch(appended, except: peer)
+        case .evidence(let a, let b):
+            guard role == .node else { return misbehaving(peer, "clients may not send \(message.name)") }
+            let ev: EquivocationEvidence
+            do { ev = EquivocationEvidence(first: try SignedEntry(decoding: a), second: try SignedEntry(decoding: b)) } catch {
+                return misbehaving(peer, "evidence: \(error)")
+            }
+            do {
+                guard try store.insertEvidence(ev) else { return [] }
+            } catch {
+                if case .notAMember = error { return [] }
+                return misbehaving(peer, "invalid evidence: \(error)")
+            }
+            evidenceBatch.append(ev)
+            return flushBatch([], except: peer)
+        case .digest(let theirs):
+            guard role == .node else { return misbehaving(peer, "clients may not send \(message.name)") }
+            return theirs == store.digest ? [] : [.send(peer, .frontier(replyWanted: true, store.frontier))]
+        case .frontier(let replyWanted, let theirs):
+            guard role == .node else { return misbehaving(peer, "clients may not send \(message.name)") }
+            var out: [Directive] = []
+            let (entries, evidence) = store.missing(from: theirs)
+            out += GossipNode.chunked(entries).map { .send(peer, .entries($0)) }
+            out += evidence.map { .send(peer, .evidence(first: $0.first.bytes, second: $0.second.bytes)) }
+            if replyWanted && store.lacksSomething(of: theirs) {
+                out.append(.send(peer, .frontier(replyWanted: false, store.frontier)))
+            }
+            return out
+        case .submit(let request, let bytes):
+            let e: SignedEntry
+            do { e = try SignedEntry(decoding: bytes) } catch {
+                return [.send(peer, .ack(request: request, status: .rejected, reason: error.description))]
+            }
+            let outcome: InsertOutcome
+            do { outcome = try store.insert(e) } catch {
+                return [.send(peer, .ack(request: request, status: .rejected, reason: error.description))]
+            }
+            if outcome.duplicate { return [.send(peer, .ack(request: request, status: .alreadyStored, reason: ""))] }
+            if outcome.bufferedBehindGap && outcome.detachedHalt == nil {
+                let have = store.feeds[e.entry.author]?.count ?? 0
+                return [.send(peer, .ack(request: request, status: .rejected,
+                    reason: "the node holds this author's feed up to position \(have); deliver positions \(have + 1)...\(e.entry.seq - 1) first"))]
+            }
+            var out = persistAndPush(outcome, except: nil)
+            out.append(.send(peer, .ack(request: request, status: .stored, reason: "")))
+            return out
+        case .statusRequest(let request, let at):
+            let v = store.verdict(at: at == 0 ? now : at)
+            guard case .object(var fields) = v.json() else { return [] }
+            fields.append(("roster_in_force", v.roster.json()))
+            fields.append(("node", .object([
+                ("name", .string(settings.nodeName)), ("peers", .int(readyPeerNodes.count)),
+                ("digest", .string(store.digest.hex)), ("detached_halts", .int(store.detachedHalts.count)),
+                ("buffered", .int(store.pending.values.reduce(0) { $0 + $1.count })),
+            ])))
+            var json = Array(JSONValue.object(fields).serialized().utf8)
+            if json.count > WireMessage.maxStatusJSON { json = Array("{\"error\":\"status too large\"}".utf8) }
+            return [.send(peer, .status(request: request, json: json))]
+        case .headRequest(let request, let author):
+            guard let h = store.head(of: author) else {
+                return [.send(peer, .head(request: request, seq: 0, id: .zero, time: 0, entry: []))]
+            }
+            return [.send(peer, .head(request: request, seq: h.entry.seq, id: h.id, time: h.entry.time, entry: h.bytes))]
+        case .exportRequest(let request):
+            return [.export(peer, request: request)]
+        case .ack, .status, .head, .export:
+            return misbehaving(peer, "unexpected \(message.name)")
+        }
+    }
+
+    // Evidence and detached halts gathered while handling one ENTRIES message.
+    private var detachedBatch: [SignedEntry] = []
+    private var evidenceBatch: [EquivocationEvidence] = []
+
+    private mutating func flushBatch(_ appended: [SignedEntry], except: PeerID?) -> [Directive] {
+        defer {
+            detachedBatch = []
+            evidenceBatch = []
+        }
+        guard !appended.isEmpty || !detachedBatch.isEmpty || !evidenceBatch.isEmpty else { return [] }
+        var out: [Directive] = [.persist(entries: appended, detachedHalts: detachedBatch, evidence: evidenceBatch)]
+        out += push(appended + detachedBatch, evidence: evidenceBatch, except: except)
+        return out
+    }
+
+    private mutating func persistAndPush(_ o: InsertOutcome, except: PeerID?) -> [Directive] {
+        detachedBatch = o.detachedHalt.map { [$0] } ?? []
+        evidenceBatch = o.evidence.map { [$0] } ?? []
+        return flushBatch(o.appended, except: except)
+    }
+
+    private func push(_ entries: [SignedEntry], evidence: [EquivocationEvidence], except: PeerID?) -> [Directive] {
+        var out: [Directive] = []
+        for p in readyPeerNodes where p != except {
+            out += GossipNode.chunked(entries).map { .send(p, .entries($0)) }
+            out += evidence.map { .send(p, .evidence(first: $0.first.bytes, second: $0.second.bytes)) }
+        }
+        return out
+    }
+
+    /// Splits entries into ENTRIES messages within the count and byte limits.
+    static func chunked(_ entries: [SignedEntry]) -> [[[UInt8]]] {
+        var out: [[[UInt8]]] = []
+        var current: [[UInt8]] = []
+        var bytes = 0
+        for e in entries {
+            let b = e.bytes
+            if current.count == WireMessage.maxEntriesPerMessage || bytes + b.count + 4 > WireMessage.maxFrameBody - 1024 {
+                out.append(current)
+                current = []
+                bytes = 0
+            }
+            current.append(b)
+            bytes += b.count + 4
+        }
+        if !current.isEmpty { out.append(current) }
+        return out
+    }
+}

@@ -1,0 +1,46 @@
+import TiergateCore
+
+extension EntryStore {
+    /// Loads a node's ledger file into a store, verifying every frame (signatures on all cores).
+    ///
+    /// The caller opens a ``LedgerWriter`` first, which cuts a torn tail; any remaining problem means the
+    /// ledger is corrupt, and the node refuses to start rather than serve a ledger it cannot vouch for.
+    public static func load(path: String, genesis: Roster) throws -> EntryStore {
+        let audit = try LedgerAudit.run(path: path, genesis: genesis)
+        guard audit.isValid else {
+            throw NodeError.corruptLedger(path: path, problems: audit.problems.map(\.description))
+        }
+        var store = EntryStore(genesis: genesis)
+        let reader = try LedgerReader(path: path)
+        while let frame = try reader.next() {
+            switch FrameType(rawValue: frame.typeByte) {
+            case .entry:
+                let e = try SignedEntry(decoding: frame.payload)
+                _ = try? store.insertVerified(e)
+            case .detachedHalt:
+                store.loadDetachedHalt(try SignedEntry(decoding: frame.payload))
+            case .evidence:
+                _ = try? store.insertEvidence(try LedgerFormat.decodeEvidence(frame.payload))
+            case nil:
+                break
+            }
+        }
+        return store
+    }
+}
+
+public enum NodeError: Error, CustomStringConvertible {
+    case corruptLedger(path: String, problems: [String])
+    case cannotListen(String)
+    case io(String)
+
+    public var description: String {
+        switch self {
+        case .corruptLedger(let p, let problems):
+            return "ledger \(p) does not verify (\(problems.count) problem(s); first: \(problems.first ?? "")); "
+                + "move it aside and let the node re-fetch from its peers, or restore it"
+        case .cannotListen(let r): return "cannot listen: \(r)"
+        case .io(let r): return r
+        }
+    }
+}

@@ -1,0 +1,182 @@
+import NIOCore
+import NIOPosix
+import TiergateCore
+
+public enum ClientError: Error, CustomStringConvertible {
+    case unreachable(Endpoint, String)
+    case refused(String)
+    case timeout(String)
+    case protocolError(String)
+
+    public var description: String {
+        switch self {
+        case .unreachable(let e, let r): return "cannot reach node \(e): \(r); check the address and that the node runs"
+        case .refused(let r): return "the node closed the connection: \(r)"
+        case .timeout(let what): return "no answer from the node (\(what)) in time"
+        case .protocolError(let r): return "protocol error: \(r)"
+        }
+    }
+}
+
+/// A blocking client of the node protocol for the CLI (SPEC.md §8): HELLO as a client, then requests.
+///
+/// MUST NOT be used from an event loop thread (it waits on futures).
+public final class NodeClient: @unchecked Sendable {
+    let group: MultiThreadedEventLoopGroup
+    let channel: Channel
+    let handler: ClientHandler
+    let timeout: TimeAmount
+    var nextRequest: UInt64 = 1
+    public let endpoint: Endpoint
+    /// The genesis hash the node serves (from its HELLO).
+    public private(set) var genesis: Digest = .zero
+
+    /// Connects and exchanges HELLO. With `genesis` zero, accepts whichever lab the node serves (read-only use).
+    public init(endpoint: Endpoint, genesis: Digest, timeout: TimeAmount = .seconds(10)) throws {
+        self.endpoint = endpoint
+        self.timeout = timeout
+        group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let handler = ClientHandler(loop: group.next())
+        self.handler = handler
+        do {
+            channel = try ClientBootstrap(group: group)
+                .connectTimeout(.seconds(5))
+                .channelOption(.socketOption(.tcp_nodelay), value: 1)
+                .channelInitializer { ch in ch.eventLoop.makeCompletedFuture { try ch.pipeline.syncOperations.addHandler(handler) } }
+                .connect(host: endpoint.host, port: endpoint.port).wait()
+        } catch {
+            try? group.syncShutdownGracefully()
+            throw ClientError.unreachable(endpoint, "\(error)")
+        }
+        send(.hello(version: WireMessage.protocolVersion, genesis: genesis, role: .client, name: "tiergate-cli"))
+        let first = try wait(handler.next(), "HELLO")
+        guard case .hello(_, let theirs, _, _) = first else {
+            close()
+            throw ClientError.protocolError("expected HELLO, got \(first.name)")
+        }
+        self.genesis = theirs
+        guard genesis.isZero || theirs == genesis else {
+            close()
+            throw ClientError.refused("the node serves genesis roster \(theirs.short)…, not \(genesis.short)… (another lab?)")
+        }
+    }
+
+    deinit { close() }
+
+    public func close() {
+        if channel.isActive { try? channel.close().wait() }
+        try? group.syncShutdownGracefully()
+    }
+
+    func send(_ m: WireMessage) {
+        var buf = channel.allocator.buffer(capacity: 64)
+        buf.writeBytes(m.encodedFrame())
+        channel.writeAndFlush(buf, promise: nil)
+    }
+
+    func wait(_ f: EventLoopFuture<WireMessage>, _ what: String) throws -> WireMessage {
+        let timer = channel.eventLoop.scheduleTask(in: timeout) { self.handler.fail(ClientError.timeout(what)) }
+        defer { timer.cancel() }
+        let m = try f.wait()
+        if case .error(let reason) = m { throw ClientError.refused(reason) }
+        return m
+    }
+
+    func request(_ build: (UInt64) -> WireMessage, _ what: String) throws -> WireMessage {
+        let r = nextRequest
+        nextRequest += 1
+        let f = handler.next()
+        send(build(r))
+        return try wait(f, what)
+    }
+
+    /// Submits a signed entry; returns once the node has it on disk (or says why not).
+    public func submit(_ entry: SignedEntry) throws -> (AckStatus, String) {
+        let m = try request({ .submit(request: $0, entry: entry.bytes) }, "SUBMIT")
+        guard case .ack(_, let status, let reason) = m else { throw ClientError.protocolError("expected ACK, got \(m.name)") }
+        return (status, reason)
+    }
+
+    /// The node's status JSON (the verdict plus node fields).
+    public func status(at: UInt64 = 0) throws -> JSONValue {
+        let m = try request({ .statusRequest(request: $0, at: at) }, "STATUS")
+        guard case .status(_, let json) = m else { throw ClientError.protocolError("expected STATUS, got \(m.name)") }
+        do { return try JSONValue.parse(json) } catch { throw ClientError.protocolError("status is not JSON: \(error)") }
+    }
+
+    /// The head of `author`'s feed on the node.
+    public func head(of author: PublicKey) throws -> FeedHead? {
+        let m = try request({ .headRequest(request: $0, author: author) }, "HEAD")
+        guard case .head(_, let seq, let id, let time, _) = m else { throw ClientError.protocolError("expected HEAD, got \(m.name)") }
+        return seq == 0 ? nil : FeedHead(seq: seq, id: id, time: time)
+    }
+
+    /// The node's whole ledger file.
+    public func export() throws -> [UInt8] {
+        var out: [UInt8] = []
+        let r = nextRequest
+        nextRequest += 1
+        var f = handler.next()
+        send(.exportRequest(request: r))
+        while true {
+            let m = try wait(f, "EXPORT")
+            guard case .export(_, let last, let chunk) = m else { throw ClientError.protocolError("expected EXPORT, got \(m.name)") }
+            out += chunk
+            if last { return out }
+            f = handler.next()
+        }
+    }
+}
+
+/// Delivers each decoded message to the oldest waiting promise (or queues it).
+final class ClientHandler: ChannelInboundHandler, @unchecked Sendable {
+    typealias InboundIn = ByteBuffer
+    let loop: EventLoop
+    var parser = FrameParser()
+    var waiting: [EventLoopPromise<WireMessage>] = []
+    var queued: [WireMessage] = []
+    var failure: Error?
+
+    init(loop: EventLoop) { self.loop = loop }
+
+    func next() -> EventLoopFuture<WireMessage> {
+        loop.flatSubmit {
+            if !self.queued.isEmpty { return self.loop.makeSucceededFuture(self.queued.removeFirst()) }
+            if let f = self.failure { return self.loop.makeFailedFuture(f) }
+            let p = self.loop.makePromise(of: WireMessage.self)
+            self.waiting.append(p)
+            return p.futureResult
+        }
+    }
+
+    func fail(_ error: Error) {
+        loop.execute {
+            self.failure = self.failure ?? error
+            let w = self.waiting
+            self.waiting = []
+            for p in w { p.fail(error) }
+        }
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        var buf = unwrapInboundIn(data)
+        if let bytes = buf.readBytes(length: buf.readableBytes) { parser.append(bytes) }
+        do {
+            while let m = try parser.next() {
+                if !waiting.isEmpty { waiting.removeFirst().succeed(m) } else { queued.append(m) }
+            }
+        } catch {
+            fail(ClientError.protocolError("\(error)"))
+            context.close(promise: nil)
+        }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        fail(ClientError.refused("connection closed"))
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: Error) {
+        fail(error)
+        context.close(promise: nil)
+    }
+}

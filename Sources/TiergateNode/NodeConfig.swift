@@ -1,0 +1,47 @@
+import TiergateCore
+
+/// A host and port, parsed from `HOST:PORT`.
+public struct Endpoint: Hashable, Sendable, CustomStringConvertible {
+    public var host: String
+    public var port: Int
+
+    public init(host: String, port: Int) {
+        self.host = host
+        self.port = port
+    }
+
+    /// Parses `HOST:PORT` (IPv6 as `[::1]:PORT`); nil when malformed.
+    public init?(_ text: String) {
+        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]),
+            (0...65535).contains(port)
+        else { return nil }
+        var host = String(text[..<colon])
+        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        guard !host.isEmpty else { return nil }
+        self.init(host: host, port: port)
+    }
+
+    public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
+}
+
+/// Everything a node needs to run.
+public struct NodeConfig: Sendable {
+    public var genesis: Roster
+    public var dataDirectory: String
+    public var listen: Endpoint
+    public var peers: [Endpoint]
+    public var gossip = GossipSettings()
+    /// A peer must say HELLO within this time.
+    public var helloTimeoutMs: Int64 = 5_000
+    /// A peer whose unsent output exceeds this is too slow and is disconnected.
+    public var maxOutboundBytes = 16 << 20
+
+    public init(genesis: Roster, dataDirectory: String, listen: Endpoint, peers: [Endpoint]) {
+        self.genesis = genesis
+        self.dataDirectory = dataDirectory
+        self.listen = listen
+        self.peers = peers
+    }
+
+    public var ledgerPath: String { dataDirectory + "/ledger" }
+}

@@ -1,0 +1,276 @@
+import Logging
+import NIOCore
+import NIOPosix
+import TiergateCore
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The thin I/O shell around ``GossipNode``: owns the sockets, the ledger file and the timers, and executes the
+/// state machine's directives. Every method runs on the node's single event loop, so the state needs no locks.
+public final class NodeRuntime: @unchecked Sendable {
+    public let config: NodeConfig
+    let loop: EventLoop
+    let group: EventLoopGroup
+    var logger: Logger
+    var gossip: GossipNode
+    let writer: LedgerWriter
+    var channels: [PeerID: Channel] = [:]
+    var nextPeerID: PeerID = 1
+    var dialers: [Dialer] = []
+    var rng = SystemRandomNumberGenerator()
+    var serverChannel: Channel?
+    var tickTask: RepeatedTask?
+    var stopped = false
+
+    /// One configured peer that this node dials and re-dials forever.
+    final class Dialer: @unchecked Sendable {  // confined to the node's event loop
+        let endpoint: Endpoint
+        var backoff = Backoff()
+        var peer: PeerID?
+        var misbehaved = false
+        init(endpoint: Endpoint) { self.endpoint = endpoint }
+    }
+
+    /// Opens the ledger (cutting a torn tail), loads it, and prepares the node. Call ``start()`` next.
+    public init(config: NodeConfig, group: EventLoopGroup, logger: Logger) throws {
+        self.config = config
+        self.group = group
+        self.loop = group.next()
+        self.logger = logger
+        do { writer = try LedgerWriter(path: config.ledgerPath, genesis: config.genesis.hash) } catch {
+            throw NodeError.io("\(error)")
+        }
+        if writer.recoveredBytes > 0 {
+            logger.warning("cut a torn tail from the ledger", metadata: ["ledger.bytes_cut": "\(writer.recoveredBytes)"])
+        }
+        let store = try EntryStore.load(path: config.ledgerPath, genesis: config.genesis)
+        gossip = GossipNode(store: store, settings: config.gossip)
+        logger.info("ledger loaded", metadata: ["ledger.entries": "\(store.entryCount)", "ledger.path": "\(config.ledgerPath)"])
+    }
+
+    /// Binds the listener, starts dialing peers and the periodic tick. Returns the bound address.
+    public func start() throws -> SocketAddress {
+        let server = try ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 256)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelOption(.writeBufferWaterMark, value: .init(low: 1 << 20, high: config.maxOutboundBytes))
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(ConnectionHandler(runtime: self, outbound: nil))
+                }
+            }
+            .bind(host: config.listen.host, port: config.listen.port).wait()
+        serverChannel = server
+        loop.execute {
+            for p in self.config.peers { self.dial(Dialer(endpoint: p), after: 0) }
+            self.tickTask = self.loop.scheduleRepeatedTask(initialDelay: .milliseconds(100), delay: .milliseconds(100)) { _ in
+                self.tick()
+            }
+        }
+        return server.localAddress!
+    }
+
+    /// Stops dialing, closes every connection and the listener.
+    public func shutdown() -> EventLoopFuture<Void> {
+        loop.flatSubmit {
+            self.stopped = true
+            self.tickTask?.cancel()
+            let closes = self.channels.values.map { $0.close(mode: .all) } + [self.serverChannel?.close() ?? self.loop.makeSucceededVoidFuture()]
+            return EventLoopFuture.andAllComplete(closes, on: self.loop)
+        }
+    }
+
+    // MARK: Peers
+
+    func dial(_ d: Dialer, after delayMs: UInt64) {
+        guard !stopped else { return }
+        if !dialers.contains(where: { $0 === d }) { dialers.append(d) }
+        loop.scheduleTask(in: .milliseconds(Int64(delayMs))) {
+            guard !self.stopped else { return }
+            ClientBootstrap(group: self.loop)
+                .connectTimeout(.seconds(3))
+                .channelOption(.socketOption(.tcp_nodelay), value: 1)
+                .channelOption(.writeBufferWaterMark, value: .init(low: 1 << 20, high: self.config.maxOutboundBytes))
+                .channelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHandler(ConnectionHandler(runtime: self, outbound: d))
+                    }
+                }
+                .connect(host: d.endpoint.host, port: d.endpoint.port)
+                .whenFailure { error in
+                    let delay = d.backoff.next(random: &self.rng)
+                    self.logger.debug("dial failed", metadata: ["peer.address": "\(d.endpoint)", "retry.ms": "\(delay)", "error": "\(error)"])
+                    self.dial(d, after: delay)
+                }
+        }
+    }
+
+    func register(_ channel: Channel, dialer: Dialer?) -> PeerID {
+        loop.preconditionInEventLoop()
+        let id = nextPeerID
+        nextPeerID += 1
+        channels[id] = channel
+        dialer?.peer = id
+        logger.debug("connected", metadata: ["peer.id": "\(id)", "peer.address": "\(channel.remoteAddress.map { "\($0)" } ?? "?")"])
+        execute(gossip.connected(id, outbound: dialer != nil, now: TimeText.nowMs()))
+        // Slowloris guard: a peer that never says HELLO is closed.
+        loop.scheduleTask(in: .milliseconds(config.helloTimeoutMs)) {
+            if self.channels[id] != nil, !self.gossip.isReady(id) {
+                self.close(id, reason: "no HELLO within \(self.config.helloTimeoutMs) ms", misbehaved: true)
+            }
+        }
+        return id
+    }
+
+    func unregistered(_ id: PeerID, dialer: Dialer?) {
+        loop.preconditionInEventLoop()
+        channels[id] = nil
+        gossip.disconnected(id)
+        if let d = dialer, !stopped {
+            d.peer = nil
+            let delay = d.backoff.next(misbehaved: d.misbehaved, random: &rng)
+            d.misbehaved = false
+            logger.debug("redialing", metadata: ["peer.address": "\(d.endpoint)", "retry.ms": "\(delay)"])
+            dial(d, after: delay)
+        }
+    }
+
+    func received(_ message: WireMessage, from id: PeerID) {
+        execute(gossip.received(message, from: id, now: TimeText.nowMs()))
+    }
+
+    func violation(_ error: FrameError, from id: PeerID) {
+        execute(gossip.protocolViolation(id, error))
+    }
+
+    func helloCompleted(_ id: PeerID, dialer: Dialer?) {
+        if gossip.isReady(id) { dialer?.backoff.reset() }
+    }
+
+    func tick() {
+        execute(gossip.tick(now: TimeText.nowMs(), random: &rng))
+    }
+
+    // MARK: Directives
+
+    func execute(_ directives: [Directive]) {
+        for d in directives {
+            switch d {
+            case .persist(let entries, let halts, let evidence):
+                do {
+                    if !entries.isEmpty { try writer.append(entries: entries) }
+                    for h in halts { try writer.appendDetachedHalt(h) }
+                    for ev in evidence { try writer.appendEvidence(ev) }
+                } catch {
+                    // Fail-stop: never acknowledge or push what is not durable. A restart reloads the ledger.
+                    logger.critical("cannot persist to the ledger; stopping", metadata: ["error": "\(error)"])
+                    fflush(nil)
+                    exit(70)
+                }
+                for e in entries + halts where e.entry.kind == .halt {
+                    logger.notice("halt stored", metadata: ["entry.id": "\(e.id.hex)", "entry.time": "\(e.entry.time)"])
+                }
+            case .send(let id, let message):
+                guard let ch = channels[id] else { continue }
+                if !ch.isWritable {
+                    close(id, reason: "peer is not reading (outbound queue over \(config.maxOutboundBytes) bytes)", misbehaved: true)
+                    continue
+                }
+                var buf = ch.allocator.buffer(capacity: 64)
+                buf.writeBytes(message.encodedFrame())
+                ch.writeAndFlush(buf, promise: nil)
+            case .close(let id, let reason, let misbehaved):
+                close(id, reason: reason, misbehaved: misbehaved)
+            case .export(let id, let request):
+                export(to: id, request: request)
+            }
+        }
+    }
+
+    func close(_ id: PeerID, reason: String, misbehaved: Bool) {
+        guard let ch = channels[id] else { return }
+        if misbehaved {
+            logger.warning("closing connection", metadata: ["peer.id": "\(id)", "peer.address": "\(ch.remoteAddress.map { "\($0)" } ?? "?")", "reason": "\(reason)"])
+            if let d = dialers.first(where: { $0.peer == id }) { d.misbehaved = true }
+        }
+        var buf = ch.allocator.buffer(capacity: 64)
+        buf.writeBytes(WireMessage.error(String(reason.prefix(1000))).encodedFrame())
+        ch.writeAndFlush(buf).whenComplete { _ in ch.close(promise: nil) }
+        gossip.disconnected(id)
+    }
+
+    func export(to id: PeerID, request: UInt64) {
+        guard let ch = channels[id] else { return }
+        let fd = open(config.ledgerPath, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return }
+        defer { Glibc.close(fd) }
+        var chunk = [UInt8](repeating: 0, count: WireMessage.maxExportChunk)
+        while true {
+            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress!, $0.count) }
+            if n < 0 && errno == EINTR { continue }
+            let last = n < chunk.count
+            var buf = ch.allocator.buffer(capacity: max(n, 0) + 32)
+            buf.writeBytes(WireMessage.export(request: request, last: last, chunk: Array(chunk[..<max(n, 0)])).encodedFrame())
+            ch.write(buf, promise: nil)
+            if last { break }
+        }
+        ch.flush()
+    }
+
+    // MARK: Introspection (tests)
+
+    public func verdict() -> EventLoopFuture<Verdict> {
+        loop.submit { self.gossip.store.verdict(at: TimeText.nowMs()) }
+    }
+}
+
+
+/// One TCP connection: parses frames and hands messages to the runtime.
+final class ConnectionHandler: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+    let runtime: NodeRuntime
+    let dialer: NodeRuntime.Dialer?
+    var id: PeerID?
+    var parser = FrameParser()
+
+    init(runtime: NodeRuntime, outbound: NodeRuntime.Dialer?) {
+        self.runtime = runtime
+        self.dialer = outbound
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        id = runtime.register(context.channel, dialer: dialer)
+        context.fireChannelActive()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        if let id { runtime.unregistered(id, dialer: dialer) }
+        id = nil
+        context.fireChannelInactive()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard let id else { return }
+        var buf = unwrapInboundIn(data)
+        if let bytes = buf.readBytes(length: buf.readableBytes) { parser.append(bytes) }
+        do {
+            while self.id != nil, let m = try parser.next() {
+                runtime.received(m, from: id)
+                runtime.helloCompleted(id, dialer: dialer)
+                if runtime.channels[id] == nil { break }
+            }
+        } catch {
+            runtime.violation(error, from: id)
+        }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: Error) {
+        context.close(promise: nil)
+    }
+}
+
+@available(*, unavailable)
+extension ConnectionHandler: Sendable {}

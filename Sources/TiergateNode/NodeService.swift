@@ -1,0 +1,39 @@
+import Logging
+import NIOCore
+import NIOPosix
+import ServiceLifecycle
+import TiergateCore
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A Tiergate node as a swift-service-lifecycle `Service`: runs until graceful shutdown (SIGTERM/SIGINT through
+/// the `ServiceGroup`), then closes every connection and the listener.
+public struct NodeService: Service {
+    let config: NodeConfig
+    let logger: Logger
+    let onListening: @Sendable (SocketAddress) -> Void
+
+    public init(config: NodeConfig, logger: Logger, onListening: @escaping @Sendable (SocketAddress) -> Void) {
+        self.config = config
+        self.logger = logger
+        self.onListening = onListening
+    }
+
+    public func run() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let runtime = try NodeRuntime(config: config, group: group, logger: logger)
+        let address: SocketAddress
+        do { address = try runtime.start() } catch {
+            try await group.shutdownGracefully()
+            throw NodeError.cannotListen("\(config.listen): \(error)")
+        }
+        onListening(address)
+        // Returns when the ServiceGroup starts a graceful shutdown (or the task is cancelled).
+        try? await gracefulShutdown()
+        logger.info("shutting down")
+        try await runtime.shutdown().get()
+        try await group.shutdownGracefully()
+    }
+}

@@ -1,0 +1,163 @@
+import ArgumentParser
+import Logging
+import NIOCore
+import ServiceLifecycle
+import TiergateCore
+import TiergateNode
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+struct NodeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "node",
+        abstract: "Run a node: store the lab's ledger and gossip signed entries with peer nodes over TCP.",
+        discussion: """
+            Prints "listening on HOST:PORT" (flushed) once it accepts connections; --listen 127.0.0.1:0 picks a free
+            port. The ledger lives in DATA/ledger and is reloaded on restart (a torn tail from a crash is cut).
+            Peers come from --peer and the optional --config file; each is retried forever with capped backoff.
+            SIGTERM or SIGINT shut the node down cleanly. Logs go to stderr (--log-level debug for more).
+
+            A config file is JSON: {"peers": ["HOST:PORT", ...], "anti_entropy_interval": "1s", "name": "node-a"}.
+
+            Example:
+              tiergate node --data /var/lib/tiergate --listen 0.0.0.0:7400 --roster roster.json \\
+                --key keys/alice.key --peer 10.0.0.2:7400 --peer 10.0.0.3:7400
+            """)
+
+    @Option(help: "Directory for the node's ledger (created if missing).") var data: String
+    @Option(help: "Address to listen on, HOST:PORT (port 0: any free port).") var listen: String
+    @Option(help: "The lab's genesis roster file.") var roster: String
+    @Option(help: "This node's member key (identifies the operator; signs attestations).") var key: String
+    @Option(help: "Passphrase file for a sealed key.") var passphraseFile: String?
+    @Option(parsing: .singleValue, help: "A peer node, HOST:PORT; repeatable.") var peer: [String] = []
+    @Option(help: "JSON config file (peers, anti_entropy_interval, name).") var config: String?
+    @Option(help: "Anti-entropy interval, e.g. 1s or 250ms (default 1s).") var antiEntropyInterval: String?
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.") var logLevel: String = "info"
+
+    func validate() throws {
+        guard Endpoint(listen) != nil else { throw ValidationError("--listen takes HOST:PORT, got '\(listen)'") }
+        for p in peer where Endpoint(p) == nil { throw ValidationError("--peer takes HOST:PORT, got '\(p)'") }
+        if let a = antiEntropyInterval, DurationText.parse(a) == nil { throw ValidationError("--anti-entropy-interval takes a duration like 1s") }
+        guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level '\(logLevel)'") }
+    }
+
+    func run() async throws {
+        do {
+            try await runNode()
+        } catch let f as CLIFailure {
+            Out.err("error: \(f.message)")
+            throw ExitCode(f.code)
+        }
+    }
+
+    func runNode() async throws {
+        let doc = try Load.trustedGenesis(roster)
+        let k = try Load.signingKey(key, passphraseFile: passphraseFile)
+        guard let member = doc.roster.member(withKey: k.publicKey) else {
+            throw CLIFailure.negative("key \(k.publicKey.fingerprint) is not a member of the genesis roster")
+        }
+        var peers = peer.compactMap(Endpoint.init)
+        var settings = GossipSettings()
+        settings.nodeName = member.name
+        if let a = antiEntropyInterval { settings.antiEntropyIntervalMs = DurationText.parse(a)! }
+        if let c = config {
+            do {
+                var o = try JSONObjectReader(try JSONValue.parse(try Files.read(c, max: 1 << 20)), path: "")
+                if case .array(let ps) = o.optional("peers") {
+                    for (i, p) in ps.enumerated() {
+                        let text = try JSONObjectReader.string(p, path: "peers[\(i)]")
+                        guard let e = Endpoint(text) else { throw JSONError(path: "peers[\(i)]", reason: "expected HOST:PORT") }
+                        peers.append(e)
+                    }
+                }
+                if let v = o.optional("anti_entropy_interval") {
+                    guard let ms = DurationText.parse(try JSONObjectReader.string(v, path: "anti_entropy_interval")) else {
+                        throw JSONError(path: "anti_entropy_interval", reason: "expected a duration like 1s")
+                    }
+                    settings.antiEntropyIntervalMs = ms
+                }
+                if let v = o.optional("name") { settings.nodeName = try JSONObjectReader.string(v, path: "name") }
+                try o.finish()
+            } catch let e as CLIFailure { throw e } catch {
+                throw CLIFailure.cannotEvaluate("config \(c): \(error)")
+            }
+        }
+        try Files.makeDirectory(data)
+        var cfg = NodeConfig(genesis: doc.roster, dataDirectory: data, listen: Endpoint(listen)!, peers: peers)
+        cfg.gossip = settings
+
+        let level = Logger.Level(rawValue: logLevel)!
+        LoggingSystem.bootstrap { label in
+            var h = StreamLogHandler.standardError(label: label)
+            h.logLevel = level
+            return h
+        }
+        var logger = Logger(label: "tiergate.node")
+        logger[metadataKey: "node.name"] = "\(settings.nodeName)"
+        let listenHost = cfg.listen.host
+        let service = NodeService(config: cfg, logger: logger) { address in
+            let host = address.ipAddress ?? listenHost
+            let shown = host.contains(":") ? "[\(host)]" : host
+            print("listening on \(shown):\(address.port ?? 0)")
+            fflush(nil)
+        }
+        let group = ServiceGroup(
+            configuration: .init(services: [.init(service: service)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        do {
+            try await group.run()
+        } catch {
+            throw CLIFailure.cannotEvaluate("\(error)")
+        }
+    }
+}
+
+struct SubmitCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "submit",
+        abstract: "Deliver signed entry files (made with --out) to a node; exit 0 once the node has them on disk.",
+        discussion: "Example: tiergate submit bob-vote.entry --node 10.0.0.1:7400")
+
+    @Argument(help: "Signed entry files, in feed order.") var files: [String]
+    @Option(help: "The node, HOST:PORT.") var node: String
+
+    func run() throws {
+        try guarded {
+            var entries: [SignedEntry] = []
+            for f in files {
+                do { entries.append(try SignedEntry(decoding: try Files.read(f, max: Limits.maxEntryBytes))) } catch let e as CLIFailure {
+                    throw e
+                } catch {
+                    throw CLIFailure.cannotEvaluate("\(f) is not a signed entry: \(error)")
+                }
+            }
+            guard let first = entries.first else { return }
+            let client = try Remote.connect(node, genesis: first.entry.genesis)
+            for e in entries { try Remote.submit(e, to: client) }
+            Out.line("node \(node) stored \(entries.count) entr\(entries.count == 1 ? "y" : "ies")")
+        }
+    }
+}
+
+struct LedgerExport: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "export",
+        abstract: "Download a node's whole ledger file, to verify it offline with `tiergate ledger verify`.",
+        discussion: "Example: tiergate ledger export --node 10.0.0.1:7400 --out node-a.ledger")
+
+    @Option(help: "The node, HOST:PORT.") var node: String
+    @Option(help: "Where to write the ledger.") var out: String
+    @Option(help: "The lab's genesis roster: refuse a node that serves another lab.") var roster: String?
+
+    func run() throws {
+        try guarded {
+            let genesis = try roster.map { try Load.trustedGenesis($0).roster.hash } ?? .zero
+            let client = try Remote.connect(node, genesis: genesis)
+            let bytes: [UInt8]
+            do { bytes = try client.export() } catch { throw CLIFailure.cannotEvaluate("node \(node): \(error)") }
+            try Files.replace(out, bytes)
+            Out.line("wrote \(out) (\(bytes.count) bytes); verify it with `tiergate ledger verify \(out) --roster ROSTER`")
+        }
+    }
+}

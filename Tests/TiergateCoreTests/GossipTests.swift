@@ -1,0 +1,305 @@
+import Testing
+@testable import TiergateCore
+import TiergateTestKit
+
+struct WireTests {
+    static func samples() -> [WireMessage] {
+        let e = EncodingTests.sampleEntries()
+        let k = VectorKeys.key("alice").publicKey
+        return [
+            .hello(version: 1, genesis: Lab().genesis.hash, role: .node, name: "node-a"),
+            .error("go away"),
+            .entries(e.map(\.bytes)),
+            .evidence(first: e[0].bytes, second: e[1].bytes),
+            .digest(Blake2b.hash256([1])),
+            .frontier(replyWanted: true, Frontier(heads: [FrontierHead(author: k, seq: 3, head: e[0].id)], detachedHalts: [e[2].id], evidenceAuthors: [k])),
+            .submit(request: 7, entry: e[1].bytes),
+            .ack(request: 7, status: .rejected, reason: "gap"),
+            .statusRequest(request: 8, at: t0),
+            .status(request: 8, json: Array("{}".utf8)),
+            .headRequest(request: 9, author: k),
+            .head(request: 9, seq: 2, id: e[0].id, time: t0, entry: e[0].bytes),
+            .exportRequest(request: 10),
+            .export(request: 10, last: true, chunk: [1, 2, 3]),
+        ]
+    }
+
+    @Test func everyMessageRoundTrips() throws {
+        for m in Self.samples() {
+            #expect(try WireMessage(body: m.encodedBody()) == m, "\(m.name)")
+        }
+    }
+
+    @Test func parserHandlesByteByByteAndMergedChunks() throws {
+        let stream = Self.samples().flatMap { $0.encodedFrame() }
+        var p = FrameParser()
+        var got: [WireMessage] = []
+        for b in stream {
+            p.append([b])
+            while let m = try p.next() { got.append(m) }
+        }
+        #expect(got == Self.samples())
+        var q = FrameParser()
+        q.append(stream)
+        var all: [WireMessage] = []
+        while let m = try q.next() { all.append(m) }
+        #expect(all == Self.samples())
+        #expect(q.buffered == 0)
+    }
+
+    @Test func frameLimitIsCheckedBeforeBuffering() throws {
+        var p = FrameParser(maxBody: 100)
+        p.append([0, 0, 0, 100, 5] + [UInt8](repeating: 0, count: 99))  // exactly the limit: a DIGEST with bad length
+        #expect(throws: FrameError.self) { try p.next() }  // malformed (digest is 32 bytes), but not "too large"
+        var q = FrameParser(maxBody: 100)
+        q.append([0, 0, 0, 101])  // one over: refused on the header alone
+        #expect(throws: FrameError.tooLarge(declared: 101, max: 100)) { try q.next() }
+        var r = FrameParser()
+        r.append([0xff, 0xff, 0xff, 0xff])
+        #expect(throws: FrameError.tooLarge(declared: 0xffff_ffff, max: WireMessage.maxFrameBody)) { try r.next() }
+    }
+
+    @Test func malformedMessagesGetSpecificErrors() {
+        #expect(throws: DecodeError.invalidValue(field: "message.type", reason: "unknown message type 99")) { try WireMessage(body: [99]) }
+        #expect(throws: DecodeError.trailingBytes(count: 1)) { try WireMessage(body: WireMessage.digest(.zero).encodedBody() + [0]) }
+        #expect(throws: DecodeError.truncated(field: "digest")) { try WireMessage(body: [5, 1, 2]) }
+        #expect(throws: DecodeError.invalidValue(field: "hello.role", reason: "unknown role 9")) {
+            try WireMessage(body: [1, 0, 0, 0, 1] + [UInt8](repeating: 0, count: 32) + [9, 0, 0, 0, 0])
+        }
+        var unsorted = ByteWriter()
+        unsorted.u8(6)
+        unsorted.u8(0)
+        let a = VectorKeys.key("alice").publicKey, b = VectorKeys.key("bob").publicKey
+        unsorted.list([max(a, b), min(a, b)]) { w, k in w.raw(k.bytes); w.u64(1); w.raw(Digest.zero.bytes) }
+        unsorted.u32(0)
+        unsorted.u32(0)
+        #expect(throws: DecodeError.notCanonicalOrder(field: "frontier.heads")) { try WireMessage(body: unsorted.bytes) }
+    }
+}
+
+/// Two or more GossipNodes wired back to back in memory.
+struct Mesh {
+    var nodes: [GossipNode]
+    /// (node, peer) -> (node, peer)
+    var links: [Int: [PeerID: (Int, PeerID)]] = [:]
+    var inflight: [(to: Int, peer: PeerID, message: WireMessage)] = []
+    var persisted: [[SignedEntry]]
+    var closed: [(Int, String)] = []
+    var now = t0
+    var bytes = 0
+
+    init(count: Int, genesis: Roster) {
+        nodes = Array(repeating: GossipNode(store: EntryStore(genesis: genesis)), count: count)
+        persisted = Array(repeating: [], count: count)
+    }
+
+    mutating func link(_ a: Int, _ b: Int) {
+        let pa = (links[a]?.count ?? 0) + 1, pb = (links[b]?.count ?? 0) + 1
+        links[a, default: [:]][pa] = (b, pb)
+        links[b, default: [:]][pb] = (a, pa)
+        apply(a, nodes[a].connected(pa, outbound: true, now: now))
+        apply(b, nodes[b].connected(pb, outbound: false, now: now))
+    }
+
+    mutating func apply(_ node: Int, _ ds: [Directive]) {
+        for d in ds {
+            switch d {
+            case .send(let p, let m):
+                bytes += m.encodedFrame().count
+                if let (o, op) = links[node]?[p] { inflight.append((o, op, m)) }
+            case .persist(let e, let h, _): persisted[node] += e + h
+            case .close(let p, let reason, _):
+                closed.append((node, reason))
+                if let (o, op) = links[node]?[p] {
+                    links[node]?[p] = nil
+                    links[o]?[op] = nil
+                    nodes[o].disconnected(op)
+                }
+            case .export: break
+            }
+        }
+    }
+
+    /// Delivers messages until none are in flight; returns how many were delivered.
+    @discardableResult
+    mutating func settle() -> Int {
+        var n = 0
+        while !inflight.isEmpty {
+            let (to, p, m) = inflight.removeFirst()
+            n += 1
+            apply(to, nodes[to].received(m, from: p, now: now))
+        }
+        return n
+    }
+
+    mutating func tickAll() {
+        var rng = Simulation.SplitMix(seed: 1)
+        now += 10_000
+        for i in nodes.indices { apply(i, nodes[i].tick(now: now, random: &rng)) }
+    }
+}
+
+struct GossipTests {
+    @Test func aSubmittedEntryIsPersistedAckedAndPushedAtOnce() {
+        var lab = Lab()
+        var mesh = Mesh(count: 3, genesis: lab.genesis)
+        mesh.link(0, 1)
+        mesh.link(1, 2)
+        mesh.settle()
+        let h = lab.halt("erin", at: t0)
+        // A client on node 0 (peer 99) submits.
+        mesh.links[0]?[99] = nil
+        _ = mesh.nodes[0].connected(99, outbound: false, now: t0)
+        _ = mesh.nodes[0].received(.hello(version: 1, genesis: lab.genesis.hash, role: .client, name: "cli"), from: 99, now: t0)
+        let ds = mesh.nodes[0].received(.submit(request: 1, entry: h.bytes), from: 99, now: t0)
+        // Persist comes before the ACK and before the push.
+        guard case .persist(let stored, _, _) = ds.first else { Issue.record("first directive must persist"); return }
+        #expect(stored == [h])
+        #expect(ds.contains { if case .send(99, .ack(1, .stored, _)) = $0 { return true } else { return false } })
+        mesh.apply(0, ds)
+        mesh.settle()
+        for i in 0..<3 { #expect(mesh.nodes[i].store.verdict(at: t0 + 1).halted, "node \(i)") }
+        // Submitting it again is acknowledged as already stored, and nothing is pushed.
+        let again = mesh.nodes[0].received(.submit(request: 2, entry: h.bytes), from: 99, now: t0)
+        #expect(again.count == 1)
+    }
+
+    @Test func antiEntropyRepairsAndCostsOneDigestWhenInSync() {
+        var lab = Lab()
+        let up = VerdictTests.authorised(&lab)
+        var mesh = Mesh(count: 2, genesis: lab.genesis)
+        for e in up { _ = mesh.nodes[0].inject(e) }
+        mesh.link(0, 1)
+        mesh.settle()
+        // The HELLO exchange triggers anti-entropy: node 1 catches up without any push.
+        #expect(mesh.nodes[1].store.entryCount == up.count)
+        #expect(mesh.nodes[1].store.digest == mesh.nodes[0].store.digest)
+        // In sync: one tick each sends one DIGEST and nothing else follows.
+        mesh.bytes = 0
+        mesh.tickAll()
+        let delivered = mesh.settle()
+        #expect(delivered == 2)
+        #expect(mesh.bytes == 2 * 37)
+    }
+
+    @Test func frontierExchangeSendsOnlyWhatIsMissing() {
+        var lab = Lab()
+        let up = VerdictTests.authorised(&lab)
+        var a = EntryStore(genesis: lab.genesis)
+        var b = EntryStore(genesis: lab.genesis)
+        for e in up { _ = try! a.insert(e) }
+        for e in up.prefix(2) { _ = try! b.insert(e) }
+        let (missing, ev) = a.missing(from: b.frontier)
+        #expect(Set(missing.map(\.id)) == Set(up.suffix(2).map(\.id)))
+        #expect(ev.isEmpty)
+        #expect(b.lacksSomething(of: a.frontier))
+        #expect(!a.lacksSomething(of: b.frontier))
+    }
+
+    @Test func equivocationIsDetectedAcrossNodesAndEvidenceSpreads() {
+        var lab = Lab()
+        let p = lab.propose("alice", tier: 1, at: t0)
+        let bob = lab.keys["bob"]!.publicKey
+        let v1 = lab.vote("bob", p, .yes, at: t0 + 1)
+        lab.heads[bob] = nil
+        let v2 = lab.vote("bob", p, .no, at: t0 + 2)
+        var mesh = Mesh(count: 3, genesis: lab.genesis)
+        mesh.link(0, 1)
+        mesh.link(1, 2)
+        mesh.settle()
+        for (i, e) in [(0, p), (0, v1), (2, p), (2, v2)] { mesh.apply(i, mesh.nodes[i].inject(e)) }
+        mesh.settle()
+        mesh.tickAll()
+        mesh.settle()
+        for i in 0..<3 {
+            #expect(mesh.nodes[i].store.evidence[bob] != nil, "node \(i) has the evidence")
+            #expect(mesh.nodes[i].store.verdict(at: t0 + 10).equivocations.map(\.member) == ["bob"])
+        }
+        #expect(mesh.closed.isEmpty)
+    }
+
+    @Test func gapsAreBufferedAndHaltsCountAtOnce() throws {
+        var lab = Lab()
+        var store = EntryStore(genesis: lab.genesis)
+        let first = lab.propose("erin", tier: 1, at: t0)
+        let vote = lab.vote("erin", first, at: t0 + 1)
+        let halt = lab.halt("erin", at: t0 + 2)
+        var o = try store.insert(halt)
+        #expect(o.bufferedBehindGap && o.detachedHalt == halt)
+        #expect(store.verdict(at: t0 + 10).halted)
+        o = try store.insert(vote)
+        #expect(o.bufferedBehindGap && o.detachedHalt == nil)
+        o = try store.insert(first)
+        #expect(o.appended == [first, vote, halt])
+        #expect(store.pending.isEmpty)
+    }
+
+    @Test func hostilePeersAreClosedWithAReasonAndChangeNothing() {
+        var lab = Lab()
+        var other = Lab(lab: "other")
+        let good = lab.halt("erin", at: t0)
+        var forged = good.bytes
+        forged[forged.count - 1] ^= 1
+        let cases: [(String, [WireMessage])] = [
+            ("message before HELLO", [.digest(.zero)]),
+            ("wrong lab", [.hello(version: 1, genesis: other.genesis.hash, role: .node, name: "")]),
+            ("wrong version", [.hello(version: 2, genesis: lab.genesis.hash, role: .node, name: "")]),
+            ("second HELLO", [.hello(version: 1, genesis: lab.genesis.hash, role: .node, name: ""), .hello(version: 1, genesis: lab.genesis.hash, role: .node, name: "")]),
+            ("bad signature", [.hello(version: 1, genesis: lab.genesis.hash, role: .node, name: ""), .entries([forged])]),
+            ("another lab's entry", [.hello(version: 1, genesis: lab.genesis.hash, role: .node, name: ""), .entries([other.halt("erin", at: t0).bytes])]),
+            ("garbage entry", [.hello(version: 1, genesis: lab.genesis.hash, role: .node, name: ""), .entries([[1, 2, 3]])]),
+            ("client gossiping", [.hello(version: 1, genesis: lab.genesis.hash, role: .client, name: ""), .entries([good.bytes])]),
+        ]
+        for (name, messages) in cases {
+            var node = GossipNode(store: EntryStore(genesis: lab.genesis))
+            _ = node.connected(1, outbound: false, now: t0)
+            var closedWith: String? = nil
+            for m in messages {
+                for d in node.received(m, from: 1, now: t0) { if case .close(1, let r, true) = d { closedWith = r } }
+            }
+            #expect(closedWith != nil, "\(name): not closed")
+            #expect(node.store.entryCount == 0 && node.store.tally.halts.isEmpty, "\(name): state changed")
+        }
+    }
+
+    @Test func aFloodingPeerIsCutOff() {
+        let lab = Lab()
+        var settings = GossipSettings()
+        settings.rateLimitPerSecond = 100
+        settings.rateBurst = 200
+        var node = GossipNode(store: EntryStore(genesis: lab.genesis), settings: settings)
+        _ = node.connected(1, outbound: false, now: t0)
+        _ = node.received(.hello(version: 1, genesis: lab.genesis.hash, role: .node, name: ""), from: 1, now: t0)
+        var closedAt: Int? = nil
+        for i in 0..<1000 where closedAt == nil {
+            for d in node.received(.digest(.zero), from: 1, now: t0 + UInt64(i / 10)) {
+                if case .close(1, _, true) = d { closedAt = i }
+            }
+        }
+        #expect(closedAt != nil && closedAt! > 150 && closedAt! < 300)
+    }
+
+    @Test func simulatorDisseminatesToEveryNodeAndHealsPartitions() {
+        var lab = Lab()
+        let halt = lab.halt("erin", at: t0)
+        var s = Simulation.Settings()
+        s.nodes = 300
+        s.seed = 3
+        var sim = Simulation(settings: s, genesis: lab.genesis)
+        let r = sim.run(halt: halt)
+        #expect(r.reached == 300)
+        #expect(r.closedLinks == 0)
+        #expect(r.inSyncBytesPerNodePerInterval < 40, "an in-sync round is one 37-byte digest per node")
+        // Same seed, same result.
+        var again = Simulation(settings: s, genesis: lab.genesis)
+        #expect(again.run(halt: halt).messages == r.messages)
+        // A partition of a third of the nodes for 2 s: everyone has it after healing, not before.
+        s.partitionSize = 100
+        s.healAtMs = 2_000
+        s.loss = 0.05
+        var cut = Simulation(settings: s, genesis: lab.genesis)
+        let pr = cut.run(halt: halt)
+        #expect(pr.reached == 300)
+        #expect(pr.milestones.last!.ms >= 2_000)
+    }
+}

@@ -1,0 +1,233 @@
+import Foundation
+import Logging
+import NIOCore
+import NIOPosix
+import Testing
+import TiergateCore
+import TiergateNode
+import TiergateTestKit
+
+/// A node running in this process on 127.0.0.1 with an ephemeral port, stopped by `stop()`.
+final class TestNode {
+    let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+    let runtime: NodeRuntime
+    let port: Int
+    let dir = TempDir()
+
+    init(lab: Lab, peers: [Int] = [], helloTimeoutMs: Int64 = 5_000, rateLimit: Double? = nil) throws {
+        var cfg = NodeConfig(
+            genesis: lab.genesis, dataDirectory: dir.path, listen: Endpoint(host: "127.0.0.1", port: 0),
+            peers: peers.map { Endpoint(host: "127.0.0.1", port: $0) })
+        cfg.helloTimeoutMs = helloTimeoutMs
+        cfg.gossip.antiEntropyIntervalMs = 200
+        if let r = rateLimit {
+            cfg.gossip.rateLimitPerSecond = r
+            cfg.gossip.rateBurst = r
+        }
+        var logger = Logger(label: "test.node")
+        logger.logLevel = .critical
+        runtime = try NodeRuntime(config: cfg, group: group, logger: logger)
+        port = try runtime.start().port!
+    }
+
+    func stop() {
+        try? runtime.shutdown().wait()
+        try? group.syncShutdownGracefully()
+    }
+
+    func client(_ lab: Lab) throws -> NodeClient {
+        try NodeClient(endpoint: Endpoint(host: "127.0.0.1", port: port), genesis: lab.genesis.hash)
+    }
+}
+
+/// A raw TCP connection for sending arbitrary bytes.
+final class RawPeer {
+    let fd: Int32
+
+    init(port: Int) throws {
+        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_port = in_port_t(UInt16(port).bigEndian)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let rc = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        guard rc == 0 else { throw POSIXError(.ECONNREFUSED) }
+        var tv = timeval(tv_sec: 10, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+    }
+
+    deinit { close(fd) }
+
+    func send(_ bytes: [UInt8]) {
+        var done = 0
+        while done < bytes.count {
+            let n = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress! + done, bytes.count - done, Int32(MSG_NOSIGNAL)) }
+            if n <= 0 { return }
+            done += n
+        }
+    }
+
+    func send(_ m: WireMessage) { send(m.encodedFrame()) }
+
+    /// Reads until the node closes the connection (or 10 s pass); returns the messages received and whether it closed.
+    func readUntilClosed() -> (messages: [WireMessage], closed: Bool) {
+        var parser = FrameParser()
+        var out: [WireMessage] = []
+        var buf = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = buf.withUnsafeMutableBytes { recv(fd, $0.baseAddress!, $0.count, 0) }
+            if n == 0 { break }
+            if n < 0 { return (out, errno == ECONNRESET) }
+            parser.append(buf[..<n])
+            while let m = try? parser.next() { out.append(m) }
+        }
+        return (out, true)
+    }
+}
+
+extension Array where Element == WireMessage {
+    var errorReason: String? {
+        for m in self { if case .error(let r) = m { return r } }
+        return nil
+    }
+}
+
+@Suite(.serialized) struct HostilePeerTests {
+    func hello(_ lab: Lab, role: PeerRole = .node) -> WireMessage {
+        .hello(version: 1, genesis: lab.genesis.hash, role: role, name: "test")
+    }
+
+    /// Runs `attack` against a fresh node; asserts the connection is closed with a reason, that nothing was stored,
+    /// and that the node still serves a well-behaved client and peer.
+    func expectClosed(_ name: String, rateLimit: Double? = nil, helloTimeoutMs: Int64 = 5_000, _ attack: (RawPeer, Lab) -> Void) throws {
+        var lab = Lab()
+        let node = try TestNode(lab: lab, helloTimeoutMs: helloTimeoutMs, rateLimit: rateLimit)
+        defer { node.stop() }
+        let bystander = try node.client(lab)  // connected before the attack, must survive it
+        let raw = try RawPeer(port: node.port)
+        attack(raw, lab)
+        let (messages, closed) = raw.readUntilClosed()
+        #expect(closed, "\(name): connection not closed")
+        #expect(messages.errorReason != nil, "\(name): no ERROR with a reason")
+        let status = try bystander.status()
+        #expect(status["entries"] == .int(0), "\(name): state changed")
+        // The node still accepts good work from others.
+        let h = lab.halt("erin", at: TimeText.nowMs())
+        let (ack, _) = try node.client(lab).submit(h)
+        #expect(ack == .stored, "\(name): node no longer serves")
+        bystander.close()
+    }
+
+    @Test func oversizedFrameIsRefusedOnItsHeader() throws {
+        try expectClosed("oversized") { raw, lab in
+            raw.send(hello(lab))
+            raw.send([0x00, 0x50, 0x00, 0x00, 3])  // declares 5 MiB
+        }
+    }
+
+    @Test func malformedFrameCloses() throws {
+        try expectClosed("malformed") { raw, lab in
+            raw.send(hello(lab))
+            raw.send([0, 0, 0, 3, 99, 1, 2])
+        }
+    }
+
+    @Test func entryWithABadSignatureCloses() throws {
+        try expectClosed("bad signature") { raw, lab in
+            var l = lab
+            var bytes = l.halt("erin", at: TimeText.nowMs()).bytes
+            bytes[bytes.count - 5] ^= 0x10
+            raw.send(hello(lab))
+            raw.send(.entries([bytes]))
+        }
+    }
+
+    @Test func wrongLabIsRefused() throws {
+        try expectClosed("wrong lab") { raw, _ in
+            raw.send(.hello(version: 1, genesis: Lab(lab: "other").genesis.hash, role: .node, name: "x"))
+        }
+    }
+
+    @Test func anotherLabsEntryIsRefused() throws {
+        try expectClosed("other lab entry") { raw, lab in
+            var other = Lab(lab: "other")
+            raw.send(hello(lab))
+            raw.send(.entries([other.halt("erin", at: TimeText.nowMs()).bytes]))
+        }
+    }
+
+    @Test func aFloodIsCutOff() throws {
+        try expectClosed("flood", rateLimit: 200) { raw, lab in
+            raw.send(hello(lab))
+            var burst: [UInt8] = []
+            for _ in 0..<2_000 { burst += WireMessage.digest(.zero).encodedFrame() }
+            raw.send(burst)
+        }
+    }
+
+    @Test func aPeerThatNeverSaysHelloIsClosed() throws {
+        try expectClosed("slowloris", helloTimeoutMs: 300) { raw, _ in
+            raw.send([0, 0])  // two bytes of a frame header, then nothing
+        }
+    }
+
+    @Test func aClientMayNotGossip() throws {
+        try expectClosed("client gossiping") { raw, lab in
+            var l = lab
+            raw.send(hello(lab, role: .client))
+            raw.send(.entries([l.halt("erin", at: TimeText.nowMs()).bytes]))
+        }
+    }
+}
+
+@Suite(.serialized) struct NodeIntegrationTests {
+    @Test func threeNodesConvergeOverRealSocketsAndPersist() throws {
+        var lab = Lab()
+        let a = try TestNode(lab: lab)
+        let b = try TestNode(lab: lab, peers: [a.port])
+        let c = try TestNode(lab: lab, peers: [b.port])
+        defer { [a, b, c].forEach { $0.stop() } }
+        let now = TimeText.nowMs()
+        let p = lab.propose("alice", tier: 1, at: now)
+        #expect(try a.client(lab).submit(p).0 == .stored)
+        for (node, voter) in [(b, "alice"), (c, "bob"), (a, "carol")] {
+            let v = lab.vote(voter, p, at: now + 1)
+            #expect(try node.client(lab).submit(v).0 == .stored)
+        }
+        let h = lab.halt("erin", at: now + 2)
+        #expect(try c.client(lab).submit(h).0 == .stored)
+        // Every node ends with the same verdict (bounded wait; the assertion is on state, not on timing).
+        var digests: Set<String> = []
+        for _ in 0..<100 {
+            digests = Set(try [a, b, c].map { n -> String in
+                guard case .string(let d) = try n.client(lab).status()["node"]?["digest"] else { return "" }
+                return d
+            })
+            if digests.count == 1 { break }
+            usleep(50_000)
+        }
+        #expect(digests.count == 1)
+        for n in [a, b, c] {
+            let s = try n.client(lab).status()
+            #expect(s["halted"] == .bool(true))
+            #expect(s["entries"] == .int(5))
+            // What a node acknowledged is in its ledger file, which verifies offline.
+            let exported = try n.client(lab).export()
+            let path = n.dir.file("copy.ledger")
+            FileManager.default.createFile(atPath: path, contents: Data(exported))
+            let audit = try LedgerAudit.run(path: path, genesis: lab.genesis)
+            #expect(audit.isValid && audit.frames == 5)
+        }
+    }
+
+    @Test func submitRejectsAGapAndExplains() throws {
+        var lab = Lab()
+        let a = try TestNode(lab: lab)
+        defer { a.stop() }
+        _ = lab.halt("bob", at: TimeText.nowMs())
+        let p = lab.propose("bob", tier: 1, at: TimeText.nowMs())
+        let (status, reason) = try a.client(lab).submit(p)
+        #expect(status == .rejected)
+        #expect(reason.contains("deliver positions 1...1 first"))
+    }
+}

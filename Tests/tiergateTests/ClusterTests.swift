@@ -1,0 +1,142 @@
+import Foundation
+import Testing
+import TiergateCore
+
+/// A real `tiergate node` process on 127.0.0.1.
+final class NodeProcess {
+    let process = Process()
+    let stdout = Pipe()
+    let stderrFile: String
+    var port = 0
+    let args: [String]
+    let dir: String
+
+    init(in dir: String, args: [String]) throws {
+        self.dir = dir
+        self.args = args
+        stderrFile = dir + "/node-\(UUID().uuidString).log"
+        try start()
+    }
+
+    private func start() throws {
+        process.executableURL = URL(fileURLWithPath: CLI.binary)
+        process.arguments = args
+        process.currentDirectoryURL = URL(fileURLWithPath: dir)
+        process.standardOutput = stdout
+        FileManager.default.createFile(atPath: stderrFile, contents: nil)
+        process.standardError = FileHandle(forWritingAtPath: stderrFile)
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+        // Wait for "listening on HOST:PORT".
+        var line = Data()
+        while !line.contains(0x0a) {
+            let d = stdout.fileHandleForReading.availableData
+            if d.isEmpty { throw CocoaError(.fileReadUnknown, userInfo: [NSLocalizedDescriptionKey: "node exited: \(log)"]) }
+            line += d
+        }
+        let text = String(decoding: line, as: UTF8.self)
+        guard text.hasPrefix("listening on "), let p = Int(text.split(separator: ":").last!.trimmingCharacters(in: .whitespacesAndNewlines)) else {
+            throw CocoaError(.fileReadCorruptFile, userInfo: [NSLocalizedDescriptionKey: "unexpected first line: \(text)"])
+        }
+        port = p
+    }
+
+    var address: String { "127.0.0.1:\(port)" }
+    var log: String { (try? String(contentsOfFile: stderrFile, encoding: .utf8)) ?? "" }
+
+    func kill9() {
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+    }
+
+    func terminate() {
+        guard process.isRunning else { return }
+        process.terminate()  // SIGTERM: graceful
+        process.waitUntilExit()
+    }
+}
+
+@Suite(.serialized) struct ClusterTests {
+    /// Polls `condition` up to `seconds`; the test asserts on the final state, never on how long it took.
+    func eventually(_ seconds: Double = 20, _ condition: () throws -> Bool) rethrows -> Bool {
+        let deadline = Date().addingTimeInterval(seconds)
+        while Date() < deadline {
+            if try condition() { return true }
+            usleep(100_000)
+        }
+        return try condition()
+    }
+
+    func status(_ w: Workdir, _ n: NodeProcess) throws -> JSONValue? {
+        let r = try w.tg("status", "--node", n.address, "--json")
+        return r.code == 0 ? try r.json() : nil
+    }
+
+    @Test func fiveNodeProcessesConvergeSurviveKillAndVerifyOffline() throws {
+        let w = Workdir()
+        try w.lab()
+        let names = ["alice", "bob", "carol", "dave", "erin"]
+        func nodeArgs(_ i: Int, port: Int = 0, peers: [NodeProcess]) -> [String] {
+            ["node", "--data", "data\(i)", "--listen", "127.0.0.1:\(port)", "--roster", "roster.json", "--key", "keys/\(names[i]).key",
+             "--anti-entropy-interval", "200ms"] + peers.flatMap { ["--peer", $0.address] }
+        }
+        var nodes: [NodeProcess] = []
+        defer { nodes.forEach { $0.terminate() } }
+        // Partial mesh: 1 - 2, 1 - 3, 2 - 4, 3 - 4, 4 - 5.
+        nodes.append(try NodeProcess(in: w.path, args: nodeArgs(0, peers: [])))
+        nodes.append(try NodeProcess(in: w.path, args: nodeArgs(1, peers: [nodes[0]])))
+        nodes.append(try NodeProcess(in: w.path, args: nodeArgs(2, peers: [nodes[0]])))
+        nodes.append(try NodeProcess(in: w.path, args: nodeArgs(3, peers: [nodes[1], nodes[2]])))
+        nodes.append(try NodeProcess(in: w.path, args: nodeArgs(4, peers: [nodes[3]])))
+
+        let p = try w.tg("propose", "--tier", "1", "--title", "Train at tier 1", "--key", "keys/alice.key", "--roster", "roster.json", "--node", nodes[0].address)
+        #expect(p.code == 0, "\(p.stderr)")
+        let proposal = p.lastLine
+        // The proposal must have reached a node before a vote there can show it; votes go to nodes 2, 3, 4.
+        for (i, voter) in [(1, "bob"), (2, "carol"), (3, "dave")] {
+            #expect(try eventually { try status(w, nodes[i])?["proposals"].map { if case .array(let a) = $0 { !a.isEmpty } else { false } } ?? false })
+            let v = try w.tg("vote", proposal, "--yes", "--key", "keys/\(voter).key", "--roster", "roster.json", "--node", nodes[i].address)
+            #expect(v.code == 0, "\(voter): \(v.stderr)")
+        }
+        #expect(try eventually { try nodes.allSatisfy { try status(w, $0)?["authorized_tier"] == .int(1) } }, "every node authorises tier 1")
+
+        // A halt at node 5 shows up everywhere.
+        #expect(try w.tg("halt", "--reason", "eval anomaly", "--key", "keys/erin.key", "--roster", "roster.json", "--node", nodes[4].address).code == 0)
+        #expect(try eventually { try nodes.allSatisfy { try status(w, $0)?["halted"] == .bool(true) } }, "every node is halted")
+
+        // Node 3 is killed; votes on a resume are cast while it is down; it restarts and catches up.
+        let port3 = nodes[2].port
+        nodes[2].kill9()
+        let haltID: String = try {
+            guard case .array(let hs) = try status(w, nodes[0])?["halts"], case .string(let id) = hs.first?["id"] else { return "" }
+            return id
+        }()
+        let r = try w.tg("propose", "--tier", "1", "--title", "Resume", "--resume", haltID, "--key", "keys/bob.key", "--roster", "roster.json", "--node", nodes[1].address)
+        #expect(r.code == 0, "\(r.stderr)")
+        for voter in ["alice", "bob", "dave"] {
+            let target = voter == "alice" ? nodes[0] : nodes[1]
+            #expect(try eventually { try status(w, target)?["proposals"].map { if case .array(let a) = $0 { a.count == 2 } else { false } } ?? false })
+            #expect(try w.tg("vote", r.lastLine, "--yes", "--key", "keys/\(voter).key", "--roster", "roster.json", "--node", target.address).code == 0)
+        }
+        #expect(try eventually { try status(w, nodes[0])?["halted"] == .bool(false) })
+        nodes[2] = try NodeProcess(in: w.path, args: nodeArgs(2, port: port3, peers: [nodes[0]]))
+        #expect(try eventually {
+            let d = try nodes.map { try status(w, $0)?["node"]?["digest"] }
+            return Set(d.map { "\(String(describing: $0))" }).count == 1
+        }, "all five hold the same entries after the restart")
+        #expect(try status(w, nodes[2])?["halted"] == .bool(false))
+        #expect(try status(w, nodes[2])?["authorized_tier"] == .int(1))
+
+        // Every node's ledger verifies offline and holds the same entries.
+        var verdicts: Set<String> = []
+        for (i, n) in nodes.enumerated() {
+            #expect(try w.tg("ledger", "export", "--node", n.address, "--out", "export\(i).ledger").code == 0)
+            let v = try w.tg("ledger", "verify", "export\(i).ledger", "--roster", "roster.json", "--json", "--at", "2100-01-01T00:00:00Z")
+            #expect(v.code == 0, "node \(i + 1): \(v.stdout)")
+            let j = try v.json()
+            #expect(j["frames"] == .int(9), "node \(i + 1) holds every entry once")
+            verdicts.insert(j["verdict"]?["proposals"].map { $0.serialized() } ?? "")
+        }
+        #expect(verdicts.count == 1, "the same proposals and votes everywhere")
+    }
+}
