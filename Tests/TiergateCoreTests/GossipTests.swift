@@ -234,6 +234,22 @@ struct GossipTests {
         #expect(store.pending.isEmpty)
     }
 
+    @Test func aDetachedHaltContradictedByTheFeedBecomesEvidence() throws {
+        var lab = Lab()
+        var store = EntryStore(genesis: lab.genesis)
+        let erin = lab.keys["erin"]!.publicKey
+        let first = lab.propose("erin", tier: 1, at: t0)
+        let second = lab.vote("erin", first, at: t0 + 1)
+        lab.heads[erin] = (1, first.id)
+        let haltAtTwo = lab.halt("erin", at: t0 + 2)  // another entry at position 2
+        _ = try store.insert(haltAtTwo)  // buffered (gap at 1) and counted as a detached halt
+        _ = try store.insert(first)  // releases the halt as position 2
+        let o = try store.insert(second)  // a different entry at position 2
+        #expect(o.evidence != nil)
+        #expect(store.verdict(at: t0 + 10).equivocations.map(\.member) == ["erin"])
+        #expect(store.verdict(at: t0 + 10).halted)
+    }
+
     @Test func hostilePeersAreClosedWithAReasonAndChangeNothing() {
         var lab = Lab()
         var other = Lab(lab: "other")

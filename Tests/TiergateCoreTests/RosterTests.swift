@@ -80,6 +80,9 @@ struct RosterTests {
         expectInvalid({ $0.policy.advanceOverrides = [TierRule(tier: 0, rule: Rule(minYes: 1, windowMs: day))] }, "policy.advance_overrides")
         expectInvalid({ $0.policy.advance.windowMs = 10 }, "policy.advance.window")
         expectInvalid({ $0.policy.freshnessQuorum = 0 }, "policy.freshness_quorum")
+        // A small-order point (the identity) is not a usable key.
+        expectInvalid({ $0.members[0].key = PublicKey(bytes: [1] + [UInt8](repeating: 0, count: 31))! }, "member alice.key")
+        expectInvalid({ $0.policy.advance.vetoRoles = ["*"] }, "policy.advance")
     }
 
     @Test func nonCanonicalRosterBytesAreRejected() {

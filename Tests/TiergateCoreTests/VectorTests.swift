@@ -223,8 +223,12 @@ struct VectorTests {
         let newBob = lab3.vote("bob-2", p3, at: t0 + minute + 5, rosterVersion: 2)
         let rotate = try build("rotate") { try $0.append(entries: [amend] + av + [p3, oldBob] + v3 + [newBob]) }
 
-        var tampered = advance
-        tampered[tampered.count - 30] ^= 0x01  // inside the last entry's signature
+        // A signature byte of the second entry changed and its frame's checksum recomputed: only the signature
+        // check can catch it (not the checksum, not torn-tail detection).
+        var forged = up[1].bytes
+        forged[forged.count - 30] ^= 0x01
+        var tampered = LedgerFormat.header(genesis: lab.genesis.hash)
+        for (i, e) in up.enumerated() { tampered += LedgerFormat.frame(.entry, payload: i == 1 ? forged : e.bytes) }
         let torn = Array(advance.dropLast(7))
         return [
             LedgerVector(file: "advance.ledger", description: "proposal to tier 1 passes with 3 of 5 yes votes", bytes: advance),
@@ -232,7 +236,7 @@ struct VectorTests {
             LedgerVector(file: "resume.ledger", description: "advance, halt, resume proposal passes with 3 votes", bytes: resume),
             LedgerVector(file: "equivocation.ledger", description: "bob signs two entries at one position; his vote is void, quorum lost", bytes: equivocation),
             LedgerVector(file: "amendment-rotate-key.ledger", description: "amendment rotates bob's key (4 of 5); old key's vote is ignored, new key's counts", bytes: rotate),
-            LedgerVector(file: "tampered.ledger", description: "advance.ledger with one byte of a signature changed", bytes: tampered),
+            LedgerVector(file: "tampered.ledger", description: "advance.ledger with one signature byte of the second entry changed (checksum recomputed)", bytes: tampered),
             LedgerVector(file: "torn-tail.ledger", description: "advance.ledger with the last 7 bytes missing (interrupted append)", bytes: torn),
         ]
     }
@@ -252,7 +256,7 @@ struct VectorTests {
             manifest.append(.object([
                 ("file", .string(v.file)), ("description", .string(v.description)), ("roster", .string("genesis.json")),
                 ("at", .string(TimeText.format(at))), ("at_ms", .uint(at)), ("valid", .bool(audit.isValid)),
-                ("problems", .array(audit.problems.map { .object([("entry", .int($0.frameIndex)), ("offset", .int($0.offset))]) })),
+                ("problems", .array(audit.problems.map { .object([("frame", .int($0.frameIndex)), ("offset", .int($0.offset))]) })),
                 ("authorized_tier", .uint(UInt64(verdict.authorizedTier))), ("halted", .bool(verdict.halted)),
                 ("roster_version", .uint(verdict.rosterVersion)), ("equivocations", .array(verdict.equivocations.map { .string($0.member) })),
             ]))

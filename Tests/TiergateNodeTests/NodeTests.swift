@@ -220,6 +220,38 @@ extension Array where Element == WireMessage {
         }
     }
 
+    @Test func aNodeKeepsRetryingAPeerThatIsNotUpYet() throws {
+        var lab = Lab()
+        // Reserve a free port, then release it for the late node.
+        let probe = try TestNode(lab: lab)
+        let port = probe.port
+        probe.stop()
+        let early = try TestNode(lab: lab, peers: [port])
+        defer { early.stop() }
+        usleep(300_000)  // a few failed dials (backoff) before the peer exists
+        let lateDir = TempDir()
+        var cfg = NodeConfig(genesis: lab.genesis, dataDirectory: lateDir.path, listen: Endpoint(host: "127.0.0.1", port: port), peers: [])
+        cfg.gossip.antiEntropyIntervalMs = 200
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        var logger = Logger(label: "late")
+        logger.logLevel = .critical
+        let late = try NodeRuntime(config: cfg, group: group, logger: logger)
+        _ = try late.start()
+        defer {
+            try? late.shutdown().wait()
+            try? group.syncShutdownGracefully()
+        }
+        let h = lab.halt("erin", at: TimeText.nowMs())
+        #expect(try early.client(lab).submit(h).0 == .stored)
+        var halted = false
+        for _ in 0..<200 where !halted {
+            halted = try late.verdict().wait().halted
+            if !halted { usleep(50_000) }
+        }
+        #expect(halted, "the late node got the halt once the dialer reached it")
+        withExtendedLifetime(lateDir) {}
+    }
+
     @Test func submitRejectsAGapAndExplains() throws {
         var lab = Lab()
         let a = try TestNode(lab: lab)

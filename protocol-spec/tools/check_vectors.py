@@ -1353,7 +1353,7 @@ def check_ledgers(res: Results) -> None:
                   f"expected valid={case['valid']}, got {rep.valid}: "
                   + "; ".join(map(str, rep.problems)))
         if "problems" in case:
-            want = sorted((p.get("entry"), p.get("offset")) for p in case["problems"])
+            want = sorted((p.get("frame"), p.get("offset")) for p in case["problems"])
             got = sorted((p.frame, p.offset) for p in rep.problems)
             res.check(f"{name} (problems)", got == want,
                       f"expected (frame, offset) {want}, got {got}: "

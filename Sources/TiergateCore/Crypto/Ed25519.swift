@@ -47,6 +47,13 @@ public struct PublicKey: Hashable, Sendable, Comparable, CustomStringConvertible
 public enum Ed25519 {
     public static let signatureLength = 64
 
+    /// Whether `key` is a point libsodium accepts as a public key: on the curve, canonical, not of small order.
+    public static func isUsablePublicKey(_ key: [UInt8]) -> Bool {
+        Sodium.ensureInitialized()
+        guard key.count == 32 else { return false }
+        return key.withUnsafeBufferPointer { crypto_core_ed25519_is_valid_point($0.baseAddress!) == 1 }
+    }
+
     /// Verifies a detached signature; false for any malformed length.
     public static func verify(signature: [UInt8], message: [UInt8], publicKey: [UInt8]) -> Bool {
         Sodium.ensureInitialized()

@@ -297,7 +297,8 @@ private struct VerdictComputation {
             }
         }
         for v in 1..<max(rosters.count, 1) {
-            events.append((activation[v], 1, rosters[v].hash, .activate(v)))
+            // After every other event at the same instant: at its start instant the previous version is in force.
+            events.append((activation[v], 4, rosters[v].hash, .activate(v)))
         }
 
         // 3. Halts: from any member with halt authority, wherever seen.
@@ -345,10 +346,14 @@ private struct VerdictComputation {
             case .activate(let v):
                 rosterIdx = v
                 let r = rosters[v]
-                if tier < r.baseTier || tier > r.maxTier {
-                    tier = min(max(tier, r.baseTier), r.maxTier)
+                // Authorisation granted by votes is kept (within the new ladder); the base tier is a default, so a
+                // lab resting at its base moves to the new base.
+                let next = since == nil ? r.baseTier : min(max(tier, r.baseTier), r.maxTier)
+                if next != tier {
+                    tier = next
                     history.append(TierChange(time: ev.time, tier: tier, cause: "roster version \(v + 1) took effect"))
                 }
+                if tier == r.baseTier { since = nil }
             case .halt(let h):
                 active[h.id] = tier
                 if tier != base() {

@@ -140,6 +140,18 @@ public struct EntryStore: Sendable {
 
     private mutating func append(_ e: SignedEntry, _ out: inout InsertOutcome) {
         defer { refreshDigest() }
+        let author = e.entry.author
+        let buffered = pending[author]?.removeValue(forKey: e.entry.seq)
+        if pending[author]?.isEmpty == true { pending[author] = nil }
+        if let other = buffered, other.id != e.id {
+            // A buffered entry (say a detached halt) at the position this entry now fills: equivocation.
+            if evidence[author] == nil {
+                let ev = EquivocationEvidence(first: e, second: other)
+                evidence[author] = ev
+                tally.addEquivocation(ev)
+                out.evidence = ev
+            }
+        }
         feeds[e.entry.author, default: []].append(e)
         tally.add(e, connected: true)
         out.appended.append(e)

@@ -203,6 +203,9 @@ extension Roster {
         guard Set(members.map(\.key)).count == members.count else {
             throw .invalidValue(field: "roster.members", reason: "two members share one public key")
         }
+        for m in members where !Ed25519.isUsablePublicKey(m.key.bytes) {
+            throw .invalidValue(field: "member \(m.name).key", reason: "not a valid Ed25519 public key (small order or not on the curve)")
+        }
         try check(policy.advance, "policy.advance")
         for o in policy.advanceOverrides {
             guard o.tier > baseTier, o.tier <= maxTier else {
@@ -233,6 +236,9 @@ extension Roster {
     }
 
     private func check(_ rule: Rule, _ field: String) throws(DecodeError) {
+        if rule.vetoRoles.contains("*") || rule.roleMinimums.contains(where: { $0.role == "*" }) {
+            throw .invalidValue(field: field, reason: "'*' is only meaningful in halt_roles")
+        }
         guard rule.minYes >= 1 else {
             throw .invalidValue(field: "\(field).min_yes", reason: "must be at least 1: nothing may pass without assent")
         }
