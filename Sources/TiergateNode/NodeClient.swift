@@ -7,6 +7,8 @@ public enum ClientError: Error, CustomStringConvertible {
     case refused(String)
     case timeout(String)
     case protocolError(String)
+    /// The node answered, and the answer is no.
+    case denied(String)
 
     public var description: String {
         switch self {
@@ -14,6 +16,7 @@ public enum ClientError: Error, CustomStringConvertible {
         case .refused(let r): return "the node closed the connection: \(r)"
         case .timeout(let what): return "no answer from the node (\(what)) in time"
         case .protocolError(let r): return "protocol error: \(r)"
+        case .denied(let r): return r
         }
     }
 }
@@ -109,6 +112,14 @@ public final class NodeClient: @unchecked Sendable {
         let m = try request({ .headRequest(request: $0, author: author) }, "HEAD")
         guard case .head(_, let seq, let id, let time, _) = m else { throw ClientError.protocolError("expected HEAD, got \(m.name)") }
         return seq == 0 ? nil : FeedHead(seq: seq, id: id, time: time)
+    }
+
+    /// Asks the node for a tier token. Returns the token bytes, or throws `refused` with the node's reason.
+    public func token(tier: UInt32) throws -> [UInt8] {
+        let m = try request({ .tokenRequest(request: $0, tier: tier) }, "TOKEN")
+        guard case .token(_, let reason, let token) = m else { throw ClientError.protocolError("expected TOKEN, got \(m.name)") }
+        guard !token.isEmpty else { throw ClientError.denied(reason) }
+        return token
     }
 
     /// The node's whole ledger file.

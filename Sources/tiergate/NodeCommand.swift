@@ -61,6 +61,7 @@ struct NodeCommand: AsyncParsableCommand {
         var peers = peer.compactMap(Endpoint.init)
         var settings = GossipSettings()
         settings.nodeName = member.name
+        settings.attester = k
         if let a = antiEntropyInterval { settings.antiEntropyIntervalMs = DurationText.parse(a)! }
         if let c = config {
             do {

@@ -140,3 +140,72 @@ final class NodeProcess {
         #expect(verdicts.count == 1, "the same proposals and votes everywhere")
     }
 }
+
+@Suite(.serialized) struct GateTests {
+    @Test func gateRunsTheJobUntilAHaltAnywhereStopsIt() throws {
+        let w = Workdir()
+        try w.lab()
+        let names = ["alice", "bob", "carol"]
+        var nodes: [NodeProcess] = []
+        defer { nodes.forEach { $0.terminate() } }
+        for i in 0..<3 {
+            let peers = nodes.flatMap { ["--peer", $0.address] }
+            nodes.append(try NodeProcess(in: w.path, args: ["node", "--data", "g\(i)", "--listen", "127.0.0.1:0", "--roster", "roster.json",
+                                                          "--key", "keys/\(names[i]).key", "--anti-entropy-interval", "200ms"] + peers))
+        }
+        // Paused by default: no token, and gate refuses to start the job.
+        #expect(try w.tg("token", "--node", nodes[0].address, "--tier", "1", "--out", "t.token").code == 1)
+        let denied = try w.tg("gate", "--tier", "1", "--roster", "roster.json", "--node", nodes[0].address, "--", "sleep", "600")
+        #expect(denied.code == 1)
+        // Authorise tier 1 (3 of 5), all at node 0.
+        let p = try w.tg("propose", "--tier", "1", "--title", "t1", "--key", "keys/alice.key", "--roster", "roster.json", "--node", nodes[0].address).lastLine
+        for v in ["alice", "bob", "carol"] {
+            #expect(try w.tg("vote", p, "--yes", "--key", "keys/\(v).key", "--roster", "roster.json", "--node", nodes[0].address).code == 0)
+        }
+        #expect(try w.tg("token", "--node", nodes[0].address, "--tier", "1", "--out", "t.token").code == 0)
+        #expect(try w.tg("check", "--tier", "1", "--token", "t.token", "--roster", "roster.json").code == 0)
+
+        // gate starts the job against node 1 (it learns of the authorisation by gossip).
+        let ok = ClusterTests().eventually {
+            (try? w.tg("status", "--node", nodes[1].address, "--json").json()["authorized_tier"]) == .int(1)
+        }
+        #expect(ok)
+        let gate = Process()
+        gate.executableURL = URL(fileURLWithPath: CLI.binary)
+        gate.arguments = ["gate", "--tier", "1", "--roster", "roster.json", "--node", nodes[1].address, "--grace", "5", "--poll", "200", "--", "sleep", "600"]
+        gate.currentDirectoryURL = URL(fileURLWithPath: w.path)
+        let gateErr = Pipe()
+        gate.standardError = gateErr
+        gate.standardOutput = FileHandle.nullDevice
+        try gate.run()
+        defer { if gate.isRunning { gate.terminate() } }
+        var log = Data()
+        while !String(decoding: log, as: UTF8.self).contains("started sleep") {
+            let d = gateErr.fileHandleForReading.availableData
+            if d.isEmpty { break }
+            log += d
+        }
+        let text = String(decoding: log, as: UTF8.self)
+        #expect(text.contains("started sleep"), "gate did not start the job: \(text)")
+        let childPid = Int32(text.split(separator: " ").drop { $0 != "pid" }.dropFirst().first ?? "") ?? 0
+        #expect(childPid > 0 && kill(childPid, 0) == 0, "the job runs")
+
+        // A staff member halts at node 2; gate (watching node 1) stops the job.
+        let halted = Date()
+        #expect(try w.tg("halt", "--reason", "stop the line", "--key", "keys/erin.key", "--roster", "roster.json", "--node", nodes[2].address).code == 0)
+        gate.waitUntilExit()
+        let elapsed = Date().timeIntervalSince(halted)
+        print("gate: halt submitted to node 3 → job stopped and gate exited after \(Int(elapsed * 1000)) ms")
+        #expect(gate.terminationStatus == 76)
+        #expect(kill(childPid, 0) != 0, "the job is gone")
+        let rest = String(decoding: gateErr.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        #expect(rest.contains("halt seen") && rest.contains("stop the line"), "\(rest)")
+
+        // check: the offline-valid token is now denied online; an unreachable node means "cannot evaluate".
+        let after = try w.tg("check", "--tier", "1", "--token", "t.token", "--roster", "roster.json", "--node", nodes[1].address)
+        #expect(after.code == 1)
+        #expect(after.stderr.contains("stop the line"))
+        let unreachable = try w.tg("check", "--tier", "1", "--token", "t.token", "--roster", "roster.json", "--node", "127.0.0.1:1")
+        #expect(unreachable.code == 2)
+    }
+}

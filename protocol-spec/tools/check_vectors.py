@@ -19,26 +19,21 @@ failed or a vector file is missing.  `-v` also prints passing cases.  A few self
 (entries, rosters and ledgers built by hand from the spec) run first.
 
 Where SPEC.md leaves a choice open, this checker reads it as follows:
-  * 2.1  "*" is an ident only in `halt_roles` (the only role list where 3.2 gives it a meaning).
-  * 4.1  An amend proposal with tier != 0, or whose roster is not consistent (3.3), does not
-         decode.  The evidence list need not be sorted.
-  * 3.4  In a roster file, omitted policy fields take the `--policy` defaults; JSON arrays
-         (members, roles) may come in any order and are sorted for the canonical encoding.
-  * 5    horizon = now + max_skew_ms of the newest version in force; while the version chain is
-         being built (5.2) that is the newest version found so far.
+  * 3.3  A member key must pass libsodium's crypto_core_ed25519_is_valid_point, which besides
+         the three conditions SPEC 3.3 spells out also requires the prime-order subgroup.
+  * 3.4  A JSON ident that is not an ident (other than "*") makes the file "not a roster"; a
+         duplicate in a role list, or "*" outside halt_roles, makes it inconsistent.
   * 5.2  A version whose start is exactly `now` is activated in the replay (5.5 lists every
-         activation), but the version *in force* at now (strictly-before rule) gives the
-         reported roster version, the horizon and the base used when halted.
-  * 5.5  Lapse needs a `since`: a tier left above a (lowered) base by an activation with
-         since = none does not lapse until re-affirmed.
-  * 6.4  Every frame is checked whoever its author (roster membership only matters for the
-         verdict).  A frame whose entry is invalid does not advance its author's feed.  Two
-         valid entries with one author and seq are equivocation wherever seen in the file.
-         For an invalid ledger the verdict is computed from the entries that were read validly.
+         activation) and gives the horizon (5), but the version *in force* at now
+         (strictly-before rule) gives the reported roster version and the base when halted.
+  * 6.4  "Keys on no roster version": keys on no version of the chain built for `now`; their
+         EVIDENCE is not reported as equivocation.  Gaps are computed at the end of the file.
 """
 
 from __future__ import annotations
 
+import copy
+import functools
 import hashlib
 import json
 import re
@@ -140,6 +135,55 @@ def has_small_order(encoding: bytes) -> bool:
     for _ in range(3):
         point = _edwards_add(point, point)
     return point == (0, 1)
+
+
+def _decode_point(encoding: bytes) -> tuple[int, int] | None:
+    """The point an encoding names (RFC 8032 5.1.3, with the sign bit), or None when y >= p
+    or no x exists."""
+    y = _y_of(encoding)
+    if y >= P25519:
+        return None
+    x = _recover_x(y)
+    if x is None:
+        return None
+    if x & 1 != encoding[31] >> 7:
+        x = (P25519 - x) % P25519
+    return x, y
+
+
+def _encode_point(point: tuple[int, int]) -> bytes:
+    x, y = point
+    return (y | ((x & 1) << 255)).to_bytes(32, "little")
+
+
+def _scalar_mult(k: int, point: tuple[int, int]) -> tuple[int, int]:
+    result, addend = (0, 1), point
+    while k:
+        if k & 1:
+            result = _edwards_add(result, addend)
+        addend = _edwards_add(addend, addend)
+        k >>= 1
+    return result
+
+
+@functools.lru_cache(maxsize=4096)
+def is_valid_point(encoding: bytes) -> bool:
+    """libsodium's crypto_core_ed25519_is_valid_point, which SPEC 3.3 requires of every member
+    key: a canonical encoding (y < p), not of small order ([8]P != identity, encodings taken
+    mod p as in libsodium's blacklist), on the curve (an x exists for y), and -- as libsodium
+    also checks (ge25519_is_on_main_subgroup), though SPEC 3.3's parenthesis does not say so --
+    in the prime-order subgroup ([L]P = identity).  Keys derived from seeds always pass."""
+    if len(encoding) != 32 or _y_of(encoding) >= P25519:
+        return False
+    if has_small_order(encoding):
+        return False
+    point = _decode_point(encoding)
+    if point is None:
+        return False
+    x, y = point
+    if (-x * x + y * y - 1 - D25519 * x * x * y * y) % P25519:     # the curve equation
+        return False
+    return _scalar_mult(L25519, point) == (0, 1)
 
 
 def ed25519_verify(public_key: bytes, message: bytes, signature: bytes) -> bool:
@@ -471,12 +515,24 @@ def check_roster_consistency(r: Roster) -> None:
         raise DecodeError(f"{n} members")
     if len({m.name for m in r.members}) != n or len({m.public_key for m in r.members}) != n:
         raise DecodeError("member names or keys not distinct")
+    for m in r.members:
+        if not is_valid_point(m.public_key):
+            raise DecodeError(f"member {m.name.decode()}: key is not a valid Ed25519 point")
+        if STAR in m.roles:
+            raise DecodeError("'*' as a member role")
+        check_ascending(m.roles, "member roles")
+    for role_list in [r.halt_roles] + [rule.veto_roles for rule in
+                                       [r.advance, r.resume, r.amend]
+                                       + [rule for _, rule in r.advance_overrides]]:
+        check_ascending(role_list, "role list")
     for tier, _ in r.advance_overrides:
         if not r.base_tier < tier <= r.max_tier:
             raise DecodeError(f"advance override for tier {tier} outside (base, max]")
     for rule in [r.advance, r.resume, r.amend] + [rule for _, rule in r.advance_overrides]:
         if not 1 <= rule.min_yes <= n:
             raise DecodeError(f"min_yes {rule.min_yes} not in 1..{n}")
+        if STAR in rule.veto_roles or any(role == STAR for role, _ in rule.role_minimums):
+            raise DecodeError("'*' in a role minimum or veto list (only halt_roles may hold it)")
         for role, count in rule.role_minimums:
             holders = sum(1 for m in r.members if role in m.roles)
             if count > holders:
@@ -715,14 +771,13 @@ def _ident(v, what: str, star_ok: bool = False) -> bytes:
         raise NotARoster(f"{what}: bad ident {v!r}") from None
 
 
-def _ident_set(v, what: str, star_ok: bool = False) -> list[bytes]:
-    """A JSON list of idents; encoded ascending (JSON order does not matter), no duplicates."""
+def _ident_set(v, what: str) -> list[bytes]:
+    """A JSON list of role idents in any order; sorted for the canonical encoding (SPEC 3.4).
+    A duplicate, or a "*" outside halt_roles, is kept: it makes the roster inconsistent (the
+    consistency check rejects it), it does not make the file "not a roster"."""
     if not isinstance(v, list):
         raise NotARoster(f"{what} is not a list")
-    items = [_ident(x, what, star_ok) for x in v]
-    if len(set(items)) != len(items):
-        raise NotARoster(f"duplicate in {what}")
-    return sorted(items)
+    return sorted(_ident(x, what, star_ok=True) for x in v)
 
 
 def _json_rule(v, what: str, default_min_yes: int) -> Rule:
@@ -732,7 +787,7 @@ def _json_rule(v, what: str, default_min_yes: int) -> Rule:
         raise NotARoster(f"{what}.role_minimums is not an object")
     return Rule(
         min_yes=_int(v.get("min_yes", default_min_yes), f"{what}.min_yes", U32_MAX),
-        role_minimums=sorted((_ident(k, f"{what}.role_minimums"),
+        role_minimums=sorted((_ident(k, f"{what}.role_minimums", star_ok=True),
                               _int(c, f"{what}.role_minimums.{k}", U32_MAX))
                              for k, c in minimums.items()),
         veto_roles=_ident_set(v.get("veto_roles", []), f"{what}.veto_roles"),
@@ -785,7 +840,7 @@ def roster_from_json(doc) -> Roster:
         members=members,
         advance=advance,
         advance_overrides=overrides,
-        halt_roles=_ident_set(p.get("halt_roles", ["*"]), "halt_roles", star_ok=True),
+        halt_roles=_ident_set(p.get("halt_roles", ["*"]), "halt_roles"),
         resume=_json_rule(p.get("resume", {}), "resume", majority),
         amend=_json_rule(p.get("amend", {}), "amend", two_thirds),
         amend_cooling_off_ms=_duration(p.get("amend_cooling_off", "0s"), "amend_cooling_off"),
@@ -872,6 +927,7 @@ class Verdict:
     roster_version: int
     active_halts: list[bytes]
     passed: dict[bytes, int]       # proposal id -> pass time (proposals that passed)
+    equivocations: list[bytes]     # keys with EVIDENCE against them that are on a roster version
 
 
 class DecisionRule:
@@ -892,7 +948,9 @@ class DecisionRule:
         self.proposals = [e for i, e in unique.items() if e.kind == PROPOSAL and i in connected]
         self.halts = [e for e in unique.values() if e.kind == HALT]
         # SPEC 5.1: a member's binding vote on a proposal is its vote with the lowest seq
-        # there; later votes on the same proposal are ignored.
+        # there; later votes on the same proposal are ignored.  It is chosen here, before any
+        # counting test (window, horizon, roster version): a binding vote that then does not
+        # count is not replaced by a later vote of the same member.
         binding: dict[tuple[bytes, bytes], Entry] = {}
         for e in unique.values():
             if e.kind == VOTE and e.id in connected:
@@ -905,9 +963,9 @@ class DecisionRule:
             self.votes_on.setdefault(pid, []).append(vote)
 
     def member_name(self, key: bytes) -> str:
-        """A member's name on any roster known here (genesis or proposed amendments)."""
-        for roster in [self.genesis] + [p.roster for p in self.proposals if p.roster]:
-            m = roster.member_by_key(key)
+        """A member's name on a roster version of the last verdict's chain (else the key)."""
+        for version in reversed(getattr(self, "chain", [Version(self.genesis, b"", 0)])):
+            m = version.roster.member_by_key(key)
             if m is not None:
                 return m.name.decode()
         return key.hex()
@@ -975,9 +1033,10 @@ class DecisionRule:
     def verdict(self, now: int) -> Verdict:
         g = self.genesis
         chain = [Version(g, g.hash(), 0)]
-        # SPEC 5.2: build the version chain (versions whose start is <= now).  The horizon is
-        # now + max_skew_ms of the newest version in force; while the chain is being built that
-        # is the newest version found so far.
+        # SPEC 5.2: build the version chain (versions whose start is <= now).  SPEC 5: the
+        # horizon is now + max_skew_ms of the genesis roster while the chain is built and, after
+        # each version is added to the chain, of that version -- so in the end of the last
+        # version of the chain, even one starting exactly at now (not yet in force).
         while True:
             cur = chain[-1]
             horizon = now + cur.roster.max_skew_ms
@@ -998,8 +1057,9 @@ class DecisionRule:
             if start > now:
                 break                                       # pending; v stays in force
             chain.append(Version(best[2].roster, best[2].roster.hash(), start))
+        self.chain = chain
         in_force = self.version_at(chain, now).roster
-        horizon = now + in_force.max_skew_ms
+        horizon = now + chain[-1].roster.max_skew_ms
 
         # SPEC 5.5: events (time, order, id, payload)
         events = []
@@ -1007,8 +1067,8 @@ class DecisionRule:
             if self.counts(h, chain, horizon) and \
                     self.version_at(chain, h.time).roster.may_halt(h.author):
                 events.append((h.time, 0, h.id, h))
-        for v in chain[1:]:
-            events.append((v.start, 1, v.hash, v))
+        for v in chain[1:]:                 # order 4: after everything else at that instant
+            events.append((v.start, 4, v.hash, v))
         passed = {}
         for p in self.proposals:                # amendments are the activations above
             if p.action != AMEND and self.counts(p, chain, horizon):
@@ -1031,9 +1091,9 @@ class DecisionRule:
 
         for t, order, _, ev in events:
             lapse(t)
-            if order == 1:                                  # activation
+            if order == 4:                                  # activation
                 roster = ev.roster
-                tier = min(max(tier, roster.base_tier), roster.max_tier)
+                tier, since = activate(tier, since, roster)
             elif order == 0:                                # halt
                 active[ev.id] = tier
                 tier, since = roster.base_tier, None
@@ -1052,8 +1112,23 @@ class DecisionRule:
                     since = t if tier > roster.base_tier else None
         lapse(now)
         # The authorised tier is the base of the version in force at now if halted.
+        # SPEC 6.4: frames by keys on no roster version are ignored, equivocation included.
+        on_roster = sorted(k for k in self.equivocators
+                           if any(v.roster.member_by_key(k) for v in chain))
         return Verdict(in_force.base_tier if active else tier, bool(active), tier,
-                       in_force.base_tier, in_force.version, sorted(active), passed)
+                       in_force.base_tier, in_force.version, sorted(active), passed, on_roster)
+
+
+def activate(tier: int, since: int | None, roster: Roster) -> tuple[int, int | None]:
+    """SPEC 5.5 activation of a roster version: at rest (since = none) the lab moves to the new
+    base; otherwise the tier is clamped into [base, max]; landing on the base clears since."""
+    if since is None:
+        tier = roster.base_tier
+    else:
+        tier = min(max(tier, roster.base_tier), roster.max_tier)
+    if tier == roster.base_tier:
+        since = None
+    return tier, since
 
 
 # =============================================================================================
@@ -1085,6 +1160,7 @@ class LedgerReport:
     connected: set[bytes]
     equivocators: set[bytes]
     torn_tail: int = 0              # bytes a writer would cut (0 when none)
+    gaps: dict[bytes, set[int]] = field(default_factory=dict)   # author -> missing positions
 
     @property
     def valid(self) -> bool:
@@ -1201,13 +1277,15 @@ def read_ledger(data: bytes, genesis: RosterFile) -> LedgerReport:
         pos += size
         index += 1
 
-    # SPEC 4.3: any two valid entries by one author with the same seq and different ids are
-    # equivocation, wherever they were seen (e.g. a DETACHED halt against the feed).
-    seen: dict[tuple[bytes, int], bytes] = {}
+    # SPEC 6.4: equivocation, for a verifier, is what EVIDENCE frames prove (above) -- not, say,
+    # a DETACHED halt that differs from the ENTRY at its position.  A DETACHED halt beyond its
+    # author's connected head (at the end of the file) is a gap: the missing positions, not a
+    # violation.
     for e in rep.entries:
-        other = seen.setdefault((e.author, e.seq), e.id)
-        if other != e.id:
-            rep.equivocators.add(e.author)
+        if e.kind == HALT and e.id not in rep.connected:
+            head = heads[e.author].seq if e.author in heads else 0
+            if e.seq > head:
+                rep.gaps.setdefault(e.author, set()).update(range(head + 1, e.seq))
     return rep
 
 
@@ -1335,7 +1413,7 @@ def check_ledgers(res: Results) -> None:
     """ledgers/manifest.json: for each ledger file, validity and the frames named as problems
     (SPEC 6.4), then the verdict at `at_ms` (SPEC 5): authorised tier, halted, roster version in
     force and the members with equivocation evidence.  For an invalid ledger the verdict is
-    computed from the entries that were read validly (SPEC 6.4 leaves this open)."""
+    computed from the frames without problems (SPEC 6.4)."""
     base = VECTORS / "ledgers"
 
     def one(case) -> None:
@@ -1363,7 +1441,7 @@ def check_ledgers(res: Results) -> None:
         for key, got in [("authorized_tier", v.authorized_tier), ("halted", v.halted),
                          ("roster_version", v.roster_version),
                          ("equivocations", sorted(rule.member_name(k)
-                                                  for k in rep.equivocators))]:
+                                                  for k in v.equivocations))]:
             if key in case:
                 want = sorted(case[key]) if key == "equivocations" else case[key]
                 res.check(f"{name} ({key})", got == want, f"expected {want}, got {got}")
@@ -1540,6 +1618,279 @@ def self_checks(res: Results) -> None:
     v = run(es, 10_000)
     ok("self/amendment", v.roster_version == 2 and v.authorized_tier == 3, str(v))
 
+    # ------------------------------------------------------------------------------------------
+    # SPEC 3.3: member keys are valid Ed25519 points (libsodium is_valid_point).
+    def enc_y(y: int) -> bytes:
+        return y.to_bytes(32, "little")
+
+    off_curve = next(y for y in range(2, 1000) if _recover_x(y) is None)
+    canon_y = next(y for y in range(2, 19) if _recover_x(y) is not None)
+    torsion = _decode_point(enc_y(y8))                       # a point of order 8
+    mixed = _encode_point(_edwards_add(_decode_point(keys[0]), torsion))
+    ok("self/valid point: keys from seeds", all(is_valid_point(k) for k in keys))
+    ok("self/valid point: small order", not any(is_valid_point(enc_y(y)) for y in small))
+    ok("self/valid point: off the curve", not is_valid_point(enc_y(off_curve)))
+    ok("self/valid point: non-canonical y", not is_valid_point(enc_y(canon_y + P25519)))
+    ok("self/valid point: mixed order (libsodium's subgroup check)",
+       not has_small_order(mixed) and _decode_point(mixed) is not None
+       and not is_valid_point(mixed))
+
+    def bad_roster(mutate) -> bytes:
+        r = copy.deepcopy(g)
+        mutate(r)
+        return encode_roster(r)
+
+    for label, key in [("off curve", enc_y(off_curve)), ("small order", enc_y(y8)),
+                       ("non-canonical", enc_y(canon_y + P25519)), ("mixed order", mixed)]:
+        ok(f"self/roster rejects {label} member key", _rejects(decode_roster, bad_roster(
+            lambda r, key=key: setattr(r.members[3], "public_key", key))))
+
+    # SPEC 2.1, 3.3: "*" only in halt_roles.
+    ok("self/roster accepts * in halt_roles", decode_roster(content).halt_roles == [STAR])
+    ok("self/roster rejects * as member role",
+       _rejects(decode_roster, bad_roster(lambda r: setattr(r.members[0], "roles", [STAR]))))
+    ok("self/roster rejects * in veto roles",
+       _rejects(decode_roster, bad_roster(lambda r: setattr(r.advance, "veto_roles", [STAR]))))
+    ok("self/roster rejects * in role minimums", _rejects(decode_roster, bad_roster(
+        lambda r: setattr(r.amend, "role_minimums", [(STAR, 1)]))))
+
+    # SPEC 3.4: JSON lists in any order, duplicates inconsistent, hex in either case, defaults.
+    def roster_json(policy=None, upper=False, roles=None) -> dict:
+        members = [{"name": n.decode(), "public_key": k.hex(),
+                    "roles": [x.decode() for x in (roles or {}).get(n, r)]}
+                   for n, k, r in zip(names, keys, roles_of)]
+        obj = {"lab": "acme", "version": 1, "previous": "00" * 32, "base_tier": 2,
+               "max_tier": 4, "members": members}
+        if policy is not None:
+            obj["policy"] = policy
+        message = tagged(TAG_ROSTER, encode_roster(roster_from_json(copy.deepcopy(obj))))
+        doc = {"format": "tiergate-roster-v1", "roster": obj,
+               "signatures": [{"member": n.decode(), "signature": sign(s, message).hex()}
+                              for n, s in zip(names, seeds)]}
+        text = json.dumps(doc)
+        if upper:
+            for k in keys:
+                text = text.replace(k.hex(), k.hex().upper())
+            for sig in doc["signatures"]:
+                text = text.replace(sig["signature"], sig["signature"].upper())
+        return text
+
+    roles_of = [[b"leader"], [b"safety", b"eng"], [b"auditor"], [b"eng"]]
+    pol = {"advance": {"min_yes": 2, "veto_roles": ["leader", "auditor"]},
+           "halt_roles": ["safety", "auditor"]}
+    a = load_roster_file(roster_json(pol))
+    pol_sorted = {"advance": {"min_yes": 2, "veto_roles": ["auditor", "leader"]},
+                  "halt_roles": ["auditor", "safety"]}
+    b = load_roster_file(roster_json(pol_sorted, upper=True,
+                                     roles={b"bob": [b"eng", b"safety"]}))
+    ok("self/roster file: list order and hex case do not matter",
+       a.trusted and b.trusted and a.hash == b.hash
+       and a.roster.members[1].roles == [b"eng", b"safety"]
+       and a.roster.halt_roles == [b"auditor", b"safety"], "; ".join(a.problems + b.problems))
+    for label, text in [
+            ("duplicate member role", lambda: roster_json(roles={b"alice": [b"leader"] * 2})),
+            ("duplicate halt role", lambda: roster_json({"halt_roles": ["safety", "safety"]})),
+            ("duplicate veto role",
+             lambda: roster_json({"resume": {"veto_roles": ["eng", "eng"]}})),
+            ("* as member role", lambda: roster_json(roles={b"alice": [b"*"]})),
+            ("* in veto roles", lambda: roster_json({"amend": {"veto_roles": ["*"]}})),
+            ("* in role minimums",
+             lambda: roster_json({"advance": {"role_minimums": {"*": 1}}}))]:
+        try:
+            rf_bad = load_roster_file(text())
+            ok(f"self/roster file: {label} makes it inconsistent", not rf_bad.trusted
+               and any("inconsistent" in p for p in rf_bad.problems), str(rf_bad.problems))
+        except NotARoster as exc:
+            ok(f"self/roster file: {label} makes it inconsistent", False, f"not a roster: {exc}")
+    d = load_roster_file(roster_json())                     # no policy object at all
+    week = 7 * day
+    want = Roster(b"acme", 1, ZERO32, 2, 4, d.roster.members, Rule(3, [], [], week), [],
+                  [STAR], Rule(3, [], [], week), Rule(3, [], [], week), 0, 600_000, 30 * day,
+                  120_000, 1)
+    e = load_roster_file(roster_json({"amend": {"window": "1h"}, "lapse": "2d"}))
+    ok("self/roster file: policy defaults", d.trusted and d.roster == want
+       and e.roster.amend == Rule(3, [], [], 3_600_000) and e.roster.lapse_ms == 2 * day
+       and e.roster.resume == Rule(3, [], [], week), str(d.roster))
+    five = json.loads(roster_json())["roster"]
+    five["members"].append({"name": "erin", "roles": ["staff"],
+                            "public_key": public_key_from_seed(bytes([5]) * 32).hex()})
+    r5 = roster_from_json(five)
+    ok("self/roster file: default quorums (5 members: majority 3, two thirds 4)",
+       (r5.advance.min_yes, r5.resume.min_yes, r5.amend.min_yes) == (3, 3, 4))
+    ok("self/roster file: invalid member key makes it inconsistent", not load_roster_file(
+        roster_json().replace(keys[3].hex(), mixed.hex())).trusted)
+
+    # SPEC 4.1: the proposal-action combinations.
+    g2 = copy.deepcopy(g)
+    g2.version, g2.previous = 2, gh
+    bad2 = copy.deepcopy(g2)
+    bad2.previous = ZERO32                                   # inconsistent: version 2, zero prev
+    fake_halt = H(b"halt")
+
+    def proposal(action: int, tier: int = 3, halts=(), roster: bytes = b"",
+                 evidence=()) -> bytes:
+        return encode_entry(Entry(PROPOSAL, b"acme", gh, 1, keys[0], 1, ZERO32, 1000,
+                                  action=action, tier=tier, title=b"t", evidence=list(evidence),
+                                  closes_at=2000, halts=list(halts), roster_bytes=roster))
+
+    for label, data in [
+            ("advance with halts", proposal(ADVANCE, halts=[fake_halt])),
+            ("advance with roster", proposal(ADVANCE, roster=encode_roster(g2))),
+            ("resume without halts", proposal(RESUME)),
+            ("resume with roster", proposal(RESUME, halts=[fake_halt],
+                                            roster=encode_roster(g2))),
+            ("amend with tier", proposal(AMEND, tier=1, roster=encode_roster(g2))),
+            ("amend with halts", proposal(AMEND, 0, [fake_halt], encode_roster(g2))),
+            ("amend without roster", proposal(AMEND, 0)),
+            ("amend with inconsistent roster", proposal(AMEND, 0, roster=encode_roster(bad2))),
+            ("amend with invalid member key", proposal(AMEND, 0, roster=bad_roster(
+                lambda r: (setattr(r, "version", 2), setattr(r, "previous", gh),
+                           setattr(r.members[0], "public_key", mixed)))))]:
+        ok(f"self/entry rejects {label}", _rejects(decode_entry, data))
+    try:
+        decode_entry(proposal(ADVANCE, evidence=[(b"z", H(b"z")), (b"a", H(b"a"))]))
+        decode_entry(proposal(RESUME, halts=[fake_halt]))
+        decode_entry(proposal(AMEND, 0, roster=encode_roster(g2)))
+        ok("self/entry accepts the allowed combinations (evidence in author's order)", True)
+    except DecodeError as exc:
+        ok("self/entry accepts the allowed combinations (evidence in author's order)", False,
+           str(exc))
+
+    # SPEC 5.5: the activation rule, step by step.
+    r2 = copy.deepcopy(g2)
+    r2.base_tier, r2.max_tier = 1, 3
+    r3 = copy.deepcopy(g2)
+    r3.base_tier = 3
+    ok("self/activation rule",
+       activate(2, None, r2) == (1, None)          # at rest: the new base, even if lower
+       and activate(3, None, r3) == (3, None)
+       and activate(3, 77, r2) == (3, 77)           # authorised above base: clamp, keep since
+       and activate(4, 77, r2) == (3, 77)
+       and activate(3, 77, r3) == (3, None)         # lands on the base: since = none
+       and activate(2, 77, r3) == (3, None))
+
+    def clear() -> None:
+        for f in feeds.values():
+            f.clear()
+
+    def amend_to(r: Roster) -> list[Entry]:
+        """alice proposes r at 1000; bob, carol, dave vote yes at 2001..2003 (passes at 2003,
+        cooling-off 0, so start(v2) = 2003)."""
+        am = mk(0, PROPOSAL, 1000, action=AMEND, title=b"amend", closes_at=day,
+                roster_bytes=encode_roster(r), roster=r)
+        return [am] + [mk(i, VOTE, 2000 + i, proposal=am.id, choice=YES, reason=b"")
+                       for i in (1, 2, 3)]
+
+    # SPEC 5.5: at rest, an activation lowering the base takes the lab down to it.
+    clear()
+    low = copy.deepcopy(g2)
+    low.base_tier = 1
+    v = run(amend_to(low), 10_000)
+    ok("self/activation at rest moves to the new base", v.roster_version == 2
+       and v.authorized_tier == 1, str(v))
+
+    # SPEC 5.5: activation is order 4.  An advance to 4 passing at start(v2) = 2003 is applied
+    # first, under version 1 (tier 2: not one step, no effect), then v2 (base 3) activates.
+    # With activation first the lab would be at 3 and the advance would take it to 4.
+    clear()
+    up = copy.deepcopy(g2)
+    up.base_tier = 3
+    es = amend_to(up)
+    p4 = mk(2, PROPOSAL, 2002, action=ADVANCE, tier=4, title=b"t", closes_at=day)
+    es += [p4, mk(1, VOTE, 2002, proposal=p4.id, choice=YES, reason=b""),
+           mk(0, VOTE, 2003, proposal=p4.id, choice=YES, reason=b"")]
+    v = run(es, 10_000)
+    ok("self/activation after everything else at its instant", v.roster_version == 2
+       and v.passed.get(p4.id) == 2003 and v.authorized_tier == 3, str(v))
+
+    # SPEC 5: the horizon takes max_skew_ms from the last version added to the chain, even one
+    # starting exactly at now (v2 starts at 2003 = now; version 1 is still in force).
+    clear()
+    skew = copy.deepcopy(g2)
+    skew.max_skew_ms, skew.advance = 3_600_000, rule(1)
+    es = amend_to(skew)
+    p = mk(0, PROPOSAL, 2003 + 600_000, rv=2, action=ADVANCE, tier=3, title=b"t",
+           closes_at=day)
+    es += [p, mk(0, VOTE, 2003 + 660_000, rv=2, proposal=p.id, choice=YES, reason=b"")]
+    v = run(es, 2003)
+    ok("self/horizon from the last version of the chain", v.roster_version == 1
+       and v.authorized_tier == 3, str(v))
+
+    # SPEC 5.1: the binding vote is chosen first.  bob's first vote is dated before the
+    # proposal (outside its window): it does not count, and his later vote does not replace it.
+    clear()
+    p = mk(0, PROPOSAL, 1000, action=ADVANCE, tier=3, title=b"t", closes_at=day)
+    early = mk(1, VOTE, 900, proposal=p.id, choice=YES, reason=b"")
+    es = [p, early, mk(0, VOTE, 2000, proposal=p.id, choice=YES, reason=b""),
+          mk(3, VOTE, 2500, proposal=p.id, choice=YES, reason=b""),
+          mk(1, VOTE, 3000, proposal=p.id, choice=YES, reason=b"")]
+    ok("self/binding vote chosen before counting", run(es, 10_000).authorized_tier == 2)
+    clear()                                  # control: the same votes without the early one
+    p = mk(0, PROPOSAL, 1000, action=ADVANCE, tier=3, title=b"t", closes_at=day)
+    es = [p, mk(0, VOTE, 2000, proposal=p.id, choice=YES, reason=b""),
+          mk(3, VOTE, 2500, proposal=p.id, choice=YES, reason=b""),
+          mk(1, VOTE, 3000, proposal=p.id, choice=YES, reason=b"")]
+    ok("self/binding vote: control passes", run(es, 10_000).authorized_tier == 3)
+
+    # ------------------------------------------------------------------------------------------
+    # SPEC 6.4
+    clear()
+    outsider_seed = bytes([9]) * 32
+    outsider = public_key_from_seed(outsider_seed)
+
+    def signed(seed: bytes, e: Entry) -> Entry:
+        e.signature = sign(seed, e.message())
+        return e
+
+    def raw(e: Entry) -> bytes:
+        return e.content() + e.signature
+
+    oh = signed(outsider_seed, Entry(HALT, b"acme", gh, 1, outsider, 1, ZERO32, 500,
+                                     reason=b"not a member"))
+    oh2 = signed(outsider_seed, Entry(HALT, b"acme", gh, 1, outsider, 1, ZERO32, 600,
+                                      reason=b"twin"))
+    out_ev = frame(FRAME_EVIDENCE, enc_bytes(raw(oh)) + enc_bytes(raw(oh2)))
+    rep = read_ledger(ledger(*base, entry_frame(oh), out_ev), rf)
+    rule_ = DecisionRule(g, rep.entries, rep.connected, rep.equivocators)
+    v = rule_.verdict(10_000)
+    ok("self/ledger: frames by non-roster keys are checked, then ignored", rep.valid
+       and not v.halted and v.authorized_tier == 3 and v.equivocations == []
+       and outsider in rep.equivocators, f"{rep.problems} {v}")
+    forged_out = raw(oh)[:-64] + bytes([oh.signature[0] ^ 1]) + oh.signature[1:]
+    probs = read_ledger(ledger(*base, frame(FRAME_ENTRY, forged_out)), rf).problems
+    ok("self/ledger: a non-roster key's bad signature is a problem",
+       [(p.frame, p.message) for p in probs] == [(3, "signature does not verify")],
+       "; ".join(map(str, probs)))
+
+    # An ENTRY frame with a problem does not advance its author's feed; the verdict of the
+    # invalid ledger comes from the frames without problems (here: bob's vote only).
+    rep = read_ledger(ledger(frame(FRAME_ENTRY, forged), *base[1:]), rf)
+    v = DecisionRule(g, rep.entries, rep.connected, rep.equivocators).verdict(10_000)
+    ok("self/ledger: a bad ENTRY does not advance its feed",
+       [(p.frame, p.offset) for p in rep.problems]
+       == [(0, HEADER_LEN), (1, HEADER_LEN + len(base[0]))]
+       and [e.id for e in rep.entries] == [v2.id] and v.authorized_tier == 2,
+       "; ".join(map(str, rep.problems)))
+    rep = read_ledger(ledger(*base, frame(9, b"?")), rf)
+    v = DecisionRule(g, rep.entries, rep.connected, rep.equivocators).verdict(10_000)
+    ok("self/ledger: verdict of an invalid ledger from its good frames",
+       not rep.valid and [p.frame for p in rep.problems] == [3] and v.authorized_tier == 3)
+
+    # Equivocation, for a verifier, is what EVIDENCE frames prove: a DETACHED halt by bob at
+    # the position of his vote counts as a halt but is not equivocation.
+    bh = signed(seeds[1], Entry(HALT, b"acme", gh, 1, keys[1], 1, ZERO32, 4000,
+                                reason=b"other seq 1"))
+    rep = read_ledger(ledger(*base, frame(FRAME_DETACHED, raw(bh))), rf)
+    v = DecisionRule(g, rep.entries, rep.connected, rep.equivocators).verdict(10_000)
+    ok("self/ledger: equivocation only from EVIDENCE frames", rep.valid and v.halted
+       and not rep.equivocators and v.equivocations == [], f"{rep.problems} {v}")
+    # A DETACHED halt beyond its author's connected head is a gap, not a violation.
+    dh = signed(seeds[3], Entry(HALT, b"acme", gh, 1, keys[3], 3, H(b"x"), 4000,
+                                reason=b"far ahead"))
+    rep = read_ledger(ledger(*base, frame(FRAME_DETACHED, raw(dh))), rf)
+    ok("self/ledger: detached halt beyond the head is a gap", rep.valid
+       and rep.gaps == {keys[3]: {1, 2}}, f"{rep.problems} {rep.gaps}")
+
 
 def _rejects(decode, data: bytes) -> bool:
     try:
@@ -1551,7 +1902,10 @@ def _rejects(decode, data: bytes) -> bool:
 
 def main(argv: list[str]) -> int:
     res = Results(verbose="-v" in argv)
-    self_checks(res)
+    try:
+        self_checks(res)
+    except Exception as exc:            # a crash is a failure, and the summary still prints
+        res.check("self-checks", False, f"crashed: {exc!r}")
     check_signatures(res)
     check_entries(res)
     check_rejects(res)

@@ -5,6 +5,8 @@ public enum SigningDomain: String, Sendable, CaseIterable {
     case roster = "tiergate/v1/roster"
     case fingerprint = "tiergate/v1/fingerprint"
     case digest = "tiergate/v1/digest"
+    case token = "tiergate/v1/token"
+    case attestation = "tiergate/v1/attestation"
 
     /// `u8 length || ASCII tag`.
     public var prefix: [UInt8] {

@@ -21,6 +21,10 @@ public struct GossipSettings: Sendable {
     /// Burst allowance above the sustained rate.
     public var rateBurst: Double = 4_000
     public var nodeName: String = ""
+    /// The node's member key: signs freshness attestations for tokens. Without it the node issues no tokens.
+    public var attester: SigningKey?
+    /// How long to wait for peers' attestations when the freshness quorum is above 1.
+    public var attestationTimeoutMs: UInt64 = 3_000
     public init() {}
 }
 
@@ -43,6 +47,16 @@ public struct GossipNode: Sendable {
     public let settings: GossipSettings
     var peers: [PeerID: Peer] = [:]
     var nextAntiEntropy: UInt64 = 0
+
+    struct PendingToken: Sendable {
+        var client: PeerID
+        var clientRequest: UInt64
+        var token: TierToken
+        var quorum: Int
+        var deadline: UInt64
+    }
+    var pendingTokens: [UInt64: PendingToken] = [:]
+    var nextAttestRequest: UInt64 = 1
     /// Counters for the status report and the simulator.
     public private(set) var framesIn = 0
     public private(set) var rejected = 0
@@ -123,11 +137,17 @@ public struct GossipNode: Sendable {
 
     /// Periodic work: anti-entropy with one random peer node.
     public mutating func tick(now: UInt64, random: inout some RandomNumberGenerator) -> [Directive] {
-        guard now >= nextAntiEntropy else { return [] }
+        var out: [Directive] = []
+        for (id, p) in pendingTokens where now >= p.deadline {
+            pendingTokens[id] = nil
+            let have = Set(p.token.attestations.map(\.attester)).count
+            out.append(.send(p.client, .token(request: p.clientRequest, reason: "only \(have) of the \(p.quorum) member nodes the policy requires attested in time", token: [])))
+        }
+        guard now >= nextAntiEntropy else { return out }
         nextAntiEntropy = now + settings.antiEntropyIntervalMs
         let nodes = readyPeerNodes
-        guard let target = nodes.randomElement(using: &random) else { return [] }
-        return [.send(target, .digest(store.digest))]
+        guard let target = nodes.randomElement(using: &random) else { return out }
+        return out + [.send(target, .digest(store.digest))]
     }
 
     // MARK: Handling
@@ -232,9 +252,71 @@ public struct GossipNode: Sendable {
             return [.send(peer, .head(request: request, seq: h.entry.seq, id: h.id, time: h.entry.time, entry: h.bytes))]
         case .exportRequest(let request):
             return [.export(peer, request: request)]
-        case .ack, .status, .head, .export:
+        case .tokenRequest(let request, let tier):
+            return issueToken(request: request, tier: tier, for: peer, now: now)
+        case .attestRequest(let request, let core, let tier, let issuedAt):
+            guard role == .node else { return misbehaving(peer, "clients may not send \(message.name)") }
+            return attest(request: request, core: core, tier: tier, issuedAt: issuedAt, to: peer, now: now)
+        case .attest(let request, _, let attestation):
+            guard role == .node else { return misbehaving(peer, "clients may not send \(message.name)") }
+            guard var p = pendingTokens[request], let a = attestation else { return [] }
+            let core = p.token.coreHash
+            guard a.isValid(core: core), a.authorizedTier >= p.token.tier,
+                store.verdict(at: now).roster.member(withKey: a.attester) != nil,
+                !p.token.attestations.contains(where: { $0.attester == a.attester })
+            else { return [] }
+            p.token.attestations.append(a)
+            if p.token.attestations.count >= p.quorum {
+                pendingTokens[request] = nil
+                return [.send(p.client, .token(request: p.clientRequest, reason: "", token: p.token.encoded()))]
+            }
+            pendingTokens[request] = p
+            return []
+        case .ack, .status, .head, .export, .token:
             return misbehaving(peer, "unexpected \(message.name)")
         }
+    }
+
+    // MARK: Tokens (SPEC.md §9)
+
+    private mutating func issueToken(request: UInt64, tier: UInt32, for peer: PeerID, now: UInt64) -> [Directive] {
+        let v = store.verdict(at: now)
+        func refuse(_ why: String) -> [Directive] { [.send(peer, .token(request: request, reason: why, token: []))] }
+        if v.halted {
+            return refuse("halted by \(v.activeHalts.map { "\($0.member) (\($0.reason))" }.joined(separator: ", ")); no token while a halt is in force")
+        }
+        guard v.authorizedTier >= tier else {
+            return refuse("tier \(tier) is not authorised: the authorised tier is \(v.authorizedTier) (base \(v.baseTier))")
+        }
+        guard let key = settings.attester, v.roster.member(withKey: key.publicKey) != nil else {
+            return refuse("this node has no member key to attest with")
+        }
+        let entries = TokenChecker.evidenceEntries(store: store, verdict: v).map(\.bytes)
+        var token = TierToken(
+            lab: store.genesis.lab, genesis: store.genesisHash, tier: tier, issuedAt: now,
+            expiresAt: now + v.roster.policy.tokenTTLMs, entries: entries)
+        guard token.encoded().count < TierToken.maxBytes - 64 * 200 else { return refuse("the token would exceed its size limit") }
+        let core = token.coreHash
+        token.attestations = [Attestation(core: core, key: key, time: now, digest: store.digest, tier: v.authorizedTier)]
+        let quorum = Int(v.roster.policy.freshnessQuorum)
+        if quorum <= 1 { return [.send(peer, .token(request: request, reason: "", token: token.encoded()))] }
+        let id = nextAttestRequest
+        nextAttestRequest += 1
+        pendingTokens[id] = PendingToken(client: peer, clientRequest: request, token: token, quorum: quorum, deadline: now + settings.attestationTimeoutMs)
+        let peersToAsk = readyPeerNodes
+        if peersToAsk.isEmpty { return [] }  // the deadline answers
+        return peersToAsk.map { .send($0, .attestRequest(request: id, core: core, tier: tier, issuedAt: now)) }
+    }
+
+    private func attest(request: UInt64, core: Digest, tier: UInt32, issuedAt: UInt64, to peer: PeerID, now: UInt64) -> [Directive] {
+        let v = store.verdict(at: now)
+        func refuse(_ why: String) -> [Directive] { [.send(peer, .attest(request: request, reason: why, attestation: nil))] }
+        guard let key = settings.attester, v.roster.member(withKey: key.publicKey) != nil else { return refuse("no member key") }
+        if v.halted { return refuse("halted") }
+        guard v.authorizedTier >= tier else { return refuse("tier \(tier) is not authorised here (tier \(v.authorizedTier))") }
+        let skew = v.roster.policy.maxSkewMs
+        guard issuedAt <= now + skew, now <= issuedAt + skew else { return refuse("issue time is beyond the clock skew") }
+        return [.send(peer, .attest(request: request, reason: "", attestation: Attestation(core: core, key: key, time: now, digest: store.digest, tier: v.authorizedTier)))]
     }
 
     // Evidence and detached halts gathered while handling one ENTRIES message.

@@ -49,6 +49,12 @@ public enum WireMessage: Hashable, Sendable {
     case head(request: UInt64, seq: UInt64, id: Digest, time: UInt64, entry: [UInt8])
     case exportRequest(request: UInt64)
     case export(request: UInt64, last: Bool, chunk: [UInt8])
+    case tokenRequest(request: UInt64, tier: UInt32)
+    /// `token` is empty when refused; `reason` says why.
+    case token(request: UInt64, reason: String, token: [UInt8])
+    case attestRequest(request: UInt64, core: Digest, tier: UInt32, issuedAt: UInt64)
+    /// `attestation` is nil when refused; `reason` says why.
+    case attest(request: UInt64, reason: String, attestation: Attestation?)
 
     public static let protocolVersion: UInt32 = 1
     /// The largest frame body; checked before buffering.
@@ -74,12 +80,16 @@ public enum WireMessage: Hashable, Sendable {
         case .head: return 12
         case .exportRequest: return 13
         case .export: return 14
+        case .tokenRequest: return 15
+        case .token: return 16
+        case .attestRequest: return 17
+        case .attest: return 18
         }
     }
 
     public var name: String {
         ["", "HELLO", "ERROR", "ENTRIES", "EVIDENCE", "DIGEST", "FRONTIER", "SUBMIT", "ACK", "STATUS_REQUEST", "STATUS",
-         "HEAD_REQUEST", "HEAD", "EXPORT_REQUEST", "EXPORT"][Int(typeCode)]
+         "HEAD_REQUEST", "HEAD", "EXPORT_REQUEST", "EXPORT", "TOKEN_REQUEST", "TOKEN", "ATTEST_REQUEST", "ATTEST"][Int(typeCode)]
     }
 
     /// The body (`u8 type || payload`), without the length prefix.
@@ -134,6 +144,23 @@ public enum WireMessage: Hashable, Sendable {
             w.u64(r)
             w.u8(last ? 1 : 0)
             w.lengthPrefixed(chunk)
+        case .tokenRequest(let r, let tier):
+            w.u64(r)
+            w.u32(tier)
+        case .token(let r, let reason, let token):
+            w.u64(r)
+            w.string(reason)
+            w.lengthPrefixed(token)
+        case .attestRequest(let r, let core, let tier, let issued):
+            w.u64(r)
+            w.raw(core.bytes)
+            w.u32(tier)
+            w.u64(issued)
+        case .attest(let r, let reason, let a):
+            w.u64(r)
+            w.string(reason)
+            w.u8(a == nil ? 0 : 1)
+            if let a { a.encode(into: &w) }
         }
         return w.bytes
     }
@@ -206,6 +233,21 @@ public enum WireMessage: Hashable, Sendable {
             let last = try r.u8("export.last")
             guard last <= 1 else { throw .invalidValue(field: "export.last", reason: "must be 0 or 1") }
             self = .export(request: req, last: last == 1, chunk: try r.lengthPrefixed("export.chunk", max: WireMessage.maxExportChunk))
+        case 15: self = .tokenRequest(request: try r.u64("token_request.request"), tier: try r.u32("token_request.tier"))
+        case 16:
+            self = .token(
+                request: try r.u64("token.request"), reason: try r.text("token.reason", max: 1024),
+                token: try r.lengthPrefixed("token.token", max: TierToken.maxBytes))
+        case 17:
+            self = .attestRequest(
+                request: try r.u64("attest_request.request"), core: try r.digest("attest_request.core"),
+                tier: try r.u32("attest_request.tier"), issuedAt: try r.u64("attest_request.issued_at"))
+        case 18:
+            let req = try r.u64("attest.request")
+            let reason = try r.text("attest.reason", max: 1024)
+            let has = try r.u8("attest.present")
+            guard has <= 1 else { throw .invalidValue(field: "attest.present", reason: "must be 0 or 1") }
+            self = .attest(request: req, reason: reason, attestation: has == 1 ? try Attestation.decode(&r) : nil)
         default:
             throw .invalidValue(field: "message.type", reason: "unknown message type \(type)")
         }

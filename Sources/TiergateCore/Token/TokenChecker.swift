@@ -1,0 +1,97 @@
+/// Why a token does not allow a launch (exit 1), each with a reason a person can act on.
+public enum TokenDenial: Error, Equatable, Sendable, CustomStringConvertible {
+    case wrongLab(String)
+    case tierTooLow(token: UInt32, asked: UInt32)
+    case expired(at: UInt64)
+    case fromTheFuture(issuedAt: UInt64)
+    case ttlTooLong(UInt64, max: UInt64)
+    case badEntry(String)
+    case notAuthorised(tier: UInt32, recomputed: UInt32, halted: Bool)
+    case attestations(String)
+    case haltedOnline(String)
+
+    public var description: String {
+        switch self {
+        case .wrongLab(let r): return "token is for another lab or roster: \(r)"
+        case .tierTooLow(let t, let a): return "token is for tier \(t), launch asks for tier \(a)"
+        case .expired(let at): return "token expired at \(TimeText.format(at)); get a fresh one (tiergate token)"
+        case .fromTheFuture(let at): return "token is issued at \(TimeText.format(at)), beyond the allowed clock skew: check the clocks"
+        case .ttlTooLong(let t, let m): return "token lifetime \(DurationText.format(t)) exceeds the policy's token TTL \(DurationText.format(m))"
+        case .badEntry(let r): return "token carries an invalid entry (tampered?): \(r)"
+        case .notAuthorised(let t, let r, let h):
+            return "the token's entries do not authorise tier \(t) now (recomputed: tier \(r)\(h ? ", halted" : "")): quorum not met, lapsed or halted"
+        case .attestations(let r): return "freshness attestations do not hold: \(r)"
+        case .haltedOnline(let r): return "a node reports: \(r)"
+        }
+    }
+}
+
+/// What an allowed check established.
+public struct TokenCheck: Sendable {
+    public var tier: UInt32
+    public var expiresAt: UInt64
+    public var attesters: [String]
+    public var rosterVersion: UInt64
+}
+
+/// Offline token verification (SPEC.md §9.3): everything from the genesis roster and the token, at time `now`.
+public enum TokenChecker {
+    public static func check(_ token: TierToken, genesis: Roster, tier asked: UInt32, now: UInt64) throws(TokenDenial) -> TokenCheck {
+        let g = genesis.hash
+        guard token.lab == genesis.lab, token.genesis == g else {
+            throw .wrongLab("token names lab '\(token.lab)', genesis \(token.genesis.short)…; the roster is '\(genesis.lab)', \(g.short)…")
+        }
+        guard token.tier >= asked else { throw .tierTooLow(token: token.tier, asked: asked) }
+        var tally = Tally()
+        for (i, bytes) in token.entries.enumerated() {
+            let e: SignedEntry
+            do { e = try SignedEntry(decoding: bytes).verified(lab: genesis.lab, genesis: g) } catch {
+                throw .badEntry("entry #\(i): \(error)")
+            }
+            tally.add(e, connected: true)
+        }
+        let verdict = Verdict.compute(genesis: genesis, tally: tally, at: now)
+        let policy = verdict.roster.policy
+        guard token.issuedAt <= now &+ policy.maxSkewMs else { throw .fromTheFuture(issuedAt: token.issuedAt) }
+        guard now < token.expiresAt else { throw .expired(at: token.expiresAt) }
+        guard token.expiresAt - token.issuedAt <= policy.tokenTTLMs else {
+            throw .ttlTooLong(token.expiresAt - token.issuedAt, max: policy.tokenTTLMs)
+        }
+        guard !verdict.halted, verdict.authorizedTier >= token.tier else {
+            throw .notAuthorised(tier: token.tier, recomputed: verdict.authorizedTier, halted: verdict.halted)
+        }
+        let core = token.coreHash
+        var attesters = Set<PublicKey>()
+        var names: [String] = []
+        for a in token.attestations {
+            guard let m = verdict.roster.member(withKey: a.attester) else {
+                throw .attestations("attester \(a.attester.fingerprint) is not a member of roster version \(verdict.rosterVersion)")
+            }
+            guard a.isValid(core: core) else { throw .attestations("\(m.name)'s attestation signature is invalid") }
+            guard a.authorizedTier >= token.tier else { throw .attestations("\(m.name) attested tier \(a.authorizedTier) only") }
+            guard a.time + policy.maxSkewMs >= token.issuedAt, a.time <= token.issuedAt + policy.maxSkewMs else {
+                throw .attestations("\(m.name)'s attestation is not from the token's issue time")
+            }
+            if attesters.insert(a.attester).inserted { names.append(m.name) }
+        }
+        guard attesters.count >= Int(policy.freshnessQuorum) else {
+            throw .attestations("\(attesters.count) distinct member node(s) attested; the policy needs \(policy.freshnessQuorum)")
+        }
+        return TokenCheck(tier: token.tier, expiresAt: token.expiresAt, attesters: names, rosterVersion: verdict.rosterVersion)
+    }
+
+    /// The entries a token must carry so that a checker recomputes the verdict (SPEC.md §9.1): every passed
+    /// proposal with its binding votes (all choices), and every halt.
+    public static func evidenceEntries(store: EntryStore, verdict: Verdict) -> [SignedEntry] {
+        var wanted = Set<Digest>()
+        for p in verdict.proposals where p.passed {
+            wanted.insert(p.id)
+            for (_, v) in store.tally.votes[p.id] ?? [:] { wanted.insert(v.id) }
+        }
+        for h in verdict.halts { wanted.insert(h.id) }
+        var out: [SignedEntry] = []
+        for feed in store.feeds.values { for e in feed where wanted.contains(e.id) { out.append(e) } }
+        for (id, h) in store.detachedHalts where wanted.contains(id) && !out.contains(where: { $0.id == id }) { out.append(h) }
+        return out.sorted { ($0.entry.time, $0.id) < ($1.entry.time, $1.id) }
+    }
+}

@@ -1,0 +1,127 @@
+import ArgumentParser
+import TiergateCore
+import TiergateNode
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+struct TokenCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "token",
+        abstract: "Get a tier token from a node: exit 1 (with the reason) when tier N is not authorised now.",
+        discussion: """
+            The node issues a token only when tier ≥ N is authorised and no halt is in force. The token carries
+            the entries that prove the quorum and freshness attestations signed by member nodes (as many as the
+            policy's freshness quorum), so `tiergate check` can verify it offline. It expires after the policy's
+            token TTL.
+
+            Example: tiergate token --node 10.0.0.1:7400 --tier 3 --out tier3.token
+            """)
+
+    @Option(help: "The node, HOST:PORT.") var node: String
+    @Option(help: "The tier to launch at.") var tier: UInt32
+    @Option(help: "Where to write the token.") var out: String
+    @Option(help: "The lab's genesis roster (refuse a node of another lab).") var roster: String?
+    @Flag(help: "Print a JSON object.") var json = false
+
+    func run() throws {
+        try guarded(json: json) {
+            let genesis = try roster.map { try Load.trustedGenesis($0).roster.hash } ?? .zero
+            let client = try Remote.connect(node, genesis: genesis)
+            let bytes: [UInt8]
+            do { bytes = try client.token(tier: tier) } catch ClientError.denied(let reason) {
+                throw CLIFailure.negative("node \(node) issues no token for tier \(tier): \(reason)")
+            } catch {
+                throw CLIFailure.cannotEvaluate("node \(node): \(error)")
+            }
+            try Files.replace(out, bytes)
+            let t = try? TierToken(decoding: bytes)
+            if json {
+                Out.json(.object([
+                    ("ok", .bool(true)), ("tier", .uint(UInt64(tier))), ("out", .string(out)),
+                    ("expires_at", t.map { .string(TimeText.format($0.expiresAt)) } ?? .null),
+                ]))
+            } else {
+                Out.line("wrote \(out): tier \(tier), valid until \(t.map { TimeText.format($0.expiresAt) } ?? "?")")
+            }
+        }
+    }
+}
+
+/// The online part of a check: every listed node must answer, and none may report a halt or a lower tier.
+enum OnlineCheck {
+    struct NodeView {
+        var address: String
+        var halted: Bool
+        var tier: UInt32
+        var reason: String
+    }
+
+    static func ask(_ address: String, genesis: Digest) throws -> NodeView {
+        let client = try Remote.connect(address, genesis: genesis)
+        let s: JSONValue
+        do { s = try client.status() } catch { throw CLIFailure.cannotEvaluate("node \(address): \(error)") }
+        var tier: UInt32 = 0
+        if case .number(let n) = s["authorized_tier"], let t = UInt32(n) { tier = t }
+        let halted = s["halted"] == .bool(true)
+        var reason = ""
+        if halted, case .array(let hs) = s["halts"], let h = hs.first, case .string(let who) = h["member"], case .string(let why) = h["reason"] {
+            reason = "halted by \(who): \(why)"
+        }
+        return NodeView(address: address, halted: halted, tier: tier, reason: reason)
+    }
+}
+
+struct CheckCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "check",
+        abstract: "May a run at tier N launch? Exit 0 allow, 1 deny (with the reason), 2 cannot evaluate.",
+        discussion: """
+            Verifies everything in the token offline against the genesis roster: its entries (signatures, quorum,
+            halts, lapse, recomputed now), its expiry and issue time (clock skew), and the freshness attestations.
+            With --node it also asks each node; every listed node must answer (unreachable: exit 2) and none may
+            report a halt or a lower tier. Anything but 0 means "do not launch".
+
+            Example (a Slurm prolog): tiergate check --tier 3 --token /etc/tiergate/tier3.token \\
+                                        --roster /etc/tiergate/roster.json --node 10.0.0.1:7400 || exit 1
+            """)
+
+    @Option(help: "The tier to launch at.") var tier: UInt32
+    @Option(help: "The token file.") var token: String
+    @Option(help: "The lab's genesis roster file.") var roster: String
+    @Option(parsing: .singleValue, help: "Also ask this node for halts newer than the token; repeatable.") var node: [String] = []
+    @Option(help: "Check as of this RFC 3339 UTC time instead of now (audits).") var at: String?
+    @Flag(help: "Print a JSON object.") var json = false
+
+    func run() throws {
+        let now = try Load.time(at, option: "--at")
+        try guarded(json: json) {
+            let doc = try Load.trustedGenesis(roster)
+            let bytes = try Files.read(token, max: TierToken.maxBytes)
+            let t: TierToken
+            do { t = try TierToken(decoding: bytes) } catch { throw CLIFailure.cannotEvaluate("\(token) is not a valid token file: \(error)") }
+            var result: TokenCheck
+            do { result = try TokenChecker.check(t, genesis: doc.roster, tier: tier, now: now) } catch {
+                throw CLIFailure.negative("DENY tier \(tier): \(error)")
+            }
+            var online: [JSONValue] = []
+            for n in node {
+                let v = try OnlineCheck.ask(n, genesis: doc.roster.hash)
+                online.append(.object([("node", .string(n)), ("halted", .bool(v.halted)), ("authorized_tier", .uint(UInt64(v.tier)))]))
+                if v.halted { throw CLIFailure.negative("DENY tier \(tier): node \(n) reports \(v.reason)") }
+                if v.tier < tier { throw CLIFailure.negative("DENY tier \(tier): node \(n) reports authorised tier \(v.tier) (lapsed or revoked)") }
+            }
+            result.attesters.sort()
+            if json {
+                Out.json(.object([
+                    ("allow", .bool(true)), ("tier", .uint(UInt64(tier))), ("expires_at", .string(TimeText.format(result.expiresAt))),
+                    ("attested_by", .array(result.attesters.map { .string($0) })), ("roster_version", .uint(result.rosterVersion)),
+                    ("online", .array(online)),
+                ]))
+            } else {
+                Out.line("ALLOW tier \(tier): token valid until \(TimeText.format(result.expiresAt)), attested by \(result.attesters.joined(separator: ", "))\(node.isEmpty ? "" : "; \(node.count) node(s) confirm no halt")")
+            }
+        }
+    }
+}
