@@ -20,7 +20,8 @@ extension EntryStore {
             case .detachedHalt:
                 store.loadDetachedHalt(try SignedEntry(decoding: frame.payload))
             case .evidence:
-                _ = try? store.insertEvidence(try LedgerFormat.decodeEvidence(frame.payload))
+                var detached: [SignedEntry] = []
+                _ = try? store.insertEvidence(try LedgerFormat.decodeEvidence(frame.payload), detached: &detached)
             case nil:
                 break
             }

@@ -189,11 +189,33 @@ struct GossipTests {
         var b = EntryStore(genesis: lab.genesis)
         for e in up { _ = try! a.insert(e) }
         for e in up.prefix(2) { _ = try! b.insert(e) }
-        let (missing, ev) = a.missing(from: b.frontier)
+        let (missing, ev, truncated) = a.missing(from: b.frontier)
+        #expect(!truncated)
         #expect(Set(missing.map(\.id)) == Set(up.suffix(2).map(\.id)))
         #expect(ev.isEmpty)
         #expect(b.lacksSomething(of: a.frontier))
         #expect(!a.lacksSomething(of: b.frontier))
+    }
+
+    @Test func aLargeCatchUpProceedsInBoundedBatches() {
+        var lab = Lab()
+        var settings = GossipSettings()
+        settings.antiEntropyBatchBytes = 20_000  // about 60 entries per batch
+        var mesh = Mesh(count: 2, genesis: lab.genesis)
+        mesh.nodes = [GossipNode(store: EntryStore(genesis: lab.genesis), settings: settings), GossipNode(store: EntryStore(genesis: lab.genesis), settings: settings)]
+        let p = lab.propose("alice", tier: 1, at: t0)
+        _ = mesh.nodes[0].inject(p)
+        for i in 0..<600 { _ = mesh.nodes[0].inject(lab.vote(["bob", "carol", "dave"][i % 3], p, .abstain, at: t0 + UInt64(i))) }
+        var largest = 0
+        mesh.link(0, 1)
+        while !mesh.inflight.isEmpty {
+            let (to, peer, m) = mesh.inflight.removeFirst()
+            largest = max(largest, m.encodedFrame().count)
+            mesh.apply(to, mesh.nodes[to].received(m, from: peer, now: mesh.now))
+        }
+        #expect(mesh.nodes[1].store.entryCount == 601)
+        #expect(mesh.nodes[1].store.digest == mesh.nodes[0].store.digest)
+        #expect(largest < 25_000, "no message beyond the batch bound")
     }
 
     @Test func equivocationIsDetectedAcrossNodesAndEvidenceSpreads() {

@@ -267,7 +267,8 @@ private struct VerdictComputation {
             }
             guard let b = best else { break }
             let activatesAt = b.time &+ current.policy.amendCoolingOffMs
-            if activatesAt > now {
+            // A version starting exactly at `now` is not in force yet (strictly after its start, §5.2).
+            if activatesAt >= now {
                 pending = (version + 1, activatesAt)
                 pendingHash = b.roster.hash
                 break
@@ -392,7 +393,7 @@ private struct VerdictComputation {
                     } else if !active.isEmpty {
                         outcome = "resolved \(ids.count) halt(s); still halted by others"
                     } else {
-                        let resumed = max(min(t, ceiling!), base())
+                        let resumed = max(min(t, ceiling!, rosters[rosterIdx].maxTier), base())
                         if resumed != tier {
                             history.append(TierChange(time: at, tier: resumed, cause: "resumed by proposal \(p.id.short)"))
                         }

@@ -10,6 +10,8 @@ public struct InsertOutcome: Sendable {
     public var duplicate = false
     /// Buffered in memory until the missing positions arrive (not durable).
     public var bufferedBehindGap = false
+    /// Claims the next position but does not link to the held head: the author forked earlier.
+    public var conflicting = false
 
     /// Whether anything new must be persisted and pushed.
     public var isNew: Bool { !appended.isEmpty || detachedHalt != nil || evidence != nil }
@@ -81,6 +83,7 @@ public struct EntryStore: Sendable {
                 let ev = EquivocationEvidence(first: held, second: e)
                 evidence[author] = ev
                 tally.addEquivocation(ev)
+                out.detachedHalt = detachHalts(of: ev).first
                 refreshDigest()
                 out.evidence = ev
             } else {
@@ -127,13 +130,12 @@ public struct EntryStore: Sendable {
     private mutating func noteBrokenLink(_ e: SignedEntry, _ out: inout InsertOutcome) -> InsertOutcome {
         // The entry claims the next position but links elsewhere: the author signed two different entries at
         // an earlier position. Keep a halt among them; the proof arrives when that earlier entry does.
+        out.conflicting = true
         if case .halt = e.entry.body, detachedHalts[e.id] == nil {
             detachedHalts[e.id] = e
             tally.add(e, connected: false)
             out.detachedHalt = e
             refreshDigest()
-        } else {
-            out.duplicate = true
         }
         return out
     }
@@ -151,8 +153,13 @@ public struct EntryStore: Sendable {
                 tally.addEquivocation(ev)
                 out.evidence = ev
             }
+            if case .halt = other.entry.body, detachedHalts[other.id] == nil {
+                detachedHalts[other.id] = other  // it stays a counted, detached halt
+            }
         }
         feeds[e.entry.author, default: []].append(e)
+        // Detached halts are the halts held but not connected: this one now is.
+        detachedHalts[e.id] = nil
         tally.add(e, connected: true)
         out.appended.append(e)
         if case .proposal(let p) = e.entry.body, case .amend(let roster) = p.action {
@@ -161,8 +168,9 @@ public struct EntryStore: Sendable {
         }
     }
 
-    /// Records evidence received from a peer, after checking it.
-    public mutating func insertEvidence(_ ev: EquivocationEvidence) throws(StoreRejection) -> Bool {
+    /// Records evidence received from a peer, after checking it. Returns false when this author's equivocation
+    /// was already proven here; `detached` receives halts of the pair that are now stored as detached halts.
+    public mutating func insertEvidence(_ ev: EquivocationEvidence, detached: inout [SignedEntry]) throws(StoreRejection) -> Bool {
         guard ev.isValid(lab: genesis.lab, genesis: genesisHash) else {
             throw .invalid(.malformed(.invalidValue(field: "evidence", reason: "not two valid, different entries at one position")))
         }
@@ -170,16 +178,35 @@ public struct EntryStore: Sendable {
         guard evidence[ev.author] == nil else { return false }
         evidence[ev.author] = ev
         tally.addEquivocation(ev)
+        detached = detachHalts(of: ev)
         refreshDigest()
         return true
     }
 
     /// Re-inserts a detached halt from the ledger on load.
     public mutating func loadDetachedHalt(_ e: SignedEntry) {
-        guard detachedHalts[e.id] == nil else { return }
+        guard detachedHalts[e.id] == nil, !isConnected(e) else { return }
         detachedHalts[e.id] = e
         tally.add(e, connected: false)
         refreshDigest()
+    }
+
+    func isConnected(_ e: SignedEntry) -> Bool {
+        guard let feed = feeds[e.entry.author], e.entry.seq >= 1, e.entry.seq <= UInt64(feed.count) else { return false }
+        return feed[Int(e.entry.seq) - 1].id == e.id
+    }
+
+    /// Halts inside new evidence that are not connected here become detached halts, so that anti-entropy carries
+    /// them like any other halt (SPEC.md §8.4). Returns the ones added.
+    mutating func detachHalts(of ev: EquivocationEvidence) -> [SignedEntry] {
+        var added: [SignedEntry] = []
+        for side in [ev.first, ev.second] {
+            if case .halt = side.entry.body, !isConnected(side), detachedHalts[side.id] == nil {
+                detachedHalts[side.id] = side
+                added.append(side)
+            }
+        }
+        return added
     }
 
     // MARK: Anti-entropy views
@@ -212,8 +239,9 @@ public struct EntryStore: Sendable {
         return Blake2b.hash256(SigningDomain.digest.message(w.bytes))
     }
 
-    /// What the holder of `other` lacks that this store has (SPEC.md §8.4).
-    public func missing(from other: Frontier) -> (entries: [SignedEntry], evidence: [EquivocationEvidence]) {
+    /// What the holder of `other` lacks that this store has (SPEC.md §8.4), at most `maxBytes` of entries
+    /// (`truncated` says more remain: the exchange continues next round trip).
+    public func missing(from other: Frontier, maxBytes: Int = Int.max) -> (entries: [SignedEntry], evidence: [EquivocationEvidence], truncated: Bool) {
         var theirs: [PublicKey: FrontierHead] = [:]
         for h in other.heads { theirs[h.author] = h }
         let evTheyHave = Set(other.evidenceAuthors)
@@ -225,12 +253,27 @@ public struct EntryStore: Sendable {
                 entries.append(feed[seq - 1])  // a fork at their head: our entry there makes the proof
             }
             if seq < feed.count { entries.append(contentsOf: feed[seq...]) }
+            if budget(entries) > maxBytes { break }
+        }
+        var truncated = false
+        if budget(entries) > maxBytes {
+            var size = 0
+            var keep = 0
+            for e in entries {
+                size += e.content.count + 68
+                if size > maxBytes { break }
+                keep += 1
+            }
+            entries = Array(entries.prefix(max(keep, 1)))
+            truncated = true
         }
         let haltsTheyHave = Set(other.detachedHalts)
         for (id, h) in detachedHalts.sorted(by: { $0.key < $1.key }) where !haltsTheyHave.contains(id) { entries.append(h) }
         let ev = evidence.sorted { $0.key < $1.key }.filter { !evTheyHave.contains($0.key) }.map(\.value)
-        return (entries, ev)
+        return (entries, ev, truncated)
     }
+
+    private func budget(_ entries: [SignedEntry]) -> Int { entries.reduce(0) { $0 + $1.content.count + 68 } }
 
     /// Whether `other` holds something this store lacks.
     public func lacksSomething(of other: Frontier) -> Bool {

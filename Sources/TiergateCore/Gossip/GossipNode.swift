@@ -23,6 +23,8 @@ public struct GossipSettings: Sendable {
     public var nodeName: String = ""
     /// The node's member key: signs freshness attestations for tokens. Without it the node issues no tokens.
     public var attester: SigningKey?
+    /// Entries sent in answer to one FRONTIER, at most; the rest follows a round trip later (SPEC.md §8.4).
+    public var antiEntropyBatchBytes = 4 << 20
     /// How long to wait for peers' attestations when the freshness quorum is above 1.
     public var attestationTimeoutMs: UInt64 = 3_000
     public init() {}
@@ -194,13 +196,15 @@ public struct GossipNode: Sendable {
             do { ev = EquivocationEvidence(first: try SignedEntry(decoding: a), second: try SignedEntry(decoding: b)) } catch {
                 return misbehaving(peer, "evidence: \(error)")
             }
+            var detached: [SignedEntry] = []
             do {
-                guard try store.insertEvidence(ev) else { return [] }
+                guard try store.insertEvidence(ev, detached: &detached) else { return [] }
             } catch {
                 if case .notAMember = error { return [] }
                 return misbehaving(peer, "invalid evidence: \(error)")
             }
             evidenceBatch.append(ev)
+            detachedBatch += detached
             return flushBatch([], except: peer)
         case .digest(let theirs):
             guard role == .node else { return misbehaving(peer, "clients may not send \(message.name)") }
@@ -208,10 +212,13 @@ public struct GossipNode: Sendable {
         case .frontier(let replyWanted, let theirs):
             guard role == .node else { return misbehaving(peer, "clients may not send \(message.name)") }
             var out: [Directive] = []
-            let (entries, evidence) = store.missing(from: theirs)
+            let (entries, evidence, truncated) = store.missing(from: theirs, maxBytes: settings.antiEntropyBatchBytes)
             out += GossipNode.chunked(entries).map { .send(peer, .entries($0)) }
             out += evidence.map { .send(peer, .evidence(first: $0.first.bytes, second: $0.second.bytes)) }
-            if replyWanted && store.lacksSomething(of: theirs) {
+            if truncated {
+                // More remains: ask for their frontier again once this batch is in (self-clocked catch-up).
+                out.append(.send(peer, .frontier(replyWanted: true, store.frontier)))
+            } else if replyWanted && store.lacksSomething(of: theirs) {
                 out.append(.send(peer, .frontier(replyWanted: false, store.frontier)))
             }
             return out
@@ -225,6 +232,13 @@ public struct GossipNode: Sendable {
                 return [.send(peer, .ack(request: request, status: .rejected, reason: error.description))]
             }
             if outcome.duplicate { return [.send(peer, .ack(request: request, status: .alreadyStored, reason: ""))] }
+            if outcome.conflicting || (outcome.evidence != nil && outcome.appended.isEmpty) {
+                // Persist the proof (and any halt), but the entry itself is not stored: say so.
+                var out = persistAndPush(outcome, except: nil)
+                out.append(.send(peer, .ack(request: request, status: .rejected,
+                    reason: "this author already signed a different entry at position \(e.entry.seq) (equivocation); the entry is kept only as evidence")))
+                return out
+            }
             if outcome.bufferedBehindGap && outcome.detachedHalt == nil {
                 let have = store.feeds[e.entry.author]?.count ?? 0
                 return [.send(peer, .ack(request: request, status: .rejected,

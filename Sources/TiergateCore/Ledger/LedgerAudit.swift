@@ -159,6 +159,8 @@ public enum LedgerAudit {
             case .entry(let e):
                 if let why = result.chain.violation(e.entry) {
                     result.problems.append(LedgerProblem(frameIndex: f.index, offset: f.offset, entryId: e.id, message: why))
+                    // A validly signed halt counts wherever it is seen, even in a frame that breaks the feed rule.
+                    if case .halt = e.entry.body { result.tally.add(e, connected: false) }
                     continue
                 }
                 result.chain.extend(e.entry, id: e.id)
