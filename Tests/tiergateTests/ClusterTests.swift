@@ -209,3 +209,22 @@ final class NodeProcess {
         #expect(unreachable.code == 2)
     }
 }
+
+@Suite(.serialized) struct DemoTests {
+    @Test func theDemoRunsToTheEndAndLeavesNothingBehind() throws {
+        let r = try CLI.run(["demo", "--json"])
+        #expect(r.code == 0, "\(r.stdout)\n\(r.stderr)")
+        let j = try r.json()
+        #expect(j["ok"] == .bool(true))
+        guard case .array(let steps) = j["steps"], case .string(let dir) = j["dir"] else { Issue.record("no transcript"); return }
+        #expect(steps.count == 8)
+        #expect(steps.allSatisfy { $0["ok"] == .bool(true) })
+        #expect(!FileManager.default.fileExists(atPath: dir), "the demo removed its files")
+        // Its nodes are gone: nothing listens on their ports any more.
+        guard case .array(let nodes) = j["nodes"] else { return }
+        for case .string(let address) in nodes {
+            let s = try CLI.run(["status", "--node", address])
+            #expect(s.code == 2, "\(address) still answers")
+        }
+    }
+}
