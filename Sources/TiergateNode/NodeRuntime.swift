@@ -23,6 +23,8 @@ public final class NodeRuntime: @unchecked Sendable {
     var serverChannel: Channel?
     var tickTask: RepeatedTask?
     var stopped = false
+    /// Called on the node's event loop after new entries are durable (benchmarks and tests observe with it).
+    public var onPersist: (@Sendable (_ entries: [SignedEntry], _ detachedHalts: [SignedEntry]) -> Void)?
 
     /// One configured peer that this node dials and re-dials forever.
     final class Dialer: @unchecked Sendable {  // confined to the node's event loop
@@ -52,7 +54,8 @@ public final class NodeRuntime: @unchecked Sendable {
 
     /// Binds the listener, starts dialing peers and the periodic tick. Returns the bound address.
     public func start() throws -> SocketAddress {
-        let server = try ServerBootstrap(group: group)
+        // Every channel of this node lives on its one event loop (the runtime state is confined to it).
+        let server = try ServerBootstrap(group: loop, childGroup: loop)
             .serverChannelOption(.backlog, value: 256)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
@@ -170,6 +173,7 @@ public final class NodeRuntime: @unchecked Sendable {
                     fflush(nil)
                     exit(70)
                 }
+                onPersist?(entries, halts)
                 for e in entries + halts where e.entry.kind == .halt {
                     logger.notice("halt stored", metadata: ["entry.id": "\(e.id.hex)", "entry.time": "\(e.entry.time)"])
                 }

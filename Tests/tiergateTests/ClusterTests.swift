@@ -228,3 +228,20 @@ final class NodeProcess {
         }
     }
 }
+
+@Suite(.serialized) struct BenchSmokeTests {
+    /// `tiergate bench --quick` runs every benchmark and reports its figure, baseline and ratio (never a timing assertion).
+    @Test func quickBenchmarksRunAndReportRatios() throws {
+        let r = try CLI.run(["bench", "--quick", "--json"])
+        #expect(r.code == 0, "\(r.stderr)")
+        let j = try r.json()
+        guard case .array(let verify) = j["verify"], let large = verify.last else { Issue.record("no verify figures"); return }
+        #expect(large["ratio"] != nil && large["baseline_verifies_per_second"] != nil && large["peak_rss_mib"] != nil)
+        #expect(large["exit_code"] == .int(0), "ledger verify of the generated ledger succeeded")
+        #expect(j["check"]?["ratio"] != nil && j["check"]?["check_exit_code"] == .int(0))
+        #expect(j["halt"]?["p99_ms"] != nil)
+        guard case .array(let sims) = j["simulate"], let sim = sims.first else { Issue.record("no simulate figures"); return }
+        #expect(sim["reached"] == sim["nodes"])
+        #expect(j["catchup"]?["ratio"] != nil)
+    }
+}

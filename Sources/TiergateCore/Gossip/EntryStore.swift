@@ -49,7 +49,6 @@ public struct EntryStore: Sendable {
         self.genesis = genesis
         genesisHash = genesis.hash
         knownKeys = Set(genesis.members.map(\.key))
-        digest = computeDigest()
     }
 
     public var entryCount: Int { feeds.values.reduce(0) { $0 + $1.count } }
@@ -221,12 +220,21 @@ public struct EntryStore: Sendable {
             evidenceAuthors: evidence.keys.sorted())
     }
 
-    /// SPEC.md §8.4; cached, recomputed after every change.
-    public private(set) var digest: Digest = .zero
+    /// SPEC.md §8.4; computed when first asked for after a change (a catch-up of many entries hashes once).
+    public var digest: Digest {
+        mutating get {
+            if let d = cachedDigest { return d }
+            let d = computeDigest()
+            cachedDigest = d
+            return d
+        }
+    }
+    private var cachedDigest: Digest?
 
-    private mutating func refreshDigest() { digest = computeDigest() }
+    private mutating func refreshDigest() { cachedDigest = nil }
 
-    func computeDigest() -> Digest {
+    /// The digest computed afresh (for read-only callers; ``digest`` caches it).
+    public func computeDigest() -> Digest {
         let f = frontier
         var w = ByteWriter()
         w.list(f.heads) { w, h in

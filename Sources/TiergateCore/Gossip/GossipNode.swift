@@ -1,3 +1,5 @@
+import Dispatch
+
 /// Identifies a connection inside one node (assigned by the shell).
 public typealias PeerID = Int
 
@@ -170,13 +172,17 @@ public struct GossipNode: Sendable {
         case .entries(let list):
             guard role == .node else { return misbehaving(peer, "clients may not send \(message.name)") }
             var appended: [SignedEntry] = []
-            for bytes in list {
+            let checked = GossipNode.decodeAndVerify(list, lab: store.genesis.lab, genesis: store.genesisHash)
+            for result in checked {
                 let e: SignedEntry
-                do { e = try SignedEntry(decoding: bytes) } catch {
-                    return flushBatch(appended, except: peer) + misbehaving(peer, "entry: \(error)")
+                switch result {
+                case .failure(let error):
+                    if case .malformed = error { return flushBatch(appended, except: peer) + misbehaving(peer, "entry: \(error)") }
+                    return flushBatch(appended, except: peer) + misbehaving(peer, "invalid entry: \(error)")
+                case .success(let v): e = v
                 }
                 do {
-                    let o = try store.insert(e)
+                    let o = try store.insertVerified(e)
                     appended += o.appended
                     if let h = o.detachedHalt { detachedBatch.append(h) }
                     if let ev = o.evidence { evidenceBatch.append(ev) }
@@ -322,7 +328,7 @@ public struct GossipNode: Sendable {
         return peersToAsk.map { .send($0, .attestRequest(request: id, core: core, tier: tier, issuedAt: now)) }
     }
 
-    private func attest(request: UInt64, core: Digest, tier: UInt32, issuedAt: UInt64, to peer: PeerID, now: UInt64) -> [Directive] {
+    private mutating func attest(request: UInt64, core: Digest, tier: UInt32, issuedAt: UInt64, to peer: PeerID, now: UInt64) -> [Directive] {
         let v = store.verdict(at: now)
         func refuse(_ why: String) -> [Directive] { [.send(peer, .attest(request: request, reason: why, attestation: nil))] }
         guard let key = settings.attester, v.roster.member(withKey: key.publicKey) != nil else { return refuse("no member key") }
@@ -359,6 +365,24 @@ public struct GossipNode: Sendable {
         for p in readyPeerNodes where p != except {
             out += GossipNode.chunked(entries).map { .send(p, .entries($0)) }
             out += evidence.map { .send(p, .evidence(first: $0.first.bytes, second: $0.second.bytes)) }
+        }
+        return out
+    }
+
+    /// Decodes and checks a batch of entries (signature, lab, genesis), on all cores for large batches.
+    /// The result is the same as checking them one by one, in order.
+    static func decodeAndVerify(_ list: [[UInt8]], lab: String, genesis: Digest) -> [Result<SignedEntry, EntryError>] {
+        @Sendable func one(_ b: [UInt8]) -> Result<SignedEntry, EntryError> {
+            do { return .success(try SignedEntry(decoding: b).verified(lab: lab, genesis: genesis)) } catch { return .failure(error) }
+        }
+        guard list.count >= 64 else { return list.map(one) }
+        var out = [Result<SignedEntry, EntryError>](repeating: .failure(.badSignature), count: list.count)
+        let chunks = min(list.count / 32, 16)
+        out.withUnsafeMutableBufferPointer { buf in
+            let slots = UncheckedSendable(buf.baseAddress!)
+            DispatchQueue.concurrentPerform(iterations: chunks) { c in
+                for i in (c * list.count / chunks)..<((c + 1) * list.count / chunks) { (slots.value + i).pointee = one(list[i]) }
+            }
         }
         return out
     }

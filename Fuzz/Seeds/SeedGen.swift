@@ -1,0 +1,256 @@
+// Seed generator for the fuzz corpora (run by scripts/fuzz; not a fuzz target).
+//
+// Compiled with Sources/TiergateCore and Fuzz/Shared/FuzzSupport.swift into one module (no sanitizers). It signs
+// well-formed artefacts with the insecure vector keys (seed = BLAKE2b-256("tiergate/v1/vector-key/" + name), as
+// TiergateTestKit's VectorKeys) for the fixed fuzz genesis roster, so that the fuzzers start from inputs that reach
+// deep code: validly signed entries of every kind, tokens that pass every check, every wire message type, rosters
+// with overrides, role minimums and vetoes. The vector files themselves are extracted by scripts/fuzz.
+//
+// Usage: seedgen OUT_DIR [VECTOR_LEDGER]   writes OUT_DIR/<target>/<name>.bin
+// With VECTOR_LEDGER it checks that the fuzz genesis hash equals that ledger's header (else exits 1).
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+private func vectorKey(_ name: String) -> SigningKey {
+    try! SigningKey(seed: Blake2b.hash256(Array("tiergate/v1/vector-key/\(name)".utf8)).bytes)
+}
+
+private let t0: UInt64 = 1_767_225_600_000
+private let minute: UInt64 = 60_000
+private let day: UInt64 = 86_400_000
+
+private struct Author {
+    var keys: [String: SigningKey] = [:]
+    var heads: [PublicKey: (seq: UInt64, id: Digest)] = [:]
+    let genesis: Roster
+    let genesisHash: Digest
+
+    init(genesis: Roster, names: [String]) {
+        self.genesis = genesis
+        genesisHash = genesis.hash
+        for n in names { keys[n] = vectorKey(n) }
+    }
+
+    mutating func sign(_ name: String, _ body: EntryBody, at time: UInt64, rosterVersion: UInt64 = 1, advance: Bool = true) -> SignedEntry {
+        let key = keys[name]!
+        let head = heads[key.publicKey]
+        let entry = Entry(
+            lab: genesis.lab, genesis: genesisHash, rosterVersion: rosterVersion, author: key.publicKey,
+            seq: (head?.seq ?? 0) + 1, prev: head?.id ?? .zero, time: time, body: body)
+        let signed = SignedEntry(signing: entry, with: key)
+        if advance { heads[key.publicKey] = (entry.seq, signed.id) }
+        return signed
+    }
+}
+
+private func readFile(_ path: String) -> [UInt8]? {
+    guard let f = fopen(path, "rb") else { return nil }
+    defer { fclose(f) }
+    var out: [UInt8] = []
+    var buf = [UInt8](repeating: 0, count: 65536)
+    while true {
+        let n = fread(&buf, 1, buf.count, f)
+        if n <= 0 { break }
+        out.append(contentsOf: buf[0..<n])
+    }
+    return out
+}
+
+private func writeFile(_ path: String, _ bytes: [UInt8]) {
+    guard let f = fopen(path, "wb") else {
+        fputs("seedgen: cannot write \(path)\n", stderr)
+        exit(1)
+    }
+    _ = bytes.withUnsafeBufferPointer { fwrite($0.baseAddress, 1, $0.count, f) }
+    fclose(f)
+}
+
+@main
+struct SeedGen {
+    static func main() {
+        let args = CommandLine.arguments
+        guard args.count >= 2 else {
+            fputs("usage: seedgen OUT_DIR [VECTOR_LEDGER]\n", stderr)
+            exit(64)
+        }
+        let out = args[1]
+        let genesis = FuzzGenesis.roster
+        let gHash = FuzzGenesis.hash
+        if args.count >= 3 {
+            guard let ledger = readFile(args[2]), ledger.count >= 48, Array(ledger[12..<44]) == gHash.bytes else {
+                fputs("seedgen: the fuzz genesis roster's hash does not match the vector ledger \(args[2])\n", stderr)
+                exit(1)
+            }
+        }
+        var count = 0
+        func emit(_ target: String, _ name: String, _ bytes: [UInt8]) {
+            mkdir("\(out)/\(target)", 0o755)
+            writeFile("\(out)/\(target)/\(name).bin", bytes)
+            count += 1
+        }
+
+        var lab = Author(genesis: genesis, names: ["alice", "bob", "carol", "dave", "erin", "mallory"])
+        for (name, hex, _) in FuzzGenesis.memberKeys where lab.keys[name]!.publicKey.hex != hex {
+            fputs("seedgen: vector key of \(name) does not match the fuzz genesis roster\n", stderr)
+            exit(1)
+        }
+
+        // A richer roster (version 2 amending genesis): overrides, role minimums, vetoes, restricted halt roles.
+        let members = FuzzGenesis.memberKeys.map { (name, hex, role) in
+            Member(name: name, key: PublicKey(hex: hex)!, roles: role == "staff" ? ["staff"] : [role, "member"])
+        }
+        let rich = Roster(
+            lab: "acme", version: 2, previous: gHash, baseTier: 0, maxTier: 4, members: members,
+            policy: Policy(
+                advance: Rule(minYes: 3, roleMinimums: [RoleMinimum(role: "safety", count: 1)], vetoRoles: ["auditor"], windowMs: 7 * day),
+                advanceOverrides: [
+                    TierRule(tier: 2, rule: Rule(minYes: 4, roleMinimums: [RoleMinimum(role: "board", count: 1), RoleMinimum(role: "safety", count: 1)], vetoRoles: ["auditor", "safety"], windowMs: 3 * day)),
+                    TierRule(tier: 4, rule: Rule(minYes: 5, windowMs: day)),
+                ],
+                haltRoles: ["auditor", "safety", "staff"],
+                resume: Rule(minYes: 4, roleMinimums: [RoleMinimum(role: "safety", count: 1)], windowMs: day),
+                amend: Rule(minYes: 4, vetoRoles: ["board"], windowMs: 14 * day),
+                amendCoolingOffMs: 3_600_000, tokenTTLMs: 300_000, lapseMs: 7 * day, maxSkewMs: 60_000, freshnessQuorum: 2))
+        precondition((try? rich.validate()) != nil, "seedgen: rich roster must be consistent")
+        var richGenesis = rich
+        richGenesis.version = 1
+        richGenesis.previous = .zero
+        precondition((try? richGenesis.validate()) != nil, "seedgen: rich genesis must be consistent")
+
+        // Entries: an advance that passes, a vote no, a halt, a resume that passes, an amendment, abstentions.
+        let p1 = lab.sign("alice", .proposal(Proposal(
+            action: .advance(tier: 1), title: "Train model v5 at tier 1",
+            evidence: [Evidence(name: "safety-case.pdf", hash: Blake2b.hash256(Array("safety case".utf8))),
+                       Evidence(name: "evals/run-7.json", hash: Blake2b.hash256(Array("evals".utf8)))],
+            closesAt: t0 + 7 * day)), at: t0)
+        let v1 = lab.sign("bob", .vote(Vote(proposal: p1.id, choice: .yes, reason: "evals reviewed")), at: t0 + minute)
+        let v2 = lab.sign("carol", .vote(Vote(proposal: p1.id, choice: .yes)), at: t0 + 2 * minute)
+        let v3 = lab.sign("alice", .vote(Vote(proposal: p1.id, choice: .yes, reason: "ok ✓ — approuvé")), at: t0 + 3 * minute)
+        let v4 = lab.sign("dave", .vote(Vote(proposal: p1.id, choice: .no, reason: "not yet")), at: t0 + 4 * minute)
+        let v5 = lab.sign("erin", .vote(Vote(proposal: p1.id, choice: .abstain)), at: t0 + 5 * minute)
+        let h1 = lab.sign("erin", .halt(Halt(reason: "eval run 7 shows a capability jump")), at: t0 + 10 * minute)
+        let h2 = lab.sign("dave", .halt(Halt(reason: "audit hold")), at: t0 + 10 * minute + 1)
+        let r1 = lab.sign("alice", .proposal(Proposal(
+            action: .resume(tier: 1, halts: [h1.id, h2.id].sorted()), title: "Resume after review", closesAt: t0 + 8 * day)),
+            at: t0 + 11 * minute)
+        let rv1 = lab.sign("bob", .vote(Vote(proposal: r1.id, choice: .yes)), at: t0 + 12 * minute)
+        let rv2 = lab.sign("carol", .vote(Vote(proposal: r1.id, choice: .yes)), at: t0 + 13 * minute)
+        let rv3 = lab.sign("alice", .vote(Vote(proposal: r1.id, choice: .yes)), at: t0 + 14 * minute)
+        let a1 = lab.sign("carol", .proposal(Proposal(action: .amend(rich), title: "Adopt the stricter policy", closesAt: t0 + 9 * day)), at: t0 + 20 * minute)
+        let av1 = lab.sign("dave", .vote(Vote(proposal: a1.id, choice: .yes)), at: t0 + 21 * minute)
+        // Equivocation: two different entries at erin's next position.
+        let eq1 = lab.sign("erin", .vote(Vote(proposal: a1.id, choice: .yes)), at: t0 + 22 * minute, advance: false)
+        let eq2 = lab.sign("erin", .vote(Vote(proposal: a1.id, choice: .no)), at: t0 + 22 * minute)
+        // A non-member's entry and a detached halt beyond a gap.
+        let m1 = lab.sign("mallory", .halt(Halt(reason: "not a member")), at: t0 + 23 * minute)
+        var gapLab = lab
+        _ = gapLab.sign("bob", .vote(Vote(proposal: a1.id, choice: .abstain)), at: t0 + 24 * minute)
+        let detached = gapLab.sign("bob", .halt(Halt(reason: "halt seen before its predecessor")), at: t0 + 25 * minute)
+
+        let all = [p1, v1, v2, v3, v4, v5, h1, h2, r1, rv1, rv2, rv3, a1, av1, eq1, eq2, m1, detached]
+        let names = ["proposal-advance", "vote-yes-bob", "vote-yes-carol", "vote-yes-alice", "vote-no-dave", "vote-abstain-erin",
+                     "halt-erin", "halt-dave", "proposal-resume", "vote-resume-bob", "vote-resume-carol", "vote-resume-alice",
+                     "proposal-amend-rich", "vote-amend-dave", "equivocation-a", "equivocation-b", "halt-non-member",
+                     "halt-detached-bob"]
+        for (e, n) in zip(all, names) { emit("entry", n, e.bytes) }
+        emit("entry", "truncated-signature", Array(p1.bytes.dropLast(1)))
+
+        // Rosters: canonical bytes and signed JSON files.
+        emit("roster", "genesis-canonical", genesis.encoded())
+        emit("roster", "rich-amendment-canonical", rich.encoded())
+        emit("roster", "rich-genesis-canonical", richGenesis.encoded())
+        var doc = GenesisDocument(roster: genesis)
+        for n in ["alice", "bob", "carol", "dave", "erin"] { try! doc.sign(with: lab.keys[n]!) }
+        emit("roster", "genesis-json", doc.fileBytes())
+        var richDoc = GenesisDocument(roster: richGenesis)
+        for n in ["alice", "bob", "carol"] { try! richDoc.sign(with: lab.keys[n]!) }
+        emit("roster", "rich-genesis-json-partly-signed", richDoc.fileBytes())
+        emit("roster", "rich-genesis-json-compact", Array(richDoc.json().serialized().utf8))
+        emit("roster", "policy-defaults-json", Array("""
+            {"format":"tiergate-roster-v1","roster":{"lab":"x","version":1,"previous":"\(String(repeating: "0", count: 64))",\
+            "base_tier":0,"max_tier":1,"members":[{"name":"a","public_key":"\(FuzzGenesis.memberKeys[0].1)","roles":["r"]}],\
+            "policy":{}},"signatures":[]}
+            """.utf8))
+
+        // Ledgers: every kind of frame.
+        var ledger = LedgerFormat.header(genesis: gHash)
+        for e in [p1, v1, v2, v3, v4, v5, h1, h2, r1, rv1, rv2, rv3, a1, av1, eq2, m1] { ledger += LedgerFormat.frame(.entry, payload: e.bytes) }
+        ledger += LedgerFormat.frame(.detachedHalt, payload: detached.bytes)
+        ledger += LedgerFormat.frame(.evidence, payload: LedgerFormat.evidencePayload(EquivocationEvidence(first: eq1, second: eq2)))
+        emit("ledger", "every-frame-kind", ledger)
+        emit("ledger", "torn-final-frame", Array(ledger.dropLast(7)))
+        emit("ledger", "header-only", LedgerFormat.header(genesis: gHash))
+        var misfed = LedgerFormat.header(genesis: gHash)
+        for e in [v1, p1, h1, h1, detached] { misfed += LedgerFormat.frame(.entry, payload: e.bytes) }
+        misfed += LedgerFormat.frame(.detachedHalt, payload: p1.bytes)
+        misfed += LedgerFormat.frame(FrameType(rawValue: 3)!, payload: LedgerFormat.evidencePayload(EquivocationEvidence(first: eq1, second: eq1)))
+        emit("ledger", "rule-breaking-frames", misfed)
+
+        // Tokens (checked at FuzzGenesis.now with tier 1).
+        let now = FuzzGenesis.now
+        func token(_ entries: [SignedEntry], tier: UInt32 = 1, issued: UInt64 = now - minute, expires: UInt64 = now + 9 * minute,
+                   attesters: [String] = ["alice"], attestedTier: UInt32 = 1, attestTime: UInt64? = nil) -> [UInt8] {
+            var t = TierToken(lab: genesis.lab, genesis: gHash, tier: tier, issuedAt: issued, expiresAt: expires, entries: entries.map(\.bytes))
+            let core = t.coreHash
+            t.attestations = attesters.map { n in
+                Attestation(core: core, key: lab.keys[n]!, time: attestTime ?? issued, digest: Blake2b.hash256([1, 2, 3]), tier: attestedTier)
+            }
+            return t.encoded()
+        }
+        let passed = [p1, v1, v2, v3, v4, v5]
+        emit("token", "allowed-tier1", token(passed))
+        emit("token", "allowed-two-attesters", token(passed, attesters: ["alice", "bob"]))
+        emit("token", "halted", token(passed + [h1]))
+        emit("token", "resumed", token(passed + [h1, h2, r1, rv1, rv2, rv3]))
+        emit("token", "amendment-and-votes", token(passed + [a1, av1, eq2]))
+        emit("token", "tier2-not-authorised", token(passed, tier: 2, attestedTier: 2))
+        emit("token", "expired", token(passed, issued: now - 20 * minute, expires: now - 10 * minute))
+        emit("token", "ttl-too-long", token(passed, issued: now - minute, expires: now + 60 * minute))
+        emit("token", "non-member-attester", token(passed, attesters: ["mallory"]))
+        emit("token", "stale-attestation", token(passed, attestTime: now - 30 * minute))
+        emit("token", "no-attestation", token(passed, attesters: []))
+        emit("token", "no-entries", token([], attesters: []))
+
+        // Wire frames: every message type, alone and as one stream.
+        let att = Attestation(core: gHash, key: lab.keys["bob"]!, time: now, digest: Blake2b.hash256([9]), tier: 1)
+        let msgs: [(String, WireMessage)] = [
+            ("hello-node", .hello(version: 1, genesis: gHash, role: .node, name: "alice-node")),
+            ("hello-client", .hello(version: 1, genesis: .zero, role: .client, name: "")),
+            ("error", .error("rate limit exceeded")),
+            ("entries", .entries([p1.bytes, v1.bytes, h1.bytes])),
+            ("entries-empty", .entries([])),
+            ("evidence", .evidence(first: eq1.bytes, second: eq2.bytes)),
+            ("digest", .digest(Blake2b.hash256([7]))),
+            ("frontier", .frontier(replyWanted: true, Frontier(
+                heads: [FrontierHead(author: lab.keys["alice"]!.publicKey, seq: 3, head: r1.id),
+                        FrontierHead(author: lab.keys["bob"]!.publicKey, seq: 2, head: rv1.id)].sorted { $0.author < $1.author },
+                detachedHalts: [h1.id, h2.id].sorted(), evidenceAuthors: [lab.keys["erin"]!.publicKey]))),
+            ("submit", .submit(request: 7, entry: a1.bytes)),
+            ("ack", .ack(request: 7, status: .rejected, reason: "beyond a gap")),
+            ("status-request", .statusRequest(request: 8, at: 0)),
+            ("status", .status(request: 8, json: Array(#"{"authorized_tier":1,"halted":false,"node":{"name":"a","peers":[]}}"#.utf8))),
+            ("head-request", .headRequest(request: 9, author: lab.keys["carol"]!.publicKey)),
+            ("head", .head(request: 9, seq: 1, id: a1.id, time: t0, entry: a1.bytes)),
+            ("head-none", .head(request: 9, seq: 0, id: .zero, time: 0, entry: [])),
+            ("export-request", .exportRequest(request: 10)),
+            ("export", .export(request: 10, last: true, chunk: Array(ledger.prefix(600)))),
+            ("token-request", .tokenRequest(request: 11, tier: 1)),
+            ("token", .token(request: 11, reason: "", token: token(passed))),
+            ("token-refused", .token(request: 11, reason: "not authorised: tier 0", token: [])),
+            ("attest-request", .attestRequest(request: 12, core: gHash, tier: 1, issuedAt: now)),
+            ("attest", .attest(request: 12, reason: "", attestation: att)),
+            ("attest-refused", .attest(request: 12, reason: "halted", attestation: nil)),
+        ]
+        var stream: [UInt8] = []
+        for (n, m) in msgs {
+            emit("frame", n, m.encodedFrame())
+            stream += m.encodedFrame()
+        }
+        emit("frame", "stream-all-types", stream)
+        emit("frame", "oversized-length", [0x00, 0x40, 0x00, 0x01, 1])
+        emit("frame", "zero-length", [0, 0, 0, 0])
+        print("seedgen: wrote \(count) seed files to \(out)")
+    }
+}

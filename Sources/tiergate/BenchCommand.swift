@@ -1,0 +1,469 @@
+import ArgumentParser
+import Dispatch
+import Foundation
+import Logging
+import NIOCore
+import NIOPosix
+import TiergateCore
+import TiergateNode
+
+struct BenchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Benchmarks, each reported as a ratio against a baseline measured in the same run.",
+        discussion: """
+            NAMES: verify, check, halt, simulate, catchup (default: all).
+              verify    ledger verify end to end (a child process) vs libsodium's raw verify loop on all cores
+              check     wall time of `tiergate check` (offline) vs `tiergate --version`, 200 runs each
+              halt      a 50-node loopback cluster (in-process nodes, real TCP): halt submission to every node
+              simulate  the simulator at 1,000 and 10,000 nodes vs Serf's published convergence model
+              catchup   a node that missed N entries rejoins: entries/s as a ratio of the verify rate
+            --quick runs each in seconds, for a smoke check. Benchmarks never fail on timing.
+
+            Example: tiergate bench verify --json
+            """)
+
+    @Argument(help: "Which benchmarks to run.") var names: [String] = []
+    @Flag(help: "Small sizes: each benchmark runs in seconds.") var quick = false
+    @Flag(help: "Print one JSON object with every figure.") var json = false
+    @Option(help: "Entries in the verify benchmark's large ledger (default 1,000,000; quick 20,000).") var entries: Int?
+
+    func validate() throws {
+        let known = ["verify", "check", "halt", "simulate", "catchup"]
+        for n in names where !known.contains(n) { throw ValidationError("unknown benchmark '\(n)'; choose from \(known.joined(separator: ", "))") }
+    }
+
+    func run() throws {
+        let selected = names.isEmpty ? ["verify", "check", "halt", "simulate", "catchup"] : names
+        var bench = Bench(quick: quick, json: json)
+        var results: [(String, JSONValue)] = [("machine", bench.machine())]
+        for n in selected {
+            switch n {
+            case "verify": results.append((n, try bench.verify(large: entries ?? (quick ? 20_000 : 1_000_000))))
+            case "check": results.append((n, try bench.check()))
+            case "halt": results.append((n, try bench.halt()))
+            case "simulate": results.append((n, bench.simulate()))
+            case "catchup": results.append((n, try bench.catchup()))
+            default: break
+            }
+        }
+        if json { Out.json(.object(results)) }
+    }
+}
+
+struct Bench {
+    let quick: Bool
+    let json: Bool
+    let binary = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+    let dir: String
+
+    init(quick: Bool, json: Bool) {
+        self.quick = quick
+        self.json = json
+        dir = NSTemporaryDirectory() + "tiergate-bench-\(getpid())"
+        try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    }
+
+    func say(_ s: String) {
+        if !json {
+            print(s)
+            fflush(nil)
+        }
+    }
+
+    static func seconds(_ d: Duration) -> Double {
+        Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
+    }
+
+    static func time(_ body: () throws -> Void) rethrows -> Double {
+        let clock = ContinuousClock()
+        let start = clock.now
+        try body()
+        return seconds(clock.now - start)
+    }
+
+    func fmt(_ v: Double, _ digits: Int = 2) -> String { String(format: "%.\(digits)f", v) }
+
+    func machine() -> JSONValue {
+        let cpu = ((try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? "")
+            .split(separator: "\n").first { $0.hasPrefix("model name") }
+            .map { String($0.split(separator: ":", maxSplits: 1).last ?? "").trimmingCharacters(in: .whitespaces) } ?? "unknown"
+        let cores = ProcessInfo.processInfo.activeProcessorCount
+        say("machine: \(cores) cores, \(cpu)")
+        return .object([("cores", .int(cores)), ("cpu", .string(cpu))])
+    }
+
+    // MARK: A synthetic lab
+
+    /// A lab of `members` members (keys from fixed seeds), genesis signed.
+    static func lab(members: Int) -> (GenesisDocument, [SigningKey]) {
+        let keys = (0..<members).map { try! SigningKey(seed: Blake2b.hash256(Array("tiergate/v1/bench-key/\($0)".utf8)).bytes) }
+        let ms = keys.enumerated().map { Member(name: "m\($0.offset)", key: $0.element.publicKey, roles: [$0.offset % 5 == 0 ? "safety" : "staff"]) }
+        var policy = Policy.defaultPolicy(memberCount: members)
+        policy.lapseMs = 365 * 86_400_000
+        let roster = Roster(lab: "bench", baseTier: 0, maxTier: 4, members: ms, policy: policy)
+        var doc = GenesisDocument(roster: roster)
+        for k in keys { try! doc.sign(with: k) }
+        return (doc, keys)
+    }
+
+    /// Writes a ledger of about `count` entries: several proposals, mostly votes, some halts; feeds signed in
+    /// parallel. Returns the entry size (for the baseline).
+    static func writeLedger(path: String, genesis: Roster, keys: [SigningKey], count: Int) throws -> (entries: Int, messageBytes: Int) {
+        let start: UInt64 = 1_767_225_600_000
+        let proposals = 8
+        let perMember = max(2, count / keys.count)
+        // Proposal ids must be known before votes are signed: member 0 proposes first.
+        var proposalEntries: [SignedEntry] = []
+        var prev = Digest.zero
+        for i in 0..<proposals {
+            let e = SignedEntry(signing: Entry(
+                lab: genesis.lab, genesis: genesis.hash, rosterVersion: 1, author: keys[0].publicKey, seq: UInt64(i + 1), prev: prev,
+                time: start + UInt64(i), body: .proposal(Proposal(action: .advance(tier: UInt32(1 + i % 4)), title: "proposal \(i)", closesAt: start + 86_400_000))), with: keys[0])
+            prev = e.id
+            proposalEntries.append(e)
+        }
+        let feeds = UncheckedBox(Array(repeating: [SignedEntry](), count: keys.count))
+        let props = proposalEntries
+        DispatchQueue.concurrentPerform(iterations: keys.count) { m in
+            var out: [SignedEntry] = []
+            out.reserveCapacity(perMember)
+            var seq: UInt64 = m == 0 ? UInt64(proposals) : 0
+            var prev = m == 0 ? props.last!.id : Digest.zero
+            for j in 0..<(m == 0 ? perMember - proposals : perMember) {
+                seq += 1
+                let body: EntryBody = (j % 997 == 996)
+                    ? .halt(Halt(reason: "bench halt \(j)"))
+                    : .vote(Vote(proposal: props[j % proposals].id, choice: j % 3 == 0 ? .yes : .abstain, reason: "bench"))
+                let e = SignedEntry(signing: Entry(
+                    lab: genesis.lab, genesis: genesis.hash, rosterVersion: 1, author: keys[m].publicKey, seq: seq, prev: prev,
+                    time: start + 1_000 + UInt64(j), body: body), with: keys[m])
+                prev = e.id
+                out.append(e)
+            }
+            feeds.update { $0[m] = out }
+        }
+        unlink(path)
+        let w = try LedgerWriter(path: path, genesis: genesis.hash)
+        try w.append(entries: props)
+        var total = props.count
+        var messageBytes = 0
+        for f in feeds.value {
+            // Append in chunks to keep memory of the frame buffer small.
+            var i = 0
+            while i < f.count {
+                let chunk = Array(f[i..<min(i + 10_000, f.count)])
+                try w.append(entries: chunk)
+                i += chunk.count
+            }
+            total += f.count
+            if let e = f.first { messageBytes = e.signingMessage.count }
+        }
+        return (total, messageBytes)
+    }
+
+    /// libsodium's crypto_sign_verify_detached on `n` messages of `size` bytes, on all cores: verifications/s.
+    static func rawVerifyRate(n: Int, size: Int) -> Double {
+        let key = try! SigningKey(seed: [UInt8](repeating: 7, count: 32))
+        let distinct = 256
+        let msgs = (0..<distinct).map { i in (0..<size).map { UInt8(truncatingIfNeeded: $0 &+ i) } }
+        let sigs = msgs.map { key.sign($0) }
+        let pk = key.publicKey.bytes
+        let cores = ProcessInfo.processInfo.activeProcessorCount
+        let ok = UncheckedBox(0)
+        let t = time {
+            DispatchQueue.concurrentPerform(iterations: cores) { c in
+                var good = 0
+                var i = c
+                while i < n {
+                    if Ed25519.verify(signature: sigs[i % distinct], message: msgs[i % distinct], publicKey: pk) { good += 1 }
+                    i += cores
+                }
+                ok.update { $0 += good }
+            }
+        }
+        precondition(ok.value == n)
+        return Double(n) / t
+    }
+
+    /// Runs `tiergate ARGS`; returns wall seconds, exit code and peak RSS (KiB) of the child.
+    func runChild(_ args: [String]) -> (seconds: Double, code: Int32, maxRSSKiB: Int) {
+        var pid: pid_t = 0
+        let argv = [binary] + args
+        let cargs = argv.map { strdup($0) } + [nil]
+        defer { cargs.forEach { free($0) } }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        var status: Int32 = 0
+        var usage = rusage()
+        let t = Bench.time {
+            posix_spawn(&pid, binary, &actions, nil, cargs, environ)
+            wait4(pid, &status, 0, &usage)
+        }
+        return (t, (status >> 8) & 0xff, Int(usage.ru_maxrss))
+    }
+
+    // MARK: verify
+
+    func verify(large: Int) throws -> JSONValue {
+        say("\n== verify: ledger verify end to end vs libsodium's raw verify rate (same cores, same run)")
+        let (doc, keys) = Bench.lab(members: 64)
+        let rosterPath = dir + "/roster.json"
+        try KeyFiles.replace(rosterPath, doc.fileBytes())
+        var rows: [JSONValue] = []
+        let sizes = quick ? [2_000, large] : [100_000, large]
+        for n in sizes {
+            let path = dir + "/bench-\(n).ledger"
+            let gen = Bench.time { _ = try? Bench.writeLedger(path: path, genesis: doc.roster, keys: keys, count: n) }
+            let (entries, size): (Int, Int) = try {
+                let r = try LedgerReader(path: path)
+                var c = 0
+                var sz = 0
+                while let f = try r.next() {
+                    c += 1
+                    if sz == 0 { sz = f.payload.count - 64 + 18 }
+                }
+                return (c, sz)
+            }()
+            let ours = runChild(["ledger", "verify", path, "--roster", rosterPath, "--json", "--at", "2026-01-02T00:00:00Z"])
+            let ourRate = Double(entries) / ours.seconds
+            let raw = Bench.rawVerifyRate(n: entries, size: size)
+            let ratio = ourRate / raw
+            say("  \(entries) entries (generated in \(fmt(gen, 1)) s): verify \(fmt(ourRate, 0)) entries/s, libsodium raw \(fmt(raw, 0))/s → ratio \(fmt(ratio)) (goal ≥ 0.8); exit \(ours.code); peak RSS \(ours.maxRSSKiB / 1024) MiB (goal ≤ 100)")
+            rows.append(.object([
+                ("entries", .int(entries)), ("seconds", .number(fmt(ours.seconds, 3))), ("entries_per_second", .number(fmt(ourRate, 0))),
+                ("baseline_verifies_per_second", .number(fmt(raw, 0))), ("ratio", .number(fmt(ratio, 3))),
+                ("peak_rss_mib", .number(fmt(Double(ours.maxRSSKiB) / 1024, 1))), ("exit_code", .int(Int(ours.code))),
+            ]))
+            unlink(path)
+        }
+        return .array(rows)
+    }
+
+    // MARK: check
+
+    func check() throws -> JSONValue {
+        say("\n== check: `tiergate check` (offline, valid token) vs `tiergate --version`, wall time per run")
+        let runs = quick ? 20 : 200
+        var lab = TokenLab()
+        let token = dir + "/bench.token"
+        let roster = dir + "/token-roster.json"
+        try KeyFiles.replace(token, lab.token())
+        try KeyFiles.replace(roster, lab.doc.fileBytes())
+        func sample(_ args: [String]) -> [Double] {
+            (0..<runs).map { _ in runChild(args).seconds }.sorted()
+        }
+        let base = sample(["--version"])
+        let ours = sample(["check", "--tier", "1", "--token", token, "--roster", roster])
+        let code = runChild(["check", "--tier", "1", "--token", token, "--roster", roster]).code
+        func pct(_ a: [Double], _ p: Double) -> Double { a[min(a.count - 1, Int(Double(a.count) * p))] }
+        let ratio = pct(ours, 0.5) / pct(base, 0.5)
+        say("  \(runs) runs: check median \(fmt(pct(ours, 0.5) * 1000)) ms, p99 \(fmt(pct(ours, 0.99) * 1000)) ms; --version median \(fmt(pct(base, 0.5) * 1000)) ms, p99 \(fmt(pct(base, 0.99) * 1000)) ms → ratio \(fmt(ratio)) (goal ≤ 1.5); check exit \(code)")
+        return .object([
+            ("runs", .int(runs)), ("check_median_ms", .number(fmt(pct(ours, 0.5) * 1000, 3))), ("check_p99_ms", .number(fmt(pct(ours, 0.99) * 1000, 3))),
+            ("version_median_ms", .number(fmt(pct(base, 0.5) * 1000, 3))), ("version_p99_ms", .number(fmt(pct(base, 0.99) * 1000, 3))),
+            ("ratio", .number(fmt(ratio, 3))), ("check_exit_code", .int(Int(code))),
+        ])
+    }
+
+    // MARK: halt
+
+    func halt() throws -> JSONValue {
+        let n = quick ? 10 : 50
+        let repeats = quick ? 5 : 20
+        say("\n== halt: \(n) in-process nodes on 127.0.0.1 (real TCP), each dialing 3 random others; halt at one node → all")
+        let (doc, keys) = Bench.lab(members: 5)
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
+        var logger = Logger(label: "bench")
+        logger.logLevel = .critical
+        var runtimes: [NodeRuntime] = []
+        var ports: [Int] = []
+        let seen = UncheckedBox([Digest: [Int: UInt64]]())
+        var rng = Simulation.SplitMix(seed: 42)
+        for i in 0..<n {
+            let d = dir + "/halt-node\(i)"
+            try? FileManager.default.removeItem(atPath: d)
+            try FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true)
+            var peers: [Endpoint] = []
+            for _ in 0..<min(3, i) { peers.append(Endpoint(host: "127.0.0.1", port: ports[Int.random(in: 0..<i, using: &rng)])) }
+            var cfg = NodeConfig(genesis: doc.roster, dataDirectory: d, listen: Endpoint(host: "127.0.0.1", port: 0), peers: peers)
+            cfg.gossip.antiEntropyIntervalMs = 1_000
+            let r = try NodeRuntime(config: cfg, group: group, logger: logger)
+            let index = i
+            r.onPersist = { entries, halts in
+                let now = Bench.monotonicNs()
+                for e in entries + halts where e.entry.kind == .halt { seen.update { $0[e.id, default: [:]][index] = $0[e.id]?[index] ?? now } }
+            }
+            ports.append(try r.start().port!)
+            runtimes.append(r)
+        }
+        defer {
+            for r in runtimes { try? r.shutdown().wait() }
+            try? group.syncShutdownGracefully()
+        }
+        usleep(1_500_000)  // let every dial complete
+        var samples: [Double] = []
+        var heads: [Int: (UInt64, Digest)] = [:]
+        for k in 0..<repeats {
+            let author = k % keys.count
+            let head = heads[author] ?? (0, .zero)
+            let h = SignedEntry(signing: Entry(
+                lab: doc.roster.lab, genesis: doc.roster.hash, rosterVersion: 1, author: keys[author].publicKey, seq: head.0 + 1, prev: head.1,
+                time: TimeText.nowMs(), body: .halt(Halt(reason: "bench \(k)"))), with: keys[author])
+            heads[author] = (head.0 + 1, h.id)
+            let target = k % n
+            let client = try NodeClient(endpoint: Endpoint(host: "127.0.0.1", port: ports[target]), genesis: doc.roster.hash)
+            let start = Bench.monotonicNs()
+            _ = try client.submit(h)
+            var done = false
+            let deadline = start + 10_000_000_000
+            while !done && Bench.monotonicNs() < deadline {
+                done = (seen.value[h.id]?.count ?? 0) == n
+                if !done { usleep(200) }
+            }
+            let last = seen.value[h.id]?.values.max() ?? deadline
+            samples.append(Double(last - start) / 1e6)
+            client.close()
+        }
+        samples.sort()
+        func pct(_ p: Double) -> Double { samples[min(samples.count - 1, Int(Double(samples.count) * p))] }
+        say("  \(repeats) halts: every node has it (on disk) after p50 \(fmt(pct(0.5))) ms, p99 \(fmt(pct(0.99))) ms, max \(fmt(samples.last!)) ms (goal: p99 < 300 ms); measured from SUBMIT to the last node's fsync")
+        return .object([
+            ("nodes", .int(n)), ("repeats", .int(repeats)), ("mode", .string("in-process nodes, real TCP on 127.0.0.1, 2 event-loop threads")),
+            ("p50_ms", .number(fmt(pct(0.5), 3))), ("p99_ms", .number(fmt(pct(0.99), 3))), ("max_ms", .number(fmt(samples.last!, 3))),
+        ])
+    }
+
+    static func monotonicNs() -> UInt64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
+    }
+
+    // MARK: simulate
+
+    func simulate() -> JSONValue {
+        say("\n== simulate: the real gossip state machine on a simulated network (fanout 4, 1–10 ms links, 200 ms anti-entropy)")
+        var rows: [JSONValue] = []
+        let (doc, keys) = Bench.lab(members: 5)
+        let halt = SignedEntry(signing: Entry(
+            lab: doc.roster.lab, genesis: doc.roster.hash, rosterVersion: 1, author: keys[0].publicKey, seq: 1, prev: .zero,
+            time: 1_767_225_600_000, body: .halt(Halt(reason: "sim"))), with: keys[0])
+        for n in quick ? [300] : [1_000, 10_000] {
+            var s = Simulation.Settings()
+            s.nodes = n
+            s.antiEntropyIntervalMs = 200
+            var sim = Simulation(settings: s, genesis: doc.roster)
+            var report: Simulation.Report!
+            let wall = Bench.time { report = sim.run(halt: halt) }
+            let full = report.milestones.last { $0.percent == 100 }
+            // Serf's convergence model (serf.io/docs/internals/simulator): ~2.2 s for 99.99 % of 1,000 nodes at a
+            // 200 ms gossip interval with fanout 3; it grows with log(n).
+            let serf = 2.2 * log(Double(n)) / log(1_000)
+            say("  \(n) nodes: 100 % after \(full?.hops ?? -1) hops, \(full?.ms ?? 0) ms simulated (Serf model ≈ \(fmt(serf, 1)) s → ratio \(fmt(Double(full?.ms ?? 0) / 1000 / serf, 3))); \(fmt(report.bytesPerNode, 0)) bytes/node; in sync \(fmt(report.inSyncBytesPerNodePerInterval, 1)) bytes/node/interval; \(fmt(wall, 1)) s wall")
+            rows.append(.object([
+                ("nodes", .int(n)), ("reached", .int(report.reached)), ("hops_to_100", .int(full?.hops ?? -1)), ("ms_to_100", .uint(full?.ms ?? 0)),
+                ("serf_model_seconds", .number(fmt(serf, 2))), ("ratio_vs_serf", .number(fmt(Double(full?.ms ?? 0) / 1000 / serf, 4))),
+                ("bytes_per_node", .number(fmt(report.bytesPerNode, 1))), ("in_sync_bytes_per_node_per_interval", .number(fmt(report.inSyncBytesPerNodePerInterval, 2))),
+                ("wall_seconds", .number(fmt(wall, 2))),
+            ]))
+        }
+        // In-sync cost must not grow with members or entries: one digest per interval.
+        say("  in-sync anti-entropy cost is one 37-byte DIGEST per node per interval, whatever the number of members or entries")
+        return .array(rows)
+    }
+
+    // MARK: catch-up
+
+    func catchup() throws -> JSONValue {
+        let n = quick ? 5_000 : 100_000
+        say("\n== catchup: a node that missed \(n) entries rejoins (real TCP, in-process)")
+        let (doc, keys) = Bench.lab(members: 64)
+        let a = dir + "/catchup-a"
+        try? FileManager.default.removeItem(atPath: a)
+        try FileManager.default.createDirectory(atPath: a, withIntermediateDirectories: true)
+        let (entries, size) = try Bench.writeLedger(path: a + "/ledger", genesis: doc.roster, keys: keys, count: n)
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
+        defer { try? group.syncShutdownGracefully() }
+        var logger = Logger(label: "bench")
+        logger.logLevel = .critical
+        let ra = try NodeRuntime(config: NodeConfig(genesis: doc.roster, dataDirectory: a, listen: Endpoint(host: "127.0.0.1", port: 0), peers: []), group: group, logger: logger)
+        let port = try ra.start().port!
+        let b = dir + "/catchup-b"
+        try? FileManager.default.removeItem(atPath: b)
+        try FileManager.default.createDirectory(atPath: b, withIntermediateDirectories: true)
+        let rb = try NodeRuntime(config: NodeConfig(genesis: doc.roster, dataDirectory: b, listen: Endpoint(host: "127.0.0.1", port: 0), peers: [Endpoint(host: "127.0.0.1", port: port)]), group: group, logger: logger)
+        let count = UncheckedBox(0)
+        rb.onPersist = { e, _ in count.update { $0 += e.count } }
+        let start = Bench.monotonicNs()
+        _ = try rb.start()
+        var done = false
+        while !done && Bench.monotonicNs() - start < 600_000_000_000 {
+            usleep(2_000)
+            done = count.value >= entries
+        }
+        let seconds = Double(Bench.monotonicNs() - start) / 1e9
+        try? ra.shutdown().wait()
+        try? rb.shutdown().wait()
+        let rate = Double(entries) / seconds
+        let raw = Bench.rawVerifyRate(n: min(entries, 200_000), size: size)
+        say("  caught up \(entries) entries in \(fmt(seconds, 2)) s: \(fmt(rate, 0)) entries/s; libsodium raw verify \(fmt(raw, 0))/s → ratio \(fmt(rate / raw, 3))")
+        return .object([
+            ("entries", .int(entries)), ("seconds", .number(fmt(seconds, 3))), ("entries_per_second", .number(fmt(rate, 0))),
+            ("baseline_verifies_per_second", .number(fmt(raw, 0))), ("ratio", .number(fmt(rate / raw, 3))),
+        ])
+    }
+}
+
+/// A small fixed lab with a passed advance to tier 1 and a token for it.
+struct TokenLab {
+    let doc: GenesisDocument
+    let keys: [SigningKey]
+
+    init() {
+        (doc, keys) = Bench.lab(members: 5)
+    }
+
+    mutating func token() throws -> [UInt8] {
+        let now = TimeText.nowMs()
+        var settings = GossipSettings()
+        settings.attester = keys[0]
+        var node = GossipNode(store: EntryStore(genesis: doc.roster), settings: settings)
+        let p = SignedEntry(signing: Entry(
+            lab: doc.roster.lab, genesis: doc.roster.hash, rosterVersion: 1, author: keys[0].publicKey, seq: 1, prev: .zero, time: now - 1000,
+            body: .proposal(Proposal(action: .advance(tier: 1), title: "bench", closesAt: now + 86_400_000))), with: keys[0])
+        _ = node.inject(p)
+        for i in 0..<3 {
+            let v = SignedEntry(signing: Entry(
+                lab: doc.roster.lab, genesis: doc.roster.hash, rosterVersion: 1, author: keys[i + 1].publicKey, seq: 1, prev: .zero, time: now - 900 + UInt64(i),
+                body: .vote(Vote(proposal: p.id, choice: .yes))), with: keys[i + 1])
+            _ = node.inject(v)
+        }
+        _ = node.connected(1, outbound: false, now: now)
+        _ = node.received(.hello(version: 1, genesis: doc.roster.hash, role: .client, name: ""), from: 1, now: now)
+        for d in node.received(.tokenRequest(request: 1, tier: 1), from: 1, now: now) {
+            if case .send(_, .token(_, _, let t)) = d, !t.isEmpty { return t }
+        }
+        throw CLIFailure.cannotEvaluate("could not build the benchmark token")
+    }
+}
+
+/// A value shared with concurrent code; every access goes through its lock.
+final class UncheckedBox<T>: @unchecked Sendable {
+    private var stored: T
+    private let lock = NSLock()
+    init(_ v: T) { stored = v }
+    var value: T {
+        lock.lock()
+        defer { lock.unlock() }
+        return stored
+    }
+    func update(_ f: (inout T) -> Void) {
+        lock.lock()
+        f(&stored)
+        lock.unlock()
+    }
+}
