@@ -65,7 +65,7 @@ let package = Package(
         ),
         .testTarget(
             name: "tiergateTests",
-            dependencies: ["TiergateCore", "TiergateTestKit"]
+            dependencies: ["TiergateCore", "TiergateNode", "TiergateTestKit"]
         ),
     ]
 )

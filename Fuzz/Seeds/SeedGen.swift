@@ -45,6 +45,13 @@ private struct Author {
     }
 }
 
+/// Writes a line to standard error.
+private func complain(_ text: String) {
+    var b = Array(text.utf8)
+    if b.last != 10 { b.append(10) }
+    _ = b.withUnsafeBufferPointer { write(2, $0.baseAddress, $0.count) }
+}
+
 private func readFile(_ path: String) -> [UInt8]? {
     guard let f = fopen(path, "rb") else { return nil }
     defer { fclose(f) }
@@ -60,7 +67,7 @@ private func readFile(_ path: String) -> [UInt8]? {
 
 private func writeFile(_ path: String, _ bytes: [UInt8]) {
     guard let f = fopen(path, "wb") else {
-        fputs("seedgen: cannot write \(path)\n", stderr)
+        complain("seedgen: cannot write \(path)\n")
         exit(1)
     }
     _ = bytes.withUnsafeBufferPointer { fwrite($0.baseAddress, 1, $0.count, f) }
@@ -72,7 +79,7 @@ struct SeedGen {
     static func main() {
         let args = CommandLine.arguments
         guard args.count >= 2 else {
-            fputs("usage: seedgen OUT_DIR [VECTOR_LEDGER]\n", stderr)
+            complain("usage: seedgen OUT_DIR [VECTOR_LEDGER]\n")
             exit(64)
         }
         let out = args[1]
@@ -80,7 +87,7 @@ struct SeedGen {
         let gHash = FuzzGenesis.hash
         if args.count >= 3 {
             guard let ledger = readFile(args[2]), ledger.count >= 48, Array(ledger[12..<44]) == gHash.bytes else {
-                fputs("seedgen: the fuzz genesis roster's hash does not match the vector ledger \(args[2])\n", stderr)
+                complain("seedgen: the fuzz genesis roster's hash does not match the vector ledger \(args[2])\n")
                 exit(1)
             }
         }
@@ -93,7 +100,7 @@ struct SeedGen {
 
         var lab = Author(genesis: genesis, names: ["alice", "bob", "carol", "dave", "erin", "mallory"])
         for (name, hex, _) in FuzzGenesis.memberKeys where lab.keys[name]!.publicKey.hex != hex {
-            fputs("seedgen: vector key of \(name) does not match the fuzz genesis roster\n", stderr)
+            complain("seedgen: vector key of \(name) does not match the fuzz genesis roster\n")
             exit(1)
         }
 

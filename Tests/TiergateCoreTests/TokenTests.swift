@@ -158,4 +158,33 @@ struct TokenTests {
         dup.attestations = [token.attestations[0], token.attestations[0]]
         #expect(throws: TokenDenial.self) { try TokenChecker.check(dup, genesis: lab.genesis, tier: 1, now: t0 + hour + 1) }
     }
+
+    @Test func clocksOffByMoreThanTheSkewFailClosedAndWithinItAgree() throws {
+        // The true time is t0 + 1h. A node whose clock runs 10 minutes fast issues a token "from the future".
+        var fast = Lab()
+        let (_, fromFastNode) = Self.issue(lab: &fast, issuedAt: t0 + hour + 10 * minute)
+        let t = try TierToken(decoding: fromFastNode)
+        #expect(throws: TokenDenial.fromTheFuture(issuedAt: t.issuedAt)) {
+            try TokenChecker.check(t, genesis: fast.genesis, tier: 1, now: t0 + hour)
+        }
+        // One minute fast: within the 2-minute skew, checker and node agree.
+        var slightly = Lab()
+        let (_, ok) = Self.issue(lab: &slightly, issuedAt: t0 + hour + minute)
+        _ = try TokenChecker.check(try TierToken(decoding: ok), genesis: slightly.genesis, tier: 1, now: t0 + hour)
+        // A checker whose clock is slow by more than the TTL plus skew sees an expired token only later: a checker
+        // whose clock is fast past the expiry denies (fail closed), whatever the token says.
+        #expect(throws: TokenDenial.self) { try TokenChecker.check(try TierToken(decoding: ok), genesis: slightly.genesis, tier: 1, now: t0 + hour + 30 * minute) }
+        // A peer node asked to attest a token issued beyond its own skew refuses.
+        var lab = Lab()
+        var settings = GossipSettings()
+        settings.attester = lab.keys["bob"]
+        var peer = GossipNode(store: EntryStore(genesis: lab.genesis), settings: settings)
+        for e in VerdictTests.authorised(&lab) { _ = peer.inject(e) }
+        _ = peer.connected(1, outbound: false, now: t0 + hour)
+        _ = peer.received(.hello(version: 1, genesis: lab.genesis.hash, role: .node, name: ""), from: 1, now: t0 + hour)
+        let answer = peer.received(.attestRequest(request: 1, core: .zero, tier: 1, issuedAt: t0 + hour + 5 * minute), from: 1, now: t0 + hour)
+        #expect(answer.contains { if case .send(1, .attest(1, let why, nil)) = $0 { return why.contains("skew") } else { return false } })
+        let near = peer.received(.attestRequest(request: 2, core: .zero, tier: 1, issuedAt: t0 + hour + minute), from: 1, now: t0 + hour)
+        #expect(near.contains { if case .send(1, .attest(2, _, .some)) = $0 { return true } else { return false } })
+    }
 }

@@ -13,13 +13,16 @@ final class TestNode {
     let runtime: NodeRuntime
     let port: Int
     let dir = TempDir()
+    let lab: Lab
 
-    init(lab: Lab, peers: [Int] = [], helloTimeoutMs: Int64 = 5_000, rateLimit: Double? = nil) throws {
+    init(lab: Lab, peers: [Int] = [], helloTimeoutMs: Int64 = 5_000, rateLimit: Double? = nil, attester: String? = nil) throws {
+        self.lab = lab
         var cfg = NodeConfig(
             genesis: lab.genesis, dataDirectory: dir.path, listen: Endpoint(host: "127.0.0.1", port: 0),
             peers: peers.map { Endpoint(host: "127.0.0.1", port: $0) })
         cfg.helloTimeoutMs = helloTimeoutMs
         cfg.gossip.antiEntropyIntervalMs = 200
+        cfg.gossip.attester = attester.flatMap { lab.keys[$0] }
         if let r = rateLimit {
             cfg.gossip.rateLimitPerSecond = r
             cfg.gossip.rateBurst = r
