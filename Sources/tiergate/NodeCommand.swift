@@ -153,7 +153,7 @@ struct LedgerExport: ParsableCommand {
 
     func run() throws {
         try guarded {
-            let genesis = try roster.map { try Load.trustedGenesis($0).roster.hash } ?? .zero
+            let genesis = try Load.genesisHash(roster)
             let client = try Remote.connect(node, genesis: genesis)
             let bytes: [UInt8]
             do { bytes = try client.export() } catch { throw CLIFailure.cannotEvaluate("node \(node): \(error)") }

@@ -29,7 +29,7 @@ struct StatusCommand: ParsableCommand {
         let at = try Load.time(at, option: "--at")
         try guarded(json: json) {
             if let n = node {
-                let genesis = try roster.map { try Load.trustedGenesis($0).roster.hash } ?? .zero
+                let genesis = try Load.genesisHash(roster)
                 let client = try Remote.connect(n, genesis: genesis)
                 var status: JSONValue
                 do { status = try client.status(at: self.at == nil ? 0 : at) } catch { throw CLIFailure.cannotEvaluate("node \(n): \(error)") }

@@ -27,7 +27,7 @@ struct TokenCommand: ParsableCommand {
 
     func run() throws {
         try guarded(json: json) {
-            let genesis = try roster.map { try Load.trustedGenesis($0).roster.hash } ?? .zero
+            let genesis = try Load.genesisHash(roster)
             let client = try Remote.connect(node, genesis: genesis)
             let bytes: [UInt8]
             do { bytes = try client.token(tier: tier) } catch ClientError.denied(let reason) {
