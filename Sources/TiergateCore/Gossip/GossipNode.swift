@@ -74,8 +74,6 @@ public struct GossipNode: Sendable {
     public var readyPeerNodes: [PeerID] {
         peers.compactMap { id, p in if case .ready(.node) = p.phase { return id } else { return nil } }.sorted()
     }
-    public var connectionCount: Int { peers.count }
-
     /// Whether `peer` has completed the HELLO exchange.
     public func isReady(_ peer: PeerID) -> Bool {
         if case .ready = peers[peer]?.phase { return true }
@@ -261,6 +259,7 @@ public struct GossipNode: Sendable {
                 ("name", .string(settings.nodeName)), ("peers", .int(readyPeerNodes.count)),
                 ("digest", .string(store.digest.hex)), ("detached_halts", .int(store.detachedHalts.count)),
                 ("buffered", .int(store.pending.values.reduce(0) { $0 + $1.count })),
+                ("frames_in", .int(framesIn)), ("connections_closed_for_misbehaviour", .int(rejected)),
             ])))
             var json = Array(JSONValue.object(fields).serialized().utf8)
             if json.count > WireMessage.maxStatusJSON { json = Array("{\"error\":\"status too large\"}".utf8) }
