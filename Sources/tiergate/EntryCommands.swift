@@ -235,9 +235,9 @@ struct ProposeCommand: ParsableCommand {
             if let a = amend {
                 let doc = try Load.genesis(a)
                 let next = doc.roster
-                guard next.version == ctx.roster.version + 1, next.previous == ctx.roster.hash else {
+                guard next.version == ctx.roster.version &+ 1, next.previous == ctx.roster.hash else {
                     throw CLIFailure.cannotEvaluate(
-                        "\(a) must be roster version \(ctx.roster.version + 1) with previous = \(ctx.roster.hash.hex)")
+                        "\(a) must be roster version \(ctx.roster.version &+ 1) with previous = \(ctx.roster.hash.hex)")
                 }
                 action = .amend(next)
                 rule = ctx.roster.policy.amend
@@ -248,7 +248,7 @@ struct ProposeCommand: ParsableCommand {
                 let t = tier!
                 guard t > ctx.roster.baseTier, t <= ctx.roster.maxTier else {
                     throw CLIFailure.cannotEvaluate(
-                        "tier \(t) is outside the ladder's advance range \(ctx.roster.baseTier + 1)...\(ctx.roster.maxTier)")
+                        "tier \(t) is outside the ladder: above base tier \(ctx.roster.baseTier), up to \(ctx.roster.maxTier)")
                 }
                 action = .advance(tier: t)
                 rule = ctx.roster.policy.advanceRule(for: t)

@@ -37,3 +37,11 @@ public struct ByteWriter: Sendable {
         for item in items { each(&self, item) }
     }
 }
+
+extension UInt64 {
+    /// `self + other`, or `UInt64.max` instead of overflowing (for times and counters taken from input).
+    public func addingSaturating(_ other: UInt64) -> UInt64 {
+        let (v, overflow) = addingReportingOverflow(other)
+        return overflow ? .max : v
+    }
+}

@@ -334,7 +334,7 @@ public struct GossipNode: Sendable {
         if v.halted { return refuse("halted") }
         guard v.authorizedTier >= tier else { return refuse("tier \(tier) is not authorised here (tier \(v.authorizedTier))") }
         let skew = v.roster.policy.maxSkewMs
-        guard issuedAt <= now + skew, now <= issuedAt + skew else { return refuse("issue time is beyond the clock skew") }
+        guard issuedAt <= now.addingSaturating(skew), now <= issuedAt.addingSaturating(skew) else { return refuse("issue time is beyond the clock skew") }
         return [.send(peer, .attest(request: request, reason: "", attestation: Attestation(core: core, key: key, time: now, digest: store.digest, tier: v.authorizedTier)))]
     }
 

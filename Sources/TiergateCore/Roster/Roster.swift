@@ -210,7 +210,7 @@ extension Roster {
         for o in policy.advanceOverrides {
             guard o.tier > baseTier, o.tier <= maxTier else {
                 throw .invalidValue(
-                    field: "policy.advance_overrides", reason: "tier \(o.tier) is outside \(baseTier + 1)...\(maxTier)")
+                    field: "policy.advance_overrides", reason: "tier \(o.tier) is outside the ladder above base tier \(baseTier) up to \(maxTier)")
             }
             try check(o.rule, "policy.advance_overrides[\(o.tier)]")
         }

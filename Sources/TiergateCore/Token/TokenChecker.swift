@@ -52,7 +52,7 @@ public enum TokenChecker {
         }
         let verdict = Verdict.compute(genesis: genesis, tally: tally, at: now)
         let policy = verdict.roster.policy
-        guard token.issuedAt <= now &+ policy.maxSkewMs else { throw .fromTheFuture(issuedAt: token.issuedAt) }
+        guard token.issuedAt <= now.addingSaturating(policy.maxSkewMs) else { throw .fromTheFuture(issuedAt: token.issuedAt) }
         guard now < token.expiresAt else { throw .expired(at: token.expiresAt) }
         guard token.expiresAt - token.issuedAt <= policy.tokenTTLMs else {
             throw .ttlTooLong(token.expiresAt - token.issuedAt, max: policy.tokenTTLMs)
@@ -69,7 +69,8 @@ public enum TokenChecker {
             }
             guard a.isValid(core: core) else { throw .attestations("\(m.name)'s attestation signature is invalid") }
             guard a.authorizedTier >= token.tier else { throw .attestations("\(m.name) attested tier \(a.authorizedTier) only") }
-            guard a.time + policy.maxSkewMs >= token.issuedAt, a.time <= token.issuedAt + policy.maxSkewMs else {
+            // Times come from the token: saturating arithmetic, never a trap.
+            guard a.time.addingSaturating(policy.maxSkewMs) >= token.issuedAt, a.time <= token.issuedAt.addingSaturating(policy.maxSkewMs) else {
                 throw .attestations("\(m.name)'s attestation is not from the token's issue time")
             }
             if attesters.insert(a.attester).inserted { names.append(m.name) }
