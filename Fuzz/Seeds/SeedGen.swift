@@ -207,6 +207,31 @@ struct SeedGen {
             return t.encoded()
         }
         let passed = [p1, v1, v2, v3, v4, v5]
+        // The seeds must reach the steps they are named after (the token target checks tier 1 at `now`).
+        func verdictOf(_ bytes: [UInt8]) -> String {
+            do {
+                _ = try TokenChecker.check(try! TierToken(decoding: bytes), genesis: genesis, tier: 1, now: now)
+                return "allowed"
+            } catch {
+                switch error {
+                case .notAuthorised: return "notAuthorised"
+                case .attestations: return "attestations"
+                case .expired: return "expired"
+                case .ttlTooLong: return "ttlTooLong"
+                default: return "\(error)"
+                }
+            }
+        }
+        let expectations: [([UInt8], String)] = [
+            (token(passed), "allowed"), (token(passed, attesters: ["alice", "bob"]), "allowed"),
+            (token(passed + [h1]), "notAuthorised"), (token(passed + [h1, h2, r1, rv1, rv2, rv3]), "allowed"),
+            (token(passed, attesters: ["mallory"]), "attestations"), (token(passed, attesters: []), "attestations"),
+            (token(passed, issued: now - 20 * minute, expires: now - 10 * minute), "expired"),
+        ]
+        for (i, (bytes, want)) in expectations.enumerated() where verdictOf(bytes) != want {
+            complain("seedgen: token seed #\(i) checks as \(verdictOf(bytes)), expected \(want)")
+            exit(1)
+        }
         emit("token", "allowed-tier1", token(passed))
         emit("token", "allowed-two-attesters", token(passed, attesters: ["alice", "bob"]))
         emit("token", "halted", token(passed + [h1]))
@@ -258,6 +283,42 @@ struct SeedGen {
         emit("frame", "stream-all-types", stream)
         emit("frame", "oversized-length", [0x00, 0x40, 0x00, 0x01, 1])
         emit("frame", "zero-length", [0, 0, 0, 0])
+
+        // Hand-made hostile inputs from code review (OUT_DIR/review/TARGET-NAME.bin; not copied to any corpus:
+        // replay them with `scripts/fuzz replay TARGET FILE`). Mirrored in FuzzRegressionTests.
+        // 1. A roster at the top tier (base = max = UInt32.max) with an advance override: Roster.validate()'s error
+        //    message computes `baseTier + 1`.
+        var top = richGenesis
+        top.baseTier = .max
+        top.maxTier = .max
+        emit("review", "roster-canonical-top-tier-override", top.encoded())
+        emit("review", "roster-json-top-tier-override", GenesisDocument(roster: top).fileBytes())
+        var topNext = top
+        topNext.version = 2
+        topNext.previous = gHash
+        var reviewLab = Author(genesis: genesis, names: ["carol"])
+        let topAmend = reviewLab.sign("carol", .proposal(Proposal(action: .amend(topNext), title: "amend", closesAt: t0 + day)), at: t0)
+        emit("review", "entry-amend-top-tier-override", topAmend.bytes)
+        emit("review", "frame-submit-amend-top-tier-override", WireMessage.submit(request: 1, entry: topAmend.bytes).encodedFrame())
+        emit("review", "ledger-amend-top-tier-override", LedgerFormat.header(genesis: gHash) + LedgerFormat.frame(.entry, payload: topAmend.bytes))
+        emit("review", "token-unsigned-amend-top-tier-override", token(passed + [topAmend]))
+        // 2. A member's attestation dated at the end of time: TokenChecker computes `a.time + maxSkewMs`.
+        emit("review", "token-attestation-time-max", token(passed, attestTime: .max))
+        // 3. A roster file whose rule has many role minimums: Rule(json:) looks each key up linearly (quadratic).
+        var keys: [String] = []
+        var i = 0
+        var size = 0
+        while size < 1_000_000 - 4096 {
+            let k = "\"r\(i)\":1"
+            keys.append(k)
+            size += k.utf8.count + 1
+            i += 1
+        }
+        emit("review", "roster-json-many-role-minimums", Array("""
+            {"format":"tiergate-roster-v1","roster":{"lab":"x","version":1,"previous":"\(String(repeating: "0", count: 64))",\
+            "base_tier":0,"max_tier":1,"members":[{"name":"a","public_key":"\(FuzzGenesis.memberKeys[0].1)","roles":["r"]}],\
+            "policy":{"advance":{"min_yes":1,"role_minimums":{\(keys.joined(separator: ","))}}}},"signatures":[]}
+            """.utf8))
         print("seedgen: wrote \(count) seed files to \(out)")
     }
 }
