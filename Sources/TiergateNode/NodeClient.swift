@@ -31,37 +31,52 @@ public final class NodeClient: @unchecked Sendable {
     let timeout: TimeAmount
     var nextRequest: UInt64 = 1
     public let endpoint: Endpoint
-    /// The genesis hash the node serves (from its HELLO).
-    public private(set) var genesis: Digest = .zero
+    /// The genesis hash of the lab (the node's HELLO confirms it).
+    public let genesis: Digest
+    /// The member key the node proved in the handshake.
+    public private(set) var nodeKey: PublicKey?
 
-    /// Connects and exchanges HELLO. With `genesis` zero, accepts whichever lab the node serves (read-only use).
-    public init(endpoint: Endpoint, genesis: Digest, timeout: TimeAmount = .seconds(10)) throws {
+    /// Connects over the encrypted, member-authenticated link (SPEC.md §12) as `identity` — a roster member's key,
+    /// an observer's for read-only use — to a node of the lab whose genesis roster hash is `genesis`, then HELLO.
+    public init(endpoint: Endpoint, genesis: Digest, identity: SigningKey, timeout: TimeAmount = .seconds(10)) throws {
         self.endpoint = endpoint
         self.timeout = timeout
+        self.genesis = genesis
         group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let handler = ClientHandler(loop: group.next())
         self.handler = handler
+        let secure = NIOLoopBoundBox.makeEmptyBox(valueType: SecureHandler.self, eventLoop: handler.loop)
         do {
-            channel = try ClientBootstrap(group: group)
+            channel = try ClientBootstrap(group: handler.loop)
                 .connectTimeout(.seconds(5))
                 .channelOption(.socketOption(.tcp_nodelay), value: 1)
-                .channelInitializer { ch in ch.eventLoop.makeCompletedFuture { try ch.pipeline.syncOperations.addHandler(handler) } }
+                .channelInitializer { ch in
+                    ch.eventLoop.makeCompletedFuture {
+                        let s = SecureHandler(
+                            role: .initiator, genesis: genesis, identity: identity, timeout: timeout,
+                            authorize: { _ in nil },  // any member of this lab may serve us; the prologue binds the lab
+                            onFailure: { reason in handler.fail(ClientError.refused(reason)) })
+                        secure.value = s
+                        try ch.pipeline.syncOperations.addHandler(s)
+                        try ch.pipeline.syncOperations.addHandler(handler)
+                    }
+                }
                 .connect(host: endpoint.host, port: endpoint.port).wait()
         } catch {
             try? group.syncShutdownGracefully()
             throw ClientError.unreachable(endpoint, "\(error)")
         }
         send(.hello(version: WireMessage.protocolVersion, genesis: genesis, role: .client, name: "tiergate-cli"))
-        let first = try wait(handler.next(), "HELLO")
+        let first = try wait(handler.next(), "handshake and HELLO")
         guard case .hello(_, let theirs, _, _) = first else {
             close()
             throw ClientError.protocolError("expected HELLO, got \(first.name)")
         }
-        self.genesis = theirs
-        guard genesis.isZero || theirs == genesis else {
+        guard theirs == genesis else {
             close()
             throw ClientError.refused("the node serves genesis roster \(theirs.short)…, not \(genesis.short)… (another lab?)")
         }
+        nodeKey = try? channel.eventLoop.submit { secure.value?.peer }.wait()
     }
 
     deinit { close() }

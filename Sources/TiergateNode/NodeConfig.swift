@@ -27,6 +27,12 @@ public struct Endpoint: Hashable, Sendable, CustomStringConvertible {
 /// Everything a node needs to run.
 public struct NodeConfig: Sendable {
     public var genesis: Roster
+    /// The node's member key: authenticates its links (SPEC.md §12) and signs its freshness attestations.
+    public var identity: SigningKey
+    /// A peer must complete the encrypted handshake within this time.
+    public var handshakeTimeoutMs: Int64 = 5_000
+    /// Inbound connections still in their handshake, at most; more are closed at once.
+    public var maxPendingHandshakes = 256
     public var dataDirectory: String
     public var listen: Endpoint
     public var peers: [Endpoint]
@@ -36,8 +42,10 @@ public struct NodeConfig: Sendable {
     /// A peer whose unsent output exceeds this is too slow and is disconnected.
     public var maxOutboundBytes = 16 << 20
 
-    public init(genesis: Roster, dataDirectory: String, listen: Endpoint, peers: [Endpoint]) {
+    public init(genesis: Roster, dataDirectory: String, listen: Endpoint, peers: [Endpoint], identity: SigningKey) {
         self.genesis = genesis
+        self.identity = identity
+        self.gossip.attester = identity
         self.dataDirectory = dataDirectory
         self.listen = listen
         self.peers = peers

@@ -23,6 +23,7 @@ public final class NodeRuntime: @unchecked Sendable {
     var serverChannel: Channel?
     var tickTask: RepeatedTask?
     var stopped = false
+    var pendingHandshakes = 0
     /// Called on the node's event loop after new entries are durable (benchmarks and tests observe with it).
     public var onPersist: (@Sendable (_ entries: [SignedEntry], _ detachedHalts: [SignedEntry]) -> Void)?
 
@@ -48,6 +49,13 @@ public final class NodeRuntime: @unchecked Sendable {
             logger.warning("cut a torn tail from the ledger", metadata: ["ledger.bytes_cut": "\(writer.recoveredBytes)"])
         }
         let store = try EntryStore.load(path: config.ledgerPath, genesis: config.genesis)
+        let roster = store.verdict(at: TimeText.nowMs()).roster
+        guard let me = roster.member(withKey: config.identity.publicKey) else {
+            throw NodeError.io("key \(config.identity.publicKey.fingerprint) is not a member of the roster in force (version \(roster.version)); a node runs with a member's key")
+        }
+        guard !me.isObserver else {
+            throw NodeError.io("\(me.name) is an observer; observers read through a node (status, token), they do not run one")
+        }
         gossip = GossipNode(store: store, settings: config.gossip)
         logger.info("ledger loaded", metadata: ["ledger.entries": "\(store.entryCount)", "ledger.path": "\(config.ledgerPath)"])
     }
@@ -62,7 +70,14 @@ public final class NodeRuntime: @unchecked Sendable {
             .childChannelOption(.writeBufferWaterMark, value: .init(low: 1 << 20, high: config.maxOutboundBytes))
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(ConnectionHandler(runtime: self, outbound: nil))
+                    guard self.pendingHandshakes < self.config.maxPendingHandshakes else {
+                        self.logger.warning("refusing connection: too many handshakes in progress",
+                            metadata: ["peer.address": "\(channel.remoteAddress.map { "\($0)" } ?? "?")", "limit": "\(self.config.maxPendingHandshakes)"])
+                        channel.close(promise: nil)
+                        return
+                    }
+                    self.pendingHandshakes += 1
+                    try self.addHandlers(to: channel, dialer: nil)
                 }
             }
             .bind(host: config.listen.host, port: config.listen.port).wait()
@@ -98,9 +113,7 @@ public final class NodeRuntime: @unchecked Sendable {
                 .channelOption(.socketOption(.tcp_nodelay), value: 1)
                 .channelOption(.writeBufferWaterMark, value: .init(low: 1 << 20, high: self.config.maxOutboundBytes))
                 .channelInitializer { channel in
-                    channel.eventLoop.makeCompletedFuture {
-                        try channel.pipeline.syncOperations.addHandler(ConnectionHandler(runtime: self, outbound: d))
-                    }
+                    channel.eventLoop.makeCompletedFuture { try self.addHandlers(to: channel, dialer: d) }
                 }
                 .connect(host: d.endpoint.host, port: d.endpoint.port)
                 .whenFailure { error in
@@ -111,14 +124,34 @@ public final class NodeRuntime: @unchecked Sendable {
         }
     }
 
-    func register(_ channel: Channel, dialer: Dialer?) -> PeerID {
+    /// The pipeline of every connection (SPEC.md §12): the encrypted, member-authenticated link, then the protocol.
+    func addHandlers(to channel: Channel, dialer: Dialer?) throws {
+        let address = channel.remoteAddress.map { "\($0)" } ?? "?"
+        var counted = dialer == nil
+        let secure = SecureHandler(
+            role: dialer == nil ? .responder : .initiator, genesis: config.genesis.hash, identity: config.identity,
+            timeout: .milliseconds(config.handshakeTimeoutMs),
+            authorize: { key in self.gossip.admission(of: key, now: TimeText.nowMs()) },
+            onFailure: { reason in
+                if counted { self.pendingHandshakes -= 1; counted = false }
+                self.logger.warning("link refused", metadata: ["peer.address": "\(address)", "reason": "\(reason)"])
+                dialer?.misbehaved = true
+            })
+        let handler = ConnectionHandler(runtime: self, outbound: dialer, secure: secure) {
+            if counted { self.pendingHandshakes -= 1; counted = false }
+        }
+        try channel.pipeline.syncOperations.addHandler(secure)
+        try channel.pipeline.syncOperations.addHandler(handler)
+    }
+
+    func register(_ channel: Channel, dialer: Dialer?, key: PublicKey) -> PeerID {
         loop.preconditionInEventLoop()
         let id = nextPeerID
         nextPeerID += 1
         channels[id] = channel
         dialer?.peer = id
-        logger.debug("connected", metadata: ["peer.id": "\(id)", "peer.address": "\(channel.remoteAddress.map { "\($0)" } ?? "?")"])
-        execute(gossip.connected(id, outbound: dialer != nil, now: TimeText.nowMs()))
+        logger.debug("connected", metadata: ["peer.id": "\(id)", "peer.address": "\(channel.remoteAddress.map { "\($0)" } ?? "?")", "peer.key": "\(key.fingerprint)"])
+        execute(gossip.connected(id, outbound: dialer != nil, now: TimeText.nowMs(), key: key))
         // Slowloris guard: a peer that never says HELLO is closed.
         loop.scheduleTask(in: .milliseconds(config.helloTimeoutMs)) {
             if self.channels[id] != nil, !self.gossip.isReady(id) {
@@ -128,10 +161,13 @@ public final class NodeRuntime: @unchecked Sendable {
         return id
     }
 
-    func unregistered(_ id: PeerID, dialer: Dialer?) {
+    /// A connection ended; `id` is nil when it never completed the handshake.
+    func unregistered(_ id: PeerID?, dialer: Dialer?) {
         loop.preconditionInEventLoop()
-        channels[id] = nil
-        gossip.disconnected(id)
+        if let id {
+            channels[id] = nil
+            gossip.disconnected(id)
+        }
         if let d = dialer, !stopped {
             d.peer = nil
             let delay = d.backoff.next(misbehaved: d.misbehaved, random: &rng)
@@ -237,21 +273,29 @@ final class ConnectionHandler: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
     let runtime: NodeRuntime
     let dialer: NodeRuntime.Dialer?
+    let secure: SecureHandler
+    let onEstablished: () -> Void
     var id: PeerID?
     var parser = FrameParser()
+    var ended = false
 
-    init(runtime: NodeRuntime, outbound: NodeRuntime.Dialer?) {
+    init(runtime: NodeRuntime, outbound: NodeRuntime.Dialer?, secure: SecureHandler, onEstablished: @escaping () -> Void) {
         self.runtime = runtime
         self.dialer = outbound
+        self.secure = secure
+        self.onEstablished = onEstablished
     }
 
+    /// Fired by ``SecureHandler`` once the peer proved a roster key.
     func channelActive(context: ChannelHandlerContext) {
-        id = runtime.register(context.channel, dialer: dialer)
+        onEstablished()
+        id = runtime.register(context.channel, dialer: dialer, key: secure.peer!)
         context.fireChannelActive()
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        if let id { runtime.unregistered(id, dialer: dialer) }
+        if !ended { runtime.unregistered(id, dialer: dialer) }
+        ended = true
         id = nil
         context.fireChannelInactive()
     }

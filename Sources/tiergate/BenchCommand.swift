@@ -309,7 +309,7 @@ struct Bench {
             try FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true)
             var peers: [Endpoint] = []
             for _ in 0..<min(3, i) { peers.append(Endpoint(host: "127.0.0.1", port: ports[Int.random(in: 0..<i, using: &rng)])) }
-            var cfg = NodeConfig(genesis: doc.roster, dataDirectory: d, listen: Endpoint(host: "127.0.0.1", port: 0), peers: peers)
+            var cfg = NodeConfig(genesis: doc.roster, dataDirectory: d, listen: Endpoint(host: "127.0.0.1", port: 0), peers: peers, identity: keys[i % keys.count])
             cfg.gossip.antiEntropyIntervalMs = 1_000
             let r = try NodeRuntime(config: cfg, group: group, logger: logger)
             let index = i
@@ -335,7 +335,7 @@ struct Bench {
                 time: TimeText.nowMs(), body: .halt(Halt(reason: "bench \(k)"))), with: keys[author])
             heads[author] = (head.0 + 1, h.id)
             let target = k % n
-            let client = try NodeClient(endpoint: Endpoint(host: "127.0.0.1", port: ports[target]), genesis: doc.roster.hash)
+            let client = try NodeClient(endpoint: Endpoint(host: "127.0.0.1", port: ports[target]), genesis: doc.roster.hash, identity: keys[author])
             let start = Bench.monotonicNs()
             _ = try client.submit(h)
             var done = false
@@ -410,12 +410,12 @@ struct Bench {
         defer { try? group.syncShutdownGracefully() }
         var logger = Logger(label: "bench")
         logger.logLevel = .critical
-        let ra = try NodeRuntime(config: NodeConfig(genesis: doc.roster, dataDirectory: a, listen: Endpoint(host: "127.0.0.1", port: 0), peers: []), group: group, logger: logger)
+        let ra = try NodeRuntime(config: NodeConfig(genesis: doc.roster, dataDirectory: a, listen: Endpoint(host: "127.0.0.1", port: 0), peers: [], identity: keys[0]), group: group, logger: logger)
         let port = try ra.start().port!
         let b = dir + "/catchup-b"
         try? FileManager.default.removeItem(atPath: b)
         try FileManager.default.createDirectory(atPath: b, withIntermediateDirectories: true)
-        let rb = try NodeRuntime(config: NodeConfig(genesis: doc.roster, dataDirectory: b, listen: Endpoint(host: "127.0.0.1", port: 0), peers: [Endpoint(host: "127.0.0.1", port: port)]), group: group, logger: logger)
+        let rb = try NodeRuntime(config: NodeConfig(genesis: doc.roster, dataDirectory: b, listen: Endpoint(host: "127.0.0.1", port: 0), peers: [Endpoint(host: "127.0.0.1", port: port)], identity: keys[1]), group: group, logger: logger)
         let count = UncheckedBox(0)
         rb.onPersist = { e, _ in count.update { $0 += e.count } }
         let start = Bench.monotonicNs()

@@ -37,6 +37,8 @@ struct Demo {
     static let members: [(name: String, role: String)] = [
         ("lena", "leader"), ("sam", "safety"), ("bo", "board"), ("ana", "auditor"), ("kit", "staff"),
     ]
+    /// The training cluster's key: an observer (reads status, fetches tokens; never votes).
+    static let observer = "cluster"
 
     let keep: Bool
     let json: Bool
@@ -177,7 +179,7 @@ struct Demo {
         try step("1. Five members, one roster: tiers 0–4, base tier 2; tier 3 needs 3 of 5 incl. safety, no auditor veto; anyone halts; resuming needs 4 of 5") { d in
             try FileManager.default.createDirectory(atPath: d.dir + "/keys", withIntermediateDirectories: true)
             var members: [Member] = []
-            for m in Demo.members {
+            for m in Demo.members + [(Demo.observer, Member.observerRole)] {
                 let key = try SigningKey(seed: Blake2b.hash256(Array("tiergate/v1/demo-key/\(m.name)".utf8)).bytes)
                 let path = d.dir + "/keys/\(m.name).key"
                 if !FileManager.default.fileExists(atPath: path) {
@@ -195,22 +197,24 @@ struct Demo {
             let roster = Roster(lab: "demo-lab", baseTier: 2, maxTier: 4, members: members, policy: policy)
             let doc = GenesisDocument(roster: roster)
             try KeyFiles.replace(d.dir + "/roster.json", doc.fileBytes())
-            for m in Demo.members {
+            for m in Demo.members + [(Demo.observer, Member.observerRole)] {
                 let r = try d.tg(["roster", "sign", "roster.json", "--key", "keys/\(m.name).key"], show: m.name == "lena")
                 guard r.code == 0 else { throw DemoFailure("roster sign by \(m.name) failed: \(r.err)") }
             }
             let v = try d.tg(["roster", "verify", "roster.json"])
             guard v.code == 0 else { throw DemoFailure("roster does not verify: \(v.out)") }
-            d.note("roster \(roster.hash.short)… signed by all five founders (\(Demo.members.map { "\($0.name)/\($0.role)" }.joined(separator: ", ")))")
+            d.note("roster \(roster.hash.short)… signed by all five founders (\(Demo.members.map { "\($0.name)/\($0.role)" }.joined(separator: ", "))) and the training cluster's observer key")
             // Five nodes, each peered with up to two earlier ones.
             for (i, m) in Demo.members.enumerated() {
                 var args = ["node", "--data", "node\(i + 1)", "--listen", "127.0.0.1:0", "--roster", "roster.json", "--key", "keys/\(m.name).key", "--anti-entropy-interval", "300ms", "--log-level", "warning"]
                 for p in d.nodes.suffix(2) { args += ["--peer", p.address] }
                 d.nodes.append(try d.startNode(args, index: i))
             }
+            let clusterKey = try KeyFiles.readSecretKey(path: d.dir + "/keys/\(Demo.observer).key", passphrase: nil)
+            d.note("node links: Noise XX (X25519, ChaCha20-Poly1305, BLAKE2b) bound to this roster; only its members' keys connect")
             for n in d.nodes {
                 guard let e = Endpoint(n.address) else { throw DemoFailure("bad node address \(n.address)") }
-                d.clients.append(try NodeClient(endpoint: e, genesis: roster.hash))
+                d.clients.append(try NodeClient(endpoint: e, genesis: roster.hash, identity: clusterKey))
             }
             d.note("nodes: " + d.nodes.enumerated().map { "node\($0.offset + 1) \($0.element.address)" }.joined(separator: ", "))
         }
@@ -241,7 +245,7 @@ struct Demo {
     mutating func story() throws {
         var proposal = ""
         try step("2. Paused is the default: no token for tier 3, so nothing at tier 3 can launch") { d in
-            let t = try d.tg(["token", "--node", d.nodes[0].address, "--tier", "3", "--out", "tier3.token"])
+            let t = try d.tg(["token", "--node", d.nodes[0].address, "--tier", "3", "--out", "tier3.token", "--roster", "roster.json", "--key", "keys/cluster.key"])
             guard t.code == 1 else { throw DemoFailure("a token was issued without any vote (exit \(t.code))") }
             d.note("denied (exit 1): " + t.err.trimmingCharacters(in: .whitespacesAndNewlines).replacingOccurrences(of: "error: ", with: ""))
             guard d.status(0)?["authorized_tier"] == .int(2) else { throw DemoFailure("authorised tier is not the base tier 2") }
@@ -265,25 +269,28 @@ struct Demo {
                 throw DemoFailure("not every node authorises tier 3")
             }
             d.note("all five nodes: authorised tier 3")
-            let t = try d.tg(["token", "--node", d.nodes[2].address, "--tier", "3", "--out", "tier3.token"])
+            let t = try d.tg(["token", "--node", d.nodes[2].address, "--tier", "3", "--out", "tier3.token", "--roster", "roster.json", "--key", "keys/cluster.key"])
             guard t.code == 0 else { throw DemoFailure("no token: \(t.err)") }
-            let c = try d.tg(["check", "--tier", "3", "--token", "tier3.token", "--roster", "roster.json", "--node", d.nodes[4].address])
+            let c = try d.tg(["check", "--tier", "3", "--token", "tier3.token", "--roster", "roster.json", "--node", d.nodes[4].address, "--key", "keys/cluster.key"])
             guard c.code == 0 else { throw DemoFailure("check denied: \(c.err)") }
             d.note(c.out.trimmingCharacters(in: .whitespacesAndNewlines))
+            let o = try d.tg(["vote", proposal, "--no", "--key", "keys/cluster.key", "--roster", "roster.json", "--node", d.nodes[2].address])
+            guard o.code == 1 else { throw DemoFailure("the observer key could vote (exit \(o.code))") }
+            d.note("the cluster's observer key fetched that token, but cannot vote: " + o.err.trimmingCharacters(in: .whitespacesAndNewlines).replacingOccurrences(of: "error: ", with: ""))
         }
         var gate: Process? = nil
         var gateLog = ""
         try step("5. gate starts a stand-in training job at tier 3") { d in
             let p = Process()
             p.executableURL = URL(fileURLWithPath: d.binary)
-            p.arguments = ["gate", "--tier", "3", "--roster", "roster.json", "--node", d.nodes[1].address, "--poll", "100", "--grace", "3",
+            p.arguments = ["gate", "--tier", "3", "--roster", "roster.json", "--node", d.nodes[1].address, "--key", "keys/cluster.key", "--poll", "100", "--grace", "3",
                            "--", "/bin/sh", "-c", "while true; do sleep 1; done"]
             p.currentDirectoryURL = URL(fileURLWithPath: d.dir)
             gateLog = d.dir + "/gate.log"
             _ = FileManager.default.createFile(atPath: gateLog, contents: nil)
             p.standardError = FileHandle(forWritingAtPath: gateLog)
             p.standardOutput = FileHandle.nullDevice
-            d.note("$ tiergate gate --tier 3 --roster roster.json --node \(d.nodes[1].address) -- /bin/sh -c 'while true; do sleep 1; done'")
+            d.note("$ tiergate gate --tier 3 --roster roster.json --node \(d.nodes[1].address) --key keys/cluster.key -- /bin/sh -c 'while true; do sleep 1; done'")
             try p.run()
             gate = p
             guard d.waitUntil(seconds: 10, { ((try? String(contentsOfFile: gateLog, encoding: .utf8)) ?? "").contains("started") }) else {
@@ -311,7 +318,7 @@ struct Demo {
             d.note(String(why))
         }
         try step("7. check is denied again; a resume proposal gathers its quorum (4 of 5)") { d in
-            let c = try d.tg(["check", "--tier", "3", "--token", "tier3.token", "--roster", "roster.json", "--node", d.nodes[0].address])
+            let c = try d.tg(["check", "--tier", "3", "--token", "tier3.token", "--roster", "roster.json", "--node", d.nodes[0].address, "--key", "keys/cluster.key"])
             guard c.code == 1 else { throw DemoFailure("check did not deny after the halt (exit \(c.code))") }
             d.note("denied (exit 1): " + c.err.trimmingCharacters(in: .whitespacesAndNewlines).replacingOccurrences(of: "error: ", with: ""))
             guard case .array(let hs) = d.status(0)?["halts"], case .string(let haltID) = hs.first?["id"] else { throw DemoFailure("no halt id") }
@@ -328,7 +335,7 @@ struct Demo {
             d.note("all five nodes: halt resolved, authorised tier 3")
         }
         try step("8. An auditor exports a node's ledger and verifies it offline, from the genesis roster alone") { d in
-            let e = try d.tg(["ledger", "export", "--node", d.nodes[3].address, "--out", "audit.ledger"])
+            let e = try d.tg(["ledger", "export", "--node", d.nodes[3].address, "--out", "audit.ledger", "--roster", "roster.json", "--key", "keys/ana.key"])
             guard e.code == 0 else { throw DemoFailure("export failed: \(e.err)") }
             let v = try d.tg(["ledger", "verify", "audit.ledger", "--roster", "roster.json", "--json"])
             guard v.code == 0, let j = try? JSONValue.parse(v.out), j["valid"] == .bool(true) else { throw DemoFailure("the ledger does not verify: \(v.out)") }

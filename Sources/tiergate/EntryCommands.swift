@@ -85,7 +85,7 @@ struct SigningContext {
             destination = .ledger(writer)
             head = .some(writer.chain.heads[key.publicKey])
         } else if let n = o.node {
-            let client = try Remote.connect(n, genesis: doc.roster.hash)
+            let client = try Remote.connect(n, genesis: doc.roster.hash, identity: key)
             do {
                 let status = try client.status()
                 head = .some(try client.head(of: key.publicKey))
@@ -105,6 +105,10 @@ struct SigningContext {
         guard let member = roster.member(withKey: key.publicKey) else {
             throw CLIFailure.negative(
                 "key \(key.publicKey.fingerprint) is not a member of roster version \(roster.version) of lab \(roster.lab)")
+        }
+        guard !member.isObserver else {
+            throw CLIFailure.negative(
+                "\(member.name) is an observer: observer keys read status and fetch tokens; they never propose, vote or halt")
         }
         return SigningContext(
             genesis: doc, key: key, member: member, roster: roster, view: view, destination: destination, head: head,

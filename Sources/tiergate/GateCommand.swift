@@ -35,6 +35,7 @@ struct GateCommand: ParsableCommand {
     @Option(help: "The lab's genesis roster file.") var roster: String
     @Option(help: "The node to fetch tokens from and to watch, HOST:PORT.") var node: String
     @Option(help: "Start with this token file instead of fetching one.") var token: String?
+    @OptionGroup var link: LinkKeyOptions
     @Option(help: "Seconds between SIGTERM and SIGKILL when stopping CMD.") var grace: Double = 10
     @Option(help: "Milliseconds between polls of the node.") var poll: UInt32 = 500
     @Argument(parsing: .postTerminator, help: "The command to run, after --.") var command: [String] = []
@@ -50,7 +51,8 @@ struct GateCommand: ParsableCommand {
         try guarded {
             let doc = try Load.trustedGenesis(roster)
             let genesis = doc.roster
-            var client = try Remote.connect(node, genesis: genesis.hash)
+            let identity = try link.load()
+            var client = try Remote.connect(node, genesis: genesis.hash, identity: identity)
             var current: TierToken
             if let t = token {
                 do { current = try TierToken(decoding: try Files.read(t, max: TierToken.maxBytes)) } catch let e as CLIFailure { throw e } catch {
@@ -63,7 +65,7 @@ struct GateCommand: ParsableCommand {
             do { first = try TokenChecker.check(current, genesis: genesis, tier: tier, now: TimeText.nowMs()) } catch {
                 throw CLIFailure.negative("launch denied: \(error)")
             }
-            let view = try OnlineCheck.ask(node, genesis: genesis.hash)
+            let view = try OnlineCheck.ask(node, genesis: genesis.hash, identity: identity)
             if view.halted { throw CLIFailure.negative("launch denied: node \(node) reports \(view.reason)") }
             if view.tier < tier { throw CLIFailure.negative("launch denied: node \(node) reports authorised tier \(view.tier)") }
             log("allow tier \(tier): token valid until \(TimeText.format(first.expiresAt)), attested by \(first.attesters.joined(separator: ", "))")
@@ -88,7 +90,7 @@ struct GateCommand: ParsableCommand {
                 let now = TimeText.nowMs()
                 // Watch the node: a halt or a lower tier stops the run.
                 do {
-                    let v = try OnlineCheck.ask(node, genesis: genesis.hash)
+                    let v = try OnlineCheck.ask(node, genesis: genesis.hash, identity: identity)
                     if v.halted { stopReason = "halt seen at node \(node): \(v.reason)"; continue }
                     if v.tier < tier { stopReason = "authorisation lost: node \(node) reports tier \(v.tier) (lapse or revocation)"; continue }
                 } catch {
@@ -97,7 +99,7 @@ struct GateCommand: ParsableCommand {
                 // Refresh the token at half its lifetime.
                 if now >= current.issuedAt + (current.expiresAt - current.issuedAt) / 2 {
                     do {
-                        if (try? client.status()) == nil { client = try Remote.connect(node, genesis: genesis.hash) }
+                        if (try? client.status()) == nil { client = try Remote.connect(node, genesis: genesis.hash, identity: identity) }
                         let fresh = try fetch(client)
                         _ = try TokenChecker.check(fresh, genesis: genesis, tier: tier, now: now)
                         current = fresh

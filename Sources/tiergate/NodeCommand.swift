@@ -58,6 +58,9 @@ struct NodeCommand: AsyncParsableCommand {
         guard let member = doc.roster.member(withKey: k.publicKey) else {
             throw CLIFailure.negative("key \(k.publicKey.fingerprint) is not a member of the genesis roster")
         }
+        guard !member.isObserver else {
+            throw CLIFailure.negative("\(member.name) is an observer: observers read through a node (status, token, check, gate) and do not run one")
+        }
         var peers = peer.compactMap(Endpoint.init)
         var settings = GossipSettings()
         settings.nodeName = member.name
@@ -86,7 +89,7 @@ struct NodeCommand: AsyncParsableCommand {
             }
         }
         try Files.makeDirectory(data)
-        var cfg = NodeConfig(genesis: doc.roster, dataDirectory: data, listen: Endpoint(listen)!, peers: peers)
+        var cfg = NodeConfig(genesis: doc.roster, dataDirectory: data, listen: Endpoint(listen)!, peers: peers, identity: k)
         cfg.gossip = settings
 
         let level = Logger.Level(rawValue: logLevel)!
@@ -122,6 +125,7 @@ struct SubmitCommand: ParsableCommand {
 
     @Argument(help: "Signed entry files, in feed order.") var files: [String]
     @Option(help: "The node, HOST:PORT.") var node: String
+    @OptionGroup var link: LinkKeyOptions
 
     func run() throws {
         try guarded {
@@ -134,7 +138,7 @@ struct SubmitCommand: ParsableCommand {
                 }
             }
             guard let first = entries.first else { return }
-            let client = try Remote.connect(node, genesis: first.entry.genesis)
+            let client = try Remote.connect(node, genesis: first.entry.genesis, identity: try link.load())
             for e in entries { try Remote.submit(e, to: client) }
             Out.line("node \(node) stored \(entries.count) entr\(entries.count == 1 ? "y" : "ies")")
         }
@@ -149,12 +153,13 @@ struct LedgerExport: ParsableCommand {
 
     @Option(help: "The node, HOST:PORT.") var node: String
     @Option(help: "Where to write the ledger.") var out: String
-    @Option(help: "The lab's genesis roster: refuse a node that serves another lab.") var roster: String?
+    @Option(help: "The lab's genesis roster file (the link is bound to this lab).") var roster: String
+    @OptionGroup var link: LinkKeyOptions
 
     func run() throws {
         try guarded {
-            let genesis = try Load.genesisHash(roster)
-            let client = try Remote.connect(node, genesis: genesis)
+            let genesis = try Load.trustedGenesis(roster).roster.hash
+            let client = try Remote.connect(node, genesis: genesis, identity: try link.load())
             let bytes: [UInt8]
             do { bytes = try client.export() } catch { throw CLIFailure.cannotEvaluate("node \(node): \(error)") }
             try Files.replace(out, bytes)

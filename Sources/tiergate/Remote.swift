@@ -1,11 +1,34 @@
+import ArgumentParser
+import Foundation
 import TiergateCore
 import TiergateNode
 
+/// The key a command uses to open an encrypted, member-authenticated link to a node (SPEC.md §12).
+/// `--key` falls back to $TIERGATE_KEY and `--passphrase-file` to $TIERGATE_PASSPHRASE_FILE, so a training
+/// cluster's gate can be configured once (an observer key is enough to read status and fetch tokens).
+struct LinkKeyOptions: ParsableArguments {
+    @Option(name: .customLong("key"), help: ArgumentHelp(
+        "A roster member's or observer's secret key file for the node link (default: $TIERGATE_KEY).", valueName: "key"))
+    var linkKey: String?
+    @Option(name: .customLong("passphrase-file"), help: ArgumentHelp(
+        "Passphrase file for a sealed --key (default: $TIERGATE_PASSPHRASE_FILE).", valueName: "passphrase-file"))
+    var linkPassphraseFile: String?
+
+    func load() throws -> SigningKey {
+        let env = ProcessInfo.processInfo.environment
+        guard let path = linkKey ?? env["TIERGATE_KEY"].flatMap({ $0.isEmpty ? nil : $0 }) else {
+            throw CLIFailure.cannotEvaluate(
+                "talking to a node needs a roster key: give --key FILE or set TIERGATE_KEY (nodes accept only roster members and observers)")
+        }
+        return try Load.signingKey(path, passphraseFile: linkPassphraseFile ?? env["TIERGATE_PASSPHRASE_FILE"].flatMap { $0.isEmpty ? nil : $0 })
+    }
+}
+
 /// Node access for the CLI, mapping client errors to exit codes (unreachable: 2).
 enum Remote {
-    static func connect(_ address: String, genesis: Digest) throws -> NodeClient {
+    static func connect(_ address: String, genesis: Digest, identity: SigningKey) throws -> NodeClient {
         guard let e = Endpoint(address) else { throw CLIFailure.cannotEvaluate("--node takes HOST:PORT, got '\(address)'") }
-        do { return try NodeClient(endpoint: e, genesis: genesis) } catch { throw CLIFailure.cannotEvaluate("\(error)") }
+        do { return try NodeClient(endpoint: e, genesis: genesis, identity: identity) } catch { throw CLIFailure.cannotEvaluate("\(error)") }
     }
 
     /// Submits one entry; only "stored" or "already stored" is success.

@@ -11,16 +11,17 @@ struct StatusCommand: ParsableCommand {
             1 when the ledger does not verify.
 
             Examples: tiergate status --ledger lab.ledger --roster roster.json --json
-                      tiergate status --node 127.0.0.1:7400
+                      tiergate status --node 127.0.0.1:7400 --roster roster.json --key me.key
             """)
 
     @Option(help: "A local ledger file (with --roster).") var ledger: String?
     @Option(help: "The lab's genesis roster file.") var roster: String?
     @Option(help: "Ask this node, HOST:PORT.") var node: String?
+    @OptionGroup var link: LinkKeyOptions
 
     func validate() throws {
-        guard (ledger != nil) != (node != nil) else { throw ValidationError("give either --node HOST:PORT or --ledger FILE --roster R") }
-        if ledger != nil, roster == nil { throw ValidationError("--ledger needs --roster (the genesis roster)") }
+        guard (ledger != nil) != (node != nil) else { throw ValidationError("give either --node HOST:PORT --roster R or --ledger FILE --roster R") }
+        guard roster != nil else { throw ValidationError("give --roster (the lab's genesis roster): \(ledger != nil ? "the ledger is checked against it" : "the node link is bound to that lab")") }
     }
     @Option(help: "Compute the status at this RFC 3339 UTC time instead of now.") var at: String?
     @Flag(help: "Print a JSON object.") var json = false
@@ -29,8 +30,8 @@ struct StatusCommand: ParsableCommand {
         let at = try Load.time(at, option: "--at")
         try guarded(json: json) {
             if let n = node {
-                let genesis = try Load.genesisHash(roster)
-                let client = try Remote.connect(n, genesis: genesis)
+                let genesis = try Load.trustedGenesis(roster!).roster.hash
+                let client = try Remote.connect(n, genesis: genesis, identity: try link.load())
                 var status: JSONValue
                 do { status = try client.status(at: self.at == nil ? 0 : at) } catch { throw CLIFailure.cannotEvaluate("node \(n): \(error)") }
                 if json {

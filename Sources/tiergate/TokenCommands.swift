@@ -22,13 +22,14 @@ struct TokenCommand: ParsableCommand {
     @Option(help: "The node, HOST:PORT.") var node: String
     @Option(help: "The tier to launch at.") var tier: UInt32
     @Option(help: "Where to write the token.") var out: String
-    @Option(help: "The lab's genesis roster (refuse a node of another lab).") var roster: String?
+    @Option(help: "The lab's genesis roster file (the link is bound to this lab).") var roster: String
+    @OptionGroup var link: LinkKeyOptions
     @Flag(help: "Print a JSON object.") var json = false
 
     func run() throws {
         try guarded(json: json) {
-            let genesis = try Load.genesisHash(roster)
-            let client = try Remote.connect(node, genesis: genesis)
+            let genesis = try Load.trustedGenesis(roster).roster.hash
+            let client = try Remote.connect(node, genesis: genesis, identity: try link.load())
             let bytes: [UInt8]
             do { bytes = try client.token(tier: tier) } catch ClientError.denied(let reason) {
                 throw CLIFailure.negative("node \(node) issues no token for tier \(tier): \(reason)")
@@ -58,8 +59,8 @@ enum OnlineCheck {
         var reason: String
     }
 
-    static func ask(_ address: String, genesis: Digest) throws -> NodeView {
-        let client = try Remote.connect(address, genesis: genesis)
+    static func ask(_ address: String, genesis: Digest, identity: SigningKey) throws -> NodeView {
+        let client = try Remote.connect(address, genesis: genesis, identity: identity)
         let s: JSONValue
         do { s = try client.status() } catch { throw CLIFailure.cannotEvaluate("node \(address): \(error)") }
         var tier: UInt32 = 0
@@ -80,7 +81,7 @@ struct CheckCommand: ParsableCommand {
         discussion: """
             Verifies everything in the token offline against the genesis roster: its entries (signatures, quorum,
             halts, lapse, recomputed now), its expiry and issue time (clock skew), and the freshness attestations.
-            With --node it also asks each node; every listed node must answer (unreachable: exit 2) and none may
+            With --node it also asks each node (over the encrypted link, as --key or $TIERGATE_KEY); every listed node must answer (unreachable: exit 2) and none may
             report a halt or a lower tier. Anything but 0 means "do not launch".
 
             Example (a Slurm prolog): tiergate check --tier 3 --token /etc/tiergate/tier3.token \\
@@ -92,6 +93,7 @@ struct CheckCommand: ParsableCommand {
     @Option(help: "The lab's genesis roster file.") var roster: String
     @Option(parsing: .singleValue, help: "Also ask this node for halts newer than the token; repeatable.") var node: [String] = []
     @Option(help: "Check as of this RFC 3339 UTC time instead of now (audits).") var at: String?
+    @OptionGroup var link: LinkKeyOptions
     @Flag(help: "Print a JSON object.") var json = false
 
     func run() throws {
@@ -106,8 +108,9 @@ struct CheckCommand: ParsableCommand {
                 throw CLIFailure.negative("DENY tier \(tier): \(error)")
             }
             var online: [JSONValue] = []
+            let identity = node.isEmpty ? nil : try link.load()
             for n in node {
-                let v = try OnlineCheck.ask(n, genesis: doc.roster.hash)
+                let v = try OnlineCheck.ask(n, genesis: doc.roster.hash, identity: identity!)
                 online.append(.object([("node", .string(n)), ("halted", .bool(v.halted)), ("authorized_tier", .uint(UInt64(v.tier)))]))
                 if v.halted { throw CLIFailure.negative("DENY tier \(tier): node \(n) reports \(v.reason)") }
                 if v.tier < tier { throw CLIFailure.negative("DENY tier \(tier): node \(n) reports authorised tier \(v.tier) (lapsed or revoked)") }

@@ -119,6 +119,11 @@ public final class SigningKey: @unchecked Sendable {
         return sig
     }
 
+    /// Lends libsodium's 64-byte secret key to `body` (the X25519 conversion needs it); never copied out.
+    func withSecretKey<R>(_ body: (UnsafePointer<UInt8>) throws -> R) rethrows -> R {
+        try body(UnsafePointer(secret.assumingMemoryBound(to: UInt8.self)))
+    }
+
     /// Lends the 32-byte seed to `body`; the caller MUST NOT keep a copy beyond the call.
     public func withSeed<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
         try body(UnsafeRawBufferPointer(start: secret, count: 32))

@@ -157,7 +157,8 @@ private struct VerdictComputation {
         guard p.rosterVersion == UInt64(idx + 1) else {
             return "names roster version \(p.rosterVersion) but version \(idx + 1) was in force at its time"
         }
-        guard rosters[idx].member(withKey: p.author) != nil else { return "proposer is not a member" }
+        guard let m = rosters[idx].member(withKey: p.author) else { return "proposer is not a member" }
+        guard !m.isObserver else { return "proposer is an observer; observers never propose" }
         return nil
     }
 
@@ -185,6 +186,8 @@ private struct VerdictComputation {
                 why = "dated beyond the allowed clock skew; not counted yet"
             } else if member == nil {
                 why = "not a member of roster version \(p.rosterVersion)"
+            } else if member!.isObserver {
+                why = "observers never vote"
             } else if tally.equivocations[key] != nil {
                 why = "member equivocated; votes void until the key is rotated"
             } else if v.rosterVersion != p.rosterVersion {

@@ -7,6 +7,10 @@ public enum SigningDomain: String, Sendable, CaseIterable {
     case digest = "tiergate/v1/digest"
     case token = "tiergate/v1/token"
     case attestation = "tiergate/v1/attestation"
+    /// The prologue of the node handshake (SPEC.md §12): binds every session to one lab's genesis.
+    case noise = "tiergate/v1/noise"
+    /// A handshake identity signature over the Noise handshake hash (SPEC.md §12.3).
+    case handshake = "tiergate/v1/handshake"
 
     /// `u8 length || ASCII tag`.
     public var prefix: [UInt8] {

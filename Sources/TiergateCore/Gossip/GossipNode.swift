@@ -42,6 +42,11 @@ public struct GossipNode: Sendable {
 
     struct Peer: Sendable {
         var phase: PeerPhase = .awaitingHello
+        /// The member key the link's handshake proved (SPEC.md §12); nil when the transport does not authenticate
+        /// (the simulator, and tests of the pure protocol).
+        var key: PublicKey?
+        /// An observer may read status, fetch tokens and export, never submit or gossip (SPEC.md §3.2).
+        var observer = false
         var outbound: Bool
         var tokens: Double
         var lastRefill: UInt64
@@ -51,6 +56,7 @@ public struct GossipNode: Sendable {
     public let settings: GossipSettings
     var peers: [PeerID: Peer] = [:]
     var nextAntiEntropy: UInt64 = 0
+    var rosterCache: (stamp: (Int, UInt64), roster: Roster)?
 
     struct PendingToken: Sendable {
         var client: PeerID
@@ -83,9 +89,31 @@ public struct GossipNode: Sendable {
     // MARK: Events
 
     /// A connection opened (either direction): greet it.
-    public mutating func connected(_ peer: PeerID, outbound: Bool, now: UInt64) -> [Directive] {
-        peers[peer] = Peer(outbound: outbound, tokens: settings.rateBurst, lastRefill: now)
+    public mutating func connected(_ peer: PeerID, outbound: Bool, now: UInt64, key: PublicKey? = nil) -> [Directive] {
+        var p = Peer(outbound: outbound, tokens: settings.rateBurst, lastRefill: now)
+        p.key = key
+        p.observer = key.map { rosterInForce(now: now).member(withKey: $0)?.isObserver ?? false } ?? false
+        peers[peer] = p
         return [.send(peer, .hello(version: WireMessage.protocolVersion, genesis: store.genesisHash, role: .node, name: settings.nodeName))]
+    }
+
+    /// Whether a link whose handshake proved `key` may connect: nil when admitted, else the reason (SPEC.md §12.5).
+    /// Members of the roster in force, of any role, are admitted; observers are restricted once connected.
+    public mutating func admission(of key: PublicKey, now: UInt64) -> String? {
+        let roster = rosterInForce(now: now)
+        guard roster.member(withKey: key) != nil else {
+            return "key \(key.fingerprint) is not a member of this lab's roster (version \(roster.version))"
+        }
+        return nil
+    }
+
+    /// The roster in force, cached per second and per store size (admission runs for every handshake).
+    mutating func rosterInForce(now: UInt64) -> Roster {
+        let stamp = (store.entryCount, now / 1000)
+        if let c = rosterCache, c.stamp == stamp { return c.roster }
+        let r = store.verdict(at: now).roster
+        rosterCache = (stamp, r)
+        return r
     }
 
     public mutating func disconnected(_ peer: PeerID) {
@@ -122,6 +150,9 @@ public struct GossipNode: Sendable {
             // A client that does not know the genesis (status, export) sends zero and learns it from our HELLO.
             guard genesis == store.genesisHash || (role == .client && genesis.isZero) else {
                 return [.close(peer, reason: "genesis \(genesis.short)… is another lab's (this node serves \(store.genesisHash.short)…)", misbehaved: true)]
+            }
+            if p.observer && role == .node {
+                return [.close(peer, reason: "observer key \(p.key!.fingerprint) may connect as a client only (read status, fetch tokens)", misbehaved: true)]
             }
             peers[peer]!.phase = .ready(role)
             // A new peer node: anti-entropy right away, so a restarted node catches up at once.
@@ -227,9 +258,17 @@ public struct GossipNode: Sendable {
             }
             return out
         case .submit(let request, let bytes):
+            if let p = peers[peer], p.observer {
+                return [.send(peer, .ack(request: request, status: .rejected,
+                    reason: "observer key \(p.key!.fingerprint) is read-only: it may read status and fetch tokens, never submit"))]
+            }
             let e: SignedEntry
             do { e = try SignedEntry(decoding: bytes) } catch {
                 return [.send(peer, .ack(request: request, status: .rejected, reason: error.description))]
+            }
+            if rosterInForce(now: now).member(withKey: e.entry.author)?.isObserver == true {
+                return [.send(peer, .ack(request: request, status: .rejected,
+                    reason: "author \(e.entry.author.fingerprint) is an observer; observers never propose, vote or halt"))]
             }
             let outcome: InsertOutcome
             do { outcome = try store.insert(e) } catch {

@@ -95,7 +95,8 @@ public struct Policy: Hashable, Sendable {
 
     /// Whether a member holding `roles` may halt alone.
     public func mayHalt(roles: [String]) -> Bool {
-        haltRoles.contains("*") || roles.contains { haltRoles.contains($0) }
+        guard !roles.contains(Member.observerRole) else { return false }  // observers are read-only
+        return haltRoles.contains("*") || roles.contains { haltRoles.contains($0) }
     }
 }
 

@@ -4,6 +4,10 @@ public struct Member: Hashable, Sendable {
     public var key: PublicKey
     public var roles: [String]
 
+    /// The read-only role (SPEC.md §3.2): an observer holds no other role, and nothing it signs ever counts.
+    public static let observerRole = "observer"
+    public var isObserver: Bool { roles.contains(Member.observerRole) }
+
     public init(name: String, key: PublicKey, roles: [String]) {
         self.name = name
         self.key = key
@@ -198,6 +202,9 @@ extension Roster {
             for role in m.roles where role == "*" {
                 throw .invalidValue(field: "member \(m.name).roles", reason: "'*' is not a role a member can hold")
             }
+            if m.isObserver, m.roles.count > 1 {
+                throw .invalidValue(field: "member \(m.name).roles", reason: "'observer' is read-only and holds no other role")
+            }
         }
         try Roster.checkAscending(members.map(\.name), field: "roster.members (by name)")
         guard Set(members.map(\.key)).count == members.count else {
@@ -230,8 +237,8 @@ extension Roster {
         guard policy.maxSkewMs <= 3_600_000 else {
             throw .invalidValue(field: "policy.max_skew", reason: "must be at most 1h")
         }
-        guard policy.freshnessQuorum >= 1, policy.freshnessQuorum <= UInt32(members.count) else {
-            throw .invalidValue(field: "policy.freshness_quorum", reason: "must be between 1 and the member count")
+        guard policy.freshnessQuorum >= 1, policy.freshnessQuorum <= UInt32(members.filter { !$0.isObserver }.count) else {
+            throw .invalidValue(field: "policy.freshness_quorum", reason: "must be between 1 and the number of members that are not observers")
         }
     }
 
@@ -242,9 +249,13 @@ extension Roster {
         guard rule.minYes >= 1 else {
             throw .invalidValue(field: "\(field).min_yes", reason: "must be at least 1: nothing may pass without assent")
         }
-        guard rule.minYes <= UInt32(members.count) else {
+        if rule.vetoRoles.contains(Member.observerRole) || rule.roleMinimums.contains(where: { $0.role == Member.observerRole }) {
+            throw .invalidValue(field: field, reason: "observers never vote; 'observer' cannot be a veto role or a role minimum")
+        }
+        let voters = members.filter { !$0.isObserver }.count
+        guard rule.minYes <= UInt32(voters) else {
             throw .invalidValue(
-                field: "\(field).min_yes", reason: "\(rule.minYes) yes votes needed but only \(members.count) members exist")
+                field: "\(field).min_yes", reason: "\(rule.minYes) yes votes needed but only \(voters) voting members exist")
         }
         for m in rule.roleMinimums {
             let holders = members.filter { $0.roles.contains(m.role) }.count

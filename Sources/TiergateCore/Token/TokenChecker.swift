@@ -67,6 +67,7 @@ public enum TokenChecker {
             guard let m = verdict.roster.member(withKey: a.attester) else {
                 throw .attestations("attester \(a.attester.fingerprint) is not a member of roster version \(verdict.rosterVersion)")
             }
+            guard !m.isObserver else { throw .attestations("\(m.name) is an observer; observers do not attest") }
             guard a.isValid(core: core) else { throw .attestations("\(m.name)'s attestation signature is invalid") }
             guard a.authorizedTier >= token.tier else { throw .attestations("\(m.name) attested tier \(a.authorizedTier) only") }
             // Times come from the token: saturating arithmetic, never a trap.

@@ -1,0 +1,117 @@
+/// One end of an authenticated, encrypted node link (SPEC.md §12.4) as a pure state machine: bytes from the socket
+/// in, bytes for the socket and decrypted protocol bytes out. Every message on the wire, handshake or transport,
+/// is `u16 big-endian length || body`; after the handshake a body is a ChaCha20-Poly1305 ciphertext of at most
+/// 65,519 plaintext bytes of the §8 frame stream. Any failure ends the link: the caller closes the connection.
+public struct SecureLink: Sendable {
+    public enum Output: Sendable, Equatable {
+        /// Bytes to write to the socket.
+        case send([UInt8])
+        /// The handshake completed; the peer proved this member key.
+        case established(PublicKey)
+        /// Decrypted bytes of the node protocol stream.
+        case plaintext([UInt8])
+    }
+
+    public static let maxMessage = 65_535
+    public static let maxPlaintextChunk = maxMessage - ChaChaPoly.tagLength
+
+    var handshake: NoiseHandshake?
+    var sendCipher = Noise.CipherState()
+    var receiveCipher = Noise.CipherState()
+    var buffer: [UInt8] = []
+    var failed = false
+    /// After a responder refused an authenticated peer: an encrypted ERROR saying why, to send before closing.
+    public private(set) var farewell: [UInt8]?
+    public private(set) var peer: PublicKey?
+    public var isEstablished: Bool { peer != nil && handshake == nil }
+
+    public init(role: NoiseHandshake.Role, genesis: Digest, identity: SigningKey, ephemeral: X25519.KeyPair = .generate()) {
+        handshake = NoiseHandshake(role: role, genesis: genesis, identity: identity, ephemeral: ephemeral)
+    }
+
+    private static func framed(_ body: [UInt8]) -> [UInt8] {
+        [UInt8(body.count >> 8), UInt8(body.count & 0xff)] + body
+    }
+
+    /// The initiator's first message (nothing for a responder).
+    public mutating func start() throws(NoiseError) -> [Output] {
+        guard var hs = handshake, hs.role == .initiator, hs.step == 0 else { return [] }
+        let m = try hs.writeMessage()
+        handshake = hs
+        return [.send(Self.framed(m))]
+    }
+
+    /// Feeds bytes read from the socket. `authorize` is asked about the peer's key during the handshake.
+    public mutating func receive(_ bytes: [UInt8], authorize: (PublicKey) -> String?) throws(NoiseError) -> [Output] {
+        guard !failed else { throw .unexpected("the link already failed") }
+        buffer += bytes
+        var out: [Output] = []
+        var consumed = 0
+        defer { buffer.removeFirst(consumed) }
+        do throws(NoiseError) {
+            while buffer.count - consumed >= 2 {
+                let length = Int(buffer[consumed]) << 8 | Int(buffer[consumed + 1])
+                if var hs = handshake {
+                    guard length == NoiseHandshake.messageLengths[min(hs.step, 2)] else {
+                        throw .badMessage("handshake message \(hs.step + 1) announces \(length) bytes, expected \(NoiseHandshake.messageLengths[min(hs.step, 2)])")
+                    }
+                    guard buffer.count - consumed >= 2 + length else { break }
+                    let body = Array(buffer[(consumed + 2)..<(consumed + 2 + length)])
+                    consumed += 2 + length
+                    // A responder that refuses a key it has authenticated still completes the session, so it
+                    // can tell the peer why in one encrypted ERROR (``farewell``) before it closes.
+                    var refusal: String?
+                    let isResponder = hs.role == .responder
+                    try hs.readMessage(body) { key in
+                        let r = authorize(key)
+                        if isResponder, r != nil { refusal = r; return nil }
+                        return r
+                    }
+                    if let refusal {
+                        (sendCipher, receiveCipher) = hs.split()
+                        peer = hs.peer
+                        handshake = nil
+                        farewell = try? seal(WireMessage.error(refusal).encodedFrame())
+                        throw .refused(refusal)
+                    }
+                    if !hs.isComplete {
+                        out.append(.send(Self.framed(try hs.writeMessage())))
+                    }
+                    if hs.isComplete {
+                        (sendCipher, receiveCipher) = hs.split()
+                        peer = hs.peer
+                        handshake = nil
+                        out.append(.established(hs.peer!))
+                    } else {
+                        handshake = hs
+                    }
+                } else {
+                    guard length >= ChaChaPoly.tagLength else { throw .badMessage("transport message of \(length) bytes") }
+                    guard buffer.count - consumed >= 2 + length else { break }
+                    let body = Array(buffer[(consumed + 2)..<(consumed + 2 + length)])
+                    consumed += 2 + length
+                    out.append(.plaintext(try receiveCipher.decrypt(ad: [], ciphertext: body)))
+                }
+            }
+        } catch {
+            failed = true
+            throw error
+        }
+        // The initiator writes message 3 on reading message 2, which completes its handshake too.
+        return out
+    }
+
+    /// Encrypts protocol bytes for the socket, in chunks of at most 65,519 bytes.
+    public mutating func seal(_ plaintext: [UInt8]) throws(NoiseError) -> [UInt8] {
+        guard isEstablished else { throw .unexpected("sending before the handshake completed") }
+        var out: [UInt8] = []
+        out.reserveCapacity(plaintext.count + (plaintext.count / Self.maxPlaintextChunk + 1) * 18)
+        var start = 0
+        repeat {
+            let end = min(start + Self.maxPlaintextChunk, plaintext.count)
+            out += Self.framed(try sendCipher.encrypt(ad: [], plaintext: Array(plaintext[start..<end])))
+            start = end
+        } while start < plaintext.count
+        return out
+    }
+}

@@ -1,0 +1,147 @@
+import NIOCore
+import TiergateCore
+
+/// Why a secure link ended before or during its session (delivered through `errorCaught`).
+public struct LinkFailure: Error, CustomStringConvertible {
+    public let reason: String
+    public var description: String { reason }
+}
+
+/// The bottom of every node and client pipeline (SPEC.md §12): runs the Noise XX handshake, then encrypts every
+/// outbound byte and decrypts every inbound one. Handlers above it see `channelActive` only once the peer has
+/// proved a roster key, and only authenticated plaintext. Any failure closes the connection.
+final class SecureHandler: ChannelDuplexHandler {
+    typealias InboundIn = ByteBuffer
+    typealias InboundOut = ByteBuffer
+    typealias OutboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    private var link: SecureLink
+    private let role: NoiseHandshake.Role
+    private let timeout: TimeAmount
+    /// Asked (on the channel's event loop) whether to admit the peer's proved key; returns a refusal reason.
+    private let authorize: (PublicKey) -> String?
+    /// Told why a link failed (for logging and backoff); called at most once.
+    private let onFailure: (String) -> Void
+    private var timer: Scheduled<Void>?
+    private var pendingWrites: [(ByteBuffer, EventLoopPromise<Void>?)] = []
+    private var finished = false
+    /// The member key the peer proved, once established.
+    private(set) var peer: PublicKey?
+
+    init(role: NoiseHandshake.Role, genesis: Digest, identity: SigningKey, timeout: TimeAmount,
+         authorize: @escaping (PublicKey) -> String?, onFailure: @escaping (String) -> Void) {
+        self.role = role
+        self.link = SecureLink(role: role, genesis: genesis, identity: identity)
+        self.timeout = timeout
+        self.authorize = authorize
+        self.onFailure = onFailure
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        if context.channel.isActive { begin(context: context) }
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        begin(context: context)  // channelActive goes up only once the handshake completes
+    }
+
+    private func begin(context: ChannelHandlerContext) {
+        guard timer == nil, !finished else { return }
+        let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        timer = context.eventLoop.scheduleTask(in: timeout) {
+            let (handler, context) = bound.value
+            if handler.peer == nil {
+                handler.fail(context: context, "handshake not completed within \(handler.timeout.nanoseconds / 1_000_000) ms")
+            }
+        }
+        do {
+            for o in try link.start() { handle(o, context: context) }
+        } catch {
+            fail(context: context, "\(error)")
+        }
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard !finished else { return }
+        var buf = unwrapInboundIn(data)
+        let bytes = buf.readBytes(length: buf.readableBytes) ?? []
+        do {
+            for o in try link.receive(bytes, authorize: authorize) { handle(o, context: context) }
+        } catch {
+            let reason = peer == nil ? "handshake failed: \(error)" : "link failed: \(error)"
+            if let farewell = link.farewell {
+                // An authenticated peer we refuse learns why, encrypted, before the close.
+                finished = true
+                timer?.cancel()
+                onFailure(reason)
+                let loopBound = NIOLoopBound(context, eventLoop: context.eventLoop)
+                context.writeAndFlush(wrapOutboundOut(context.channel.allocator.buffer(bytes: farewell))).whenComplete { _ in
+                    loopBound.value.close(promise: nil)
+                }
+                return
+            }
+            fail(context: context, reason)
+        }
+    }
+
+    private func handle(_ o: SecureLink.Output, context: ChannelHandlerContext) {
+        switch o {
+        case .send(let bytes):
+            context.writeAndFlush(wrapOutboundOut(context.channel.allocator.buffer(bytes: bytes)), promise: nil)
+        case .established(let key):
+            timer?.cancel()
+            peer = key
+            context.fireChannelActive()
+            let pending = pendingWrites
+            pendingWrites = []
+            for (b, p) in pending { sealAndWrite(context: context, b, promise: p) }
+            context.flush()
+        case .plaintext(let bytes):
+            context.fireChannelRead(wrapInboundOut(context.channel.allocator.buffer(bytes: bytes)))
+        }
+    }
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        sealAndWrite(context: context, unwrapOutboundIn(data), promise: promise)
+    }
+
+    private func sealAndWrite(context: ChannelHandlerContext, _ buffer: ByteBuffer, promise: EventLoopPromise<Void>?) {
+        var buf = buffer
+        guard link.isEstablished else {
+            if finished { promise?.fail(LinkFailure(reason: "the link is closed")) } else { pendingWrites.append((buf, promise)) }
+            return
+        }
+        let plain = buf.readBytes(length: buf.readableBytes) ?? []
+        do {
+            let sealed = try link.seal(plain)
+            context.write(wrapOutboundOut(context.channel.allocator.buffer(bytes: sealed)), promise: promise)
+        } catch {
+            promise?.fail(error)
+            fail(context: context, "cannot encrypt: \(error)")
+        }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        timer?.cancel()
+        if peer == nil && !finished {
+            finished = true
+            onFailure("the peer closed the connection during the handshake (another lab's node, a non-member, or a refused key)")
+        }
+        for (_, p) in pendingWrites { p?.fail(LinkFailure(reason: "the link closed")) }
+        pendingWrites = []
+        context.fireChannelInactive()
+    }
+
+    private func fail(context: ChannelHandlerContext, _ reason: String) {
+        guard !finished else { return }
+        finished = true
+        timer?.cancel()
+        onFailure(reason)
+        context.fireErrorCaught(LinkFailure(reason: reason))
+        context.close(promise: nil)
+    }
+}
+
+@available(*, unavailable)
+extension SecureHandler: Sendable {}
