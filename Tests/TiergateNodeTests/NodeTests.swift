@@ -7,6 +7,29 @@ import TiergateCore
 import TiergateNode
 import TiergateTestKit
 
+/// Collects a node's log lines so tests can assert what was logged and why.
+final class LogSink: @unchecked Sendable {
+    private let lock = NSLock()
+    private var lines: [String] = []
+    func append(_ s: String) { lock.withLock { lines.append(s) } }
+    var all: [String] { lock.withLock { lines } }
+    func contains(_ text: String) -> Bool { all.contains { $0.contains(text) } }
+}
+
+struct CapturingLogHandler: LogHandler {
+    let sink: LogSink
+    var metadata: Logger.Metadata = [:]
+    var logLevel: Logger.Level = .info
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+    func log(event: LogEvent) {
+        let meta = (event.metadata ?? [:]).sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
+        sink.append("\(event.level) \(event.message) \(meta)")
+    }
+}
+
 /// A node running in this process on 127.0.0.1 with an ephemeral port, stopped by `stop()`.
 final class TestNode {
     let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
@@ -14,21 +37,26 @@ final class TestNode {
     let port: Int
     let dir = TempDir()
     let lab: Lab
+    let logs = LogSink()
 
-    init(lab: Lab, peers: [Int] = [], helloTimeoutMs: Int64 = 5_000, rateLimit: Double? = nil, attester: String? = nil) throws {
+    /// `identity`: the member key the node runs with; `attester`: the key that signs attestations (nil: none).
+    init(lab: Lab, peers: [Int] = [], helloTimeoutMs: Int64 = 5_000, handshakeTimeoutMs: Int64 = 5_000, rateLimit: Double? = nil,
+         attester: String? = nil, identity: String? = nil) throws {
         self.lab = lab
         var cfg = NodeConfig(
             genesis: lab.genesis, dataDirectory: dir.path, listen: Endpoint(host: "127.0.0.1", port: 0),
-            peers: peers.map { Endpoint(host: "127.0.0.1", port: $0) })
+            peers: peers.map { Endpoint(host: "127.0.0.1", port: $0) }, identity: lab.keys[identity ?? attester ?? "alice"]!)
         cfg.helloTimeoutMs = helloTimeoutMs
+        cfg.handshakeTimeoutMs = handshakeTimeoutMs
         cfg.gossip.antiEntropyIntervalMs = 200
         cfg.gossip.attester = attester.flatMap { lab.keys[$0] }
         if let r = rateLimit {
             cfg.gossip.rateLimitPerSecond = r
             cfg.gossip.rateBurst = r
         }
-        var logger = Logger(label: "test.node")
-        logger.logLevel = .critical
+        let sink = logs
+        var logger = Logger(label: "test.node") { _ in CapturingLogHandler(sink: sink) }
+        logger.logLevel = .info
         runtime = try NodeRuntime(config: cfg, group: group, logger: logger)
         port = try runtime.start().port!
     }
@@ -38,8 +66,9 @@ final class TestNode {
         try? group.syncShutdownGracefully()
     }
 
-    func client(_ lab: Lab) throws -> NodeClient {
-        try NodeClient(endpoint: Endpoint(host: "127.0.0.1", port: port), genesis: lab.genesis.hash)
+    /// A client over the encrypted link, as `member` (default dave, the auditor).
+    func client(_ lab: Lab, as member: String = "dave") throws -> NodeClient {
+        try NodeClient(endpoint: Endpoint(host: "127.0.0.1", port: port), genesis: lab.genesis.hash, identity: lab.keys[member]!)
     }
 }
 
@@ -61,7 +90,35 @@ final class RawPeer {
 
     deinit { close(fd) }
 
-    func send(_ bytes: [UInt8]) {
+    /// After ``handshake(genesis:as:)``: the encrypted session; `send` seals and `readUntilClosed` opens.
+    var link: SecureLink?
+    private var early: [UInt8] = []
+
+    /// Runs the Noise XX handshake as the initiator (SPEC.md §12) with `key`, over this blocking socket.
+    /// Returns nil when it completed; otherwise the error.
+    @discardableResult
+    func handshake(genesis: Digest, as key: SigningKey) -> Error? {
+        var l = SecureLink(role: .initiator, genesis: genesis, identity: key)
+        do {
+            for case .send(let b) in try l.start() { sendRaw(b) }
+            var buf = [UInt8](repeating: 0, count: 4096)
+            while !l.isEstablished {
+                let n = buf.withUnsafeMutableBytes { recv(fd, $0.baseAddress!, $0.count, 0) }
+                guard n > 0 else { return POSIXError(.ECONNRESET) }
+                for o in try l.receive(Array(buf[..<n]), authorize: { _ in nil }) {
+                    switch o {
+                    case .send(let b): sendRaw(b)
+                    case .plaintext(let p): early += p
+                    case .established: break
+                    }
+                }
+            }
+        } catch { return error }
+        link = l
+        return nil
+    }
+
+    func sendRaw(_ bytes: [UInt8]) {
         var done = 0
         while done < bytes.count {
             let n = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress! + done, bytes.count - done, Int32(MSG_NOSIGNAL)) }
@@ -70,18 +127,29 @@ final class RawPeer {
         }
     }
 
+    /// Sends protocol bytes: sealed when a session is up, else as they are.
+    func send(_ bytes: [UInt8]) {
+        if link != nil { sendRaw(try! link!.seal(bytes)) } else { sendRaw(bytes) }
+    }
+
     func send(_ m: WireMessage) { send(m.encodedFrame()) }
 
     /// Reads until the node closes the connection (or 10 s pass); returns the messages received and whether it closed.
     func readUntilClosed() -> (messages: [WireMessage], closed: Bool) {
         var parser = FrameParser()
+        parser.append(early)
         var out: [WireMessage] = []
         var buf = [UInt8](repeating: 0, count: 65536)
         while true {
             let n = buf.withUnsafeMutableBytes { recv(fd, $0.baseAddress!, $0.count, 0) }
             if n == 0 { break }
             if n < 0 { return (out, errno == ECONNRESET) }
-            parser.append(buf[..<n])
+            if link != nil {
+                guard let outputs = try? link!.receive(Array(buf[..<n]), authorize: { _ in nil }) else { return (out, true) }
+                for case .plaintext(let p) in outputs { parser.append(p) }
+            } else {
+                parser.append(buf[..<n])
+            }
             while let m = try? parser.next() { out.append(m) }
         }
         return (out, true)
@@ -100,18 +168,31 @@ extension Array where Element == WireMessage {
         .hello(version: 1, genesis: lab.genesis.hash, role: role, name: "test")
     }
 
-    /// Runs `attack` against a fresh node; asserts the connection is closed with a reason, that nothing was stored,
-    /// and that the node still serves a well-behaved client and peer.
-    func expectClosed(_ name: String, rateLimit: Double? = nil, helloTimeoutMs: Int64 = 5_000, _ attack: (RawPeer, Lab) -> Void) throws {
+    /// Runs `attack` against a fresh node; asserts the connection is closed with a reason (an ERROR inside the session,
+    /// or a logged reason when no session was established), that nothing was stored, and that the node still serves
+    /// a well-behaved client and peer. With `authenticate`, the attacker first completes a real handshake with a
+    /// member's key (dave): these are attacks by a compromised member, after the link layer admitted it.
+    func expectClosed(
+        _ name: String, authenticate: Bool = true, logged: String? = nil, rateLimit: Double? = nil, helloTimeoutMs: Int64 = 5_000,
+        handshakeTimeoutMs: Int64 = 5_000, _ attack: (RawPeer, Lab) -> Void
+    ) throws {
         var lab = Lab()
-        let node = try TestNode(lab: lab, helloTimeoutMs: helloTimeoutMs, rateLimit: rateLimit)
+        let node = try TestNode(lab: lab, helloTimeoutMs: helloTimeoutMs, handshakeTimeoutMs: handshakeTimeoutMs, rateLimit: rateLimit)
         defer { node.stop() }
         let bystander = try node.client(lab)  // connected before the attack, must survive it
         let raw = try RawPeer(port: node.port)
+        if authenticate { #expect(raw.handshake(genesis: lab.genesis.hash, as: lab.keys["dave"]!) == nil, "\(name): handshake") }
         attack(raw, lab)
         let (messages, closed) = raw.readUntilClosed()
         #expect(closed, "\(name): connection not closed")
-        #expect(messages.errorReason != nil, "\(name): no ERROR with a reason")
+        if authenticate {
+            #expect(messages.errorReason != nil, "\(name): no ERROR with a reason")
+        } else {
+            #expect(messages.isEmpty, "\(name): the node spoke the protocol before a session existed")
+        }
+        if let logged {
+            #expect(waitFor(5) { node.logs.contains(logged) }, "\(name): log lacks '\(logged)': \(node.logs.all)")
+        }
         let status = try bystander.status()
         #expect(status["entries"] == .int(0), "\(name): state changed")
         // The node still accepts good work from others.
@@ -145,8 +226,8 @@ extension Array where Element == WireMessage {
         }
     }
 
-    @Test func wrongLabIsRefused() throws {
-        try expectClosed("wrong lab") { raw, _ in
+    @Test func wrongLabInHelloIsRefused() throws {
+        try expectClosed("wrong lab in HELLO") { raw, _ in
             raw.send(.hello(version: 1, genesis: Lab(lab: "other").genesis.hash, role: .node, name: "x"))
         }
     }
@@ -168,9 +249,21 @@ extension Array where Element == WireMessage {
         }
     }
 
+    @Test func aPeerThatStallsTheHandshakeIsClosed() throws {
+        try expectClosed("handshake stall", authenticate: false, logged: "handshake not completed within 300 ms", handshakeTimeoutMs: 300) { raw, _ in
+            raw.sendRaw([0, 32, 1, 2, 3])  // the start of message 1, then nothing
+        }
+    }
+
     @Test func aPeerThatNeverSaysHelloIsClosed() throws {
         try expectClosed("slowloris", helloTimeoutMs: 300) { raw, _ in
-            raw.send([0, 0])  // two bytes of a frame header, then nothing
+            raw.send([0, 0])  // two bytes of a frame header inside the session, then nothing
+        }
+    }
+
+    @Test func plaintextProtocolIsRefused() throws {
+        try expectClosed("plaintext HELLO", authenticate: false, logged: "malformed handshake message") { raw, lab in
+            raw.sendRaw(hello(lab).encodedFrame())  // the unencrypted protocol of old
         }
     }
 
@@ -233,7 +326,7 @@ extension Array where Element == WireMessage {
         defer { early.stop() }
         usleep(300_000)  // a few failed dials (backoff) before the peer exists
         let lateDir = TempDir()
-        var cfg = NodeConfig(genesis: lab.genesis, dataDirectory: lateDir.path, listen: Endpoint(host: "127.0.0.1", port: port), peers: [])
+        var cfg = NodeConfig(genesis: lab.genesis, dataDirectory: lateDir.path, listen: Endpoint(host: "127.0.0.1", port: port), peers: [], identity: lab.keys["bob"]!)
         cfg.gossip.antiEntropyIntervalMs = 200
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         var logger = Logger(label: "late")

@@ -38,8 +38,8 @@ final class LinkProxy: @unchecked Sendable {
                 self.lock.lock()
                 self.open += [inbound, outbound]
                 self.lock.unlock()
-                let a = Glue(partner: outbound)
-                let b = Glue(partner: inbound)
+                let a = Glue(partner: outbound, proxy: self, toTarget: true)
+                let b = Glue(partner: inbound, proxy: self, toTarget: false)
                 return inbound.pipeline.addHandler(a).and(outbound.pipeline.addHandler(b)).map { _ in }
             }.flatMapError { _ in inbound.close() }
     }
@@ -64,13 +64,45 @@ final class LinkProxy: @unchecked Sendable {
         try? group.syncShutdownGracefully()
     }
 
+    /// A man in the middle: flips the bits `mask` of the byte at stream `offset` in one direction (toTarget: from
+    /// the dialer to the target). Offsets count from the first byte of the proxy's first connection in that direction.
+    func tamper(toTarget: Bool, offset: Int, mask: UInt8 = 0x01) {
+        lock.withLock { flip = (toTarget, offset, mask) }
+    }
+
+    /// Every byte relayed so far, per direction (toTarget: true is dialer → target).
+    func recorded(toTarget: Bool) -> [UInt8] { lock.withLock { toTarget ? sentToTarget : sentToDialer } }
+
+    private var flip: (toTarget: Bool, offset: Int, mask: UInt8)?
+    private var sentToTarget: [UInt8] = []
+    private var sentToDialer: [UInt8] = []
+
+    fileprivate func relay(_ bytes: inout [UInt8], toTarget: Bool) {
+        lock.withLock {
+            let base = toTarget ? sentToTarget.count : sentToDialer.count
+            if let f = flip, f.toTarget == toTarget, f.offset >= base, f.offset < base + bytes.count {
+                bytes[f.offset - base] ^= f.mask
+            }
+            if toTarget { sentToTarget += bytes } else { sentToDialer += bytes }
+        }
+    }
+
     /// Copies bytes to the partner channel; closing one side closes the other.
     final class Glue: ChannelInboundHandler, @unchecked Sendable {
         typealias InboundIn = ByteBuffer
         let partner: Channel?
-        init(partner: Channel) { self.partner = partner }
+        let proxy: LinkProxy
+        let toTarget: Bool
+        init(partner: Channel, proxy: LinkProxy, toTarget: Bool) {
+            self.partner = partner
+            self.proxy = proxy
+            self.toTarget = toTarget
+        }
         func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-            partner?.writeAndFlush(unwrapInboundIn(data), promise: nil)
+            var buf = unwrapInboundIn(data)
+            var bytes = buf.readBytes(length: buf.readableBytes) ?? []
+            proxy.relay(&bytes, toTarget: toTarget)
+            partner?.writeAndFlush(context.channel.allocator.buffer(bytes: bytes), promise: nil)
         }
         func channelReadComplete(context: ChannelHandlerContext) { context.read() }
         // Start reading once both sides are wired: when added to an active channel, or when it becomes active.

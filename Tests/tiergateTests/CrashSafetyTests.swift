@@ -22,7 +22,7 @@ import TiergateTestKit
 
         /// Submits until the connection fails (the node was killed).
         func run(port: Int) {
-            guard let client = try? NodeClient(endpoint: Endpoint(host: "127.0.0.1", port: port), genesis: genesis.hash, timeout: .seconds(5)) else { return }
+            guard let client = try? NodeClient(endpoint: Endpoint(host: "127.0.0.1", port: port), genesis: genesis.hash, identity: key, timeout: .seconds(5)) else { return }
             defer { client.close() }
             // Resume after whatever the node holds (entries stored but not acknowledged before a crash included).
             if let head = try? client.head(of: key.publicKey) {
@@ -72,7 +72,7 @@ import TiergateTestKit
         // Restart once more, and check everything.
         let node = try NodeProcess(in: w.path, args: ["node", "--data", "crash", "--listen", "127.0.0.1:\(port)", "--roster", "roster.json", "--key", "keys/dave.key", "--log-level", "error"])
         defer { node.terminate() }
-        #expect(try w.tg("ledger", "export", "--node", node.address, "--out", "after.ledger").code == 0)
+        #expect(try w.tg("ledger", "export", "--node", node.address, "--out", "after.ledger", "--roster", "roster.json", "--key", "keys/alice.key").code == 0)
         let audit = try LedgerAudit.run(path: w.file("after.ledger"), genesis: doc.roster)
         #expect(audit.isValid, "\(audit.problems)")
         let stored = Set(audit.tally.halts.keys)

@@ -147,8 +147,8 @@ public struct GossipNode: Sendable {
             guard version == WireMessage.protocolVersion else {
                 return [.close(peer, reason: "protocol version \(version) is not supported (this node speaks 1)", misbehaved: true)]
             }
-            // A client that does not know the genesis (status, export) sends zero and learns it from our HELLO.
-            guard genesis == store.genesisHash || (role == .client && genesis.isZero) else {
+            // The secure link (SPEC.md §12) already binds the session to the genesis; this is the second check.
+            guard genesis == store.genesisHash else {
                 return [.close(peer, reason: "genesis \(genesis.short)… is another lab's (this node serves \(store.genesisHash.short)…)", misbehaved: true)]
             }
             if p.observer && role == .node {
