@@ -357,7 +357,7 @@ struct Demo {
     mutating func finish(ok: Bool) {
         if keep && ok {
             say("\n" + bold("The cluster keeps running") + " (--keep). Try:")
-            say("  \(binary) status --node \(nodes.first?.address ?? "")")
+            say("  \(binary) status --node \(nodes.first?.address ?? "") --roster \(dir)/roster.json --key \(dir)/keys/\(Demo.observer).key")
             say("  \(binary) halt --reason test --key \(dir)/keys/kit.key --roster \(dir)/roster.json --node \(nodes.last?.address ?? "")")
             say("  \(binary) ledger verify \(dir)/audit.ledger --roster \(dir)/roster.json")
             say("Stop it with: kill \(nodes.map { String($0.process.processIdentifier) }.joined(separator: " "))")
@@ -370,7 +370,7 @@ struct Demo {
             n.process.waitUntilExit()
         }
         if ownsDir && !keep { try? FileManager.default.removeItem(atPath: dir) }
-        if ok { say("\n" + green("demo passed") + ": every step behaved as expected; all processes stopped, files removed.") }
+        if ok { say("\n" + green("demo passed") + ": every step behaved as expected; all processes stopped, " + (ownsDir ? "files removed." : "files kept in \(dir).")) }
     }
 }
 

@@ -41,7 +41,10 @@ public enum Noise {
         var key: [UInt8]?
         public private(set) var nonce: UInt64 = 0
 
-        init(key: [UInt8]? = nil) { self.key = key }
+        init(key: [UInt8]? = nil, nonce: UInt64 = 0) {
+            self.key = key
+            self.nonce = nonce
+        }
 
         var hasKey: Bool { key != nil }
 
@@ -65,7 +68,7 @@ public enum Noise {
         }
 
         mutating func erase() {
-            if var k = key { Sodium.zero(&k) }
+            if key != nil { Sodium.zero(&key!) }
             key = nil
         }
     }

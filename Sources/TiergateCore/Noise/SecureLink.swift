@@ -23,7 +23,8 @@ public struct SecureLink: Sendable {
     /// After a responder refused an authenticated peer: an encrypted ERROR saying why, to send before closing.
     public private(set) var farewell: [UInt8]?
     public private(set) var peer: PublicKey?
-    public var isEstablished: Bool { peer != nil && handshake == nil }
+    /// A session exists and has not failed (a refused or broken link seals nothing more).
+    public var isEstablished: Bool { peer != nil && handshake == nil && !failed }
 
     public init(role: NoiseHandshake.Role, genesis: Digest, identity: SigningKey, ephemeral: X25519.KeyPair = .generate()) {
         handshake = NoiseHandshake(role: role, genesis: genesis, identity: identity, ephemeral: ephemeral)
@@ -52,10 +53,14 @@ public struct SecureLink: Sendable {
             while buffer.count - consumed >= 2 {
                 let length = Int(buffer[consumed]) << 8 | Int(buffer[consumed + 1])
                 if var hs = handshake {
+                    handshake = nil  // take it out: `hs` is then the only owner of the secrets it zeroes
                     guard length == NoiseHandshake.messageLengths[min(hs.step, 2)] else {
                         throw .badMessage("handshake message \(hs.step + 1) announces \(length) bytes, expected \(NoiseHandshake.messageLengths[min(hs.step, 2)])")
                     }
-                    guard buffer.count - consumed >= 2 + length else { break }
+                    guard buffer.count - consumed >= 2 + length else {
+                        handshake = hs
+                        break
+                    }
                     let body = Array(buffer[(consumed + 2)..<(consumed + 2 + length)])
                     consumed += 2 + length
                     // A responder that refuses a key it has authenticated still completes the session, so it
