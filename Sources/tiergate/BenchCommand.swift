@@ -12,12 +12,14 @@ struct BenchCommand: ParsableCommand {
         commandName: "bench",
         abstract: "Benchmarks, each reported as a ratio against a baseline measured in the same run.",
         discussion: """
-            NAMES: verify, check, halt, simulate, catchup (default: all).
+            NAMES: verify, check, halt, simulate, catchup, link (default: all).
               verify    ledger verify end to end (a child process) vs libsodium's raw verify loop on all cores
               check     wall time of `tiergate check` (offline) vs `tiergate --version`, 200 runs each
               halt      a 50-node loopback cluster (in-process nodes, real TCP): halt submission to every node
               simulate  the simulator at 1,000 and 10,000 nodes vs Serf's published convergence model
               catchup   a node that missed N entries rejoins: entries/s as a ratio of the verify rate
+              link      the secure link (SPEC §12): a full Noise XX handshake in X25519 operations' time; transport
+                        seal+open throughput vs libsodium's raw ChaCha20-Poly1305 on the same 64 KiB chunks
             --quick runs each in seconds, for a smoke check. Benchmarks never fail on timing.
 
             Example: tiergate bench verify --json
@@ -29,12 +31,12 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Entries in the verify benchmark's large ledger (default 1,000,000; quick 20,000).") var entries: Int?
 
     func validate() throws {
-        let known = ["verify", "check", "halt", "simulate", "catchup"]
+        let known = ["verify", "check", "halt", "simulate", "catchup", "link"]
         for n in names where !known.contains(n) { throw ValidationError("unknown benchmark '\(n)'; choose from \(known.joined(separator: ", "))") }
     }
 
     func run() throws {
-        let selected = names.isEmpty ? ["verify", "check", "halt", "simulate", "catchup"] : names
+        let selected = names.isEmpty ? ["verify", "check", "halt", "simulate", "catchup", "link"] : names
         var bench = Bench(quick: quick, json: json)
         var results: [(String, JSONValue)] = [("machine", bench.machine())]
         for n in selected {
@@ -44,6 +46,7 @@ struct BenchCommand: ParsableCommand {
             case "halt": results.append((n, try bench.halt()))
             case "simulate": results.append((n, bench.simulate()))
             case "catchup": results.append((n, try bench.catchup()))
+            case "link": results.append((n, try bench.link()))
             default: break
             }
         }
@@ -434,6 +437,76 @@ struct Bench {
         return .object([
             ("entries", .int(entries)), ("seconds", .number(fmt(seconds, 3))), ("entries_per_second", .number(fmt(rate, 0))),
             ("baseline_verifies_per_second", .number(fmt(raw, 0))), ("ratio", .number(fmt(rate / raw, 3))),
+        ])
+    }
+}
+
+extension Bench {
+    /// The secure link's cost against its own primitives, measured in this run (SPEC.md §12).
+    func link() throws -> JSONValue {
+        say("link: Noise XX handshakes and transport (one core)")
+        let a = try SigningKey(seed: Blake2b.hash256(Array("tiergate/v1/bench-key/0".utf8)).bytes)
+        let b = try SigningKey(seed: Blake2b.hash256(Array("tiergate/v1/bench-key/1".utf8)).bytes)
+        let genesis = Blake2b.hash256(Array("bench".utf8))
+        let handshakes = quick ? 50 : 2_000
+        var sink = 0
+        /// Two links that completed a handshake in memory (every byte through the real state machines).
+        func pair() throws -> (SecureLink, SecureLink) {
+            var i = SecureLink(role: .initiator, genesis: genesis, identity: a)
+            var r = SecureLink(role: .responder, genesis: genesis, identity: b)
+            var toR = try i.start().compactMap { if case .send(let x) = $0 { x } else { nil } }
+            while !(i.isEstablished && r.isEstablished) {
+                var toI: [[UInt8]] = []
+                for m in toR { for case .send(let x) in try r.receive(m, authorize: { _ in nil }) { toI.append(x) } }
+                toR = []
+                for m in toI { for case .send(let x) in try i.receive(m, authorize: { _ in nil }) { toR.append(x) } }
+            }
+            return (i, r)
+        }
+        let hsSeconds = try Bench.time {
+            for _ in 0..<handshakes {
+                let (i, _) = try pair()
+                sink &+= i.peer!.bytes[0] == 0 ? 1 : 0
+            }
+        }
+        // Baseline: one X25519 scalar multiplication (a handshake does 4 DH + 1 keygen per side, 2 signs, 2 verifies).
+        let dhN = quick ? 500 : 20_000
+        let secret = Sodium.randomBytes(32)
+        let pub = X25519.publicKey(secret: Sodium.randomBytes(32))
+        let dhSeconds = Bench.time { for _ in 0..<dhN { sink &+= Int(X25519.sharedSecret(secret: secret, publicKey: pub)![0]) } }
+        let perHandshakeMs = hsSeconds / Double(handshakes) * 1000
+        let perDHMs = dhSeconds / Double(dhN) * 1000
+        say("  \(handshakes) handshakes: \(fmt(perHandshakeMs, 3)) ms each (both sides); one X25519 \(fmt(perDHMs, 4)) ms → \(fmt(perHandshakeMs / perDHMs, 1)) X25519-equivalents")
+
+        // Transport: 64 KiB of frame stream sealed by one end and opened by the other, vs raw AEAD on the same sizes.
+        var (i, r) = try pair()
+        let chunk = Sodium.randomBytes(SecureLink.maxPlaintextChunk)
+        let rounds = quick ? 200 : 8_000
+        let linkSeconds = try Bench.time {
+            for _ in 0..<rounds {
+                let wire = try i.seal(chunk)
+                for case .plaintext(let p) in try r.receive(wire, authorize: { _ in nil }) { sink &+= Int(p[0]) }
+            }
+        }
+        let key = Sodium.randomBytes(32)
+        let rawSeconds = Bench.time {
+            for n in 0..<rounds {
+                var nonce = [UInt8](repeating: 0, count: 12)
+                nonce[4] = UInt8(truncatingIfNeeded: n)
+                let c = ChaChaPoly.seal(key: key, nonce: nonce, ad: [], plaintext: chunk)
+                sink &+= Int(ChaChaPoly.open(key: key, nonce: nonce, ad: [], ciphertext: c)![0])
+            }
+        }
+        let mb = Double(rounds * chunk.count) / 1_048_576
+        let linkRate = mb / linkSeconds
+        let rawRate = mb / rawSeconds
+        say("  transport: \(fmt(linkRate, 0)) MiB/s sealed+opened; raw ChaCha20-Poly1305 seal+open \(fmt(rawRate, 0)) MiB/s → ratio \(fmt(linkRate / rawRate, 3))")
+        if sink == -1 { say("") }  // keep the work observable
+        return .object([
+            ("handshakes", .int(handshakes)), ("handshake_ms", .number(fmt(perHandshakeMs, 4))),
+            ("baseline_x25519_ms", .number(fmt(perDHMs, 5))), ("handshake_in_x25519_ops", .number(fmt(perHandshakeMs / perDHMs, 2))),
+            ("transport_mib_per_second", .number(fmt(linkRate, 1))), ("baseline_aead_mib_per_second", .number(fmt(rawRate, 1))),
+            ("ratio", .number(fmt(linkRate / rawRate, 3))),
         ])
     }
 }

@@ -88,9 +88,15 @@ struct GateCommand: ParsableCommand {
                 }
                 usleep(poll * 1000)
                 let now = TimeText.nowMs()
-                // Watch the node: a halt or a lower tier stops the run.
+                // Watch the node over the open session (reconnecting when it dropped): a halt or a lower tier stops the run.
                 do {
-                    let v = try OnlineCheck.ask(node, genesis: genesis.hash, identity: identity)
+                    let v: OnlineCheck.NodeView
+                    if let seen = try? OnlineCheck.view(client, address: node) {
+                        v = seen
+                    } else {
+                        client = try Remote.connect(node, genesis: genesis.hash, identity: identity)
+                        v = try OnlineCheck.view(client, address: node)
+                    }
                     if v.halted { stopReason = "halt seen at node \(node): \(v.reason)"; continue }
                     if v.tier < tier { stopReason = "authorisation lost: node \(node) reports tier \(v.tier) (lapse or revocation)"; continue }
                 } catch {

@@ -60,7 +60,11 @@ enum OnlineCheck {
     }
 
     static func ask(_ address: String, genesis: Digest, identity: SigningKey) throws -> NodeView {
-        let client = try Remote.connect(address, genesis: genesis, identity: identity)
+        try view(try Remote.connect(address, genesis: genesis, identity: identity), address: address)
+    }
+
+    /// The node's view over an open connection.
+    static func view(_ client: NodeClient, address: String) throws -> NodeView {
         let s: JSONValue
         do { s = try client.status() } catch { throw CLIFailure.cannotEvaluate("node \(address): \(error)") }
         var tier: UInt32 = 0

@@ -48,7 +48,10 @@ import TiergateTestKit
         #expect(try intruder.client(other).submit(other.halt("erin", at: TimeText.nowMs())).0 == .stored)
         #expect(waitFor(10) { intruder.logs.contains("authentication failed") && node.logs.contains("link refused") },
                 "node: \(node.logs.all)\nintruder: \(intruder.logs.all)")
-        usleep(500_000)
+        // The dialer backs off as from a misbehaving peer (10 s), instead of redialing at 100 ms, 200 ms, 400 ms…
+        usleep(1_500_000)
+        let attempts = intruder.logs.all.filter { $0.contains("link refused") }.count
+        #expect(attempts == 1, "the refused dialer retried \(attempts) times in 1.5 s: \(intruder.logs.all)")
         #expect(try entries(node, lab) == .int(0), "the other lab's halt never crossed")
         #expect(try intruder.client(other).status()["node"]?["peers"] == .int(0))
         // A client bound to the other lab fails the same way.

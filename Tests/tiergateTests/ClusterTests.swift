@@ -237,6 +237,7 @@ final class NodeProcess {
         guard case .array(let verify) = j["verify"], let large = verify.last else { Issue.record("no verify figures"); return }
         #expect(large["ratio"] != nil && large["baseline_verifies_per_second"] != nil && large["peak_rss_mib"] != nil)
         #expect(large["exit_code"] == .int(0), "ledger verify of the generated ledger succeeded")
+        #expect(j["link"]?["ratio"] != nil && j["link"]?["handshake_in_x25519_ops"] != nil, "the secure link figures are reported")
         #expect(j["check"]?["ratio"] != nil && j["check"]?["check_exit_code"] == .int(0))
         #expect(j["halt"]?["p99_ms"] != nil)
         guard case .array(let sims) = j["simulate"], let sim = sims.first else { Issue.record("no simulate figures"); return }
