@@ -38,7 +38,9 @@ public final class NodeClient: @unchecked Sendable {
 
     /// Connects over the encrypted, member-authenticated link (SPEC.md §12) as `identity` — a roster member's key,
     /// an observer's for read-only use — to a node of the lab whose genesis roster hash is `genesis`, then HELLO.
-    public init(endpoint: Endpoint, genesis: Digest, identity: SigningKey, timeout: TimeAmount = .seconds(10)) throws {
+    /// With `nodeKeys`, the node must prove one of these keys (the CLI passes the roster's non-observer members),
+    /// so that someone who merely knows the genesis hash cannot pose as a node.
+    public init(endpoint: Endpoint, genesis: Digest, identity: SigningKey, nodeKeys: Set<PublicKey>? = nil, timeout: TimeAmount = .seconds(10)) throws {
         self.endpoint = endpoint
         self.timeout = timeout
         self.genesis = genesis
@@ -54,7 +56,10 @@ public final class NodeClient: @unchecked Sendable {
                     ch.eventLoop.makeCompletedFuture {
                         let s = SecureHandler(
                             role: .initiator, genesis: genesis, identity: identity, timeout: timeout,
-                            authorize: { _ in nil },  // any member of this lab may serve us; the prologue binds the lab
+                            authorize: { key in
+                                guard let keys = nodeKeys, !keys.contains(key) else { return nil }
+                                return "the node proved key \(key.fingerprint), which is not a node-running member of the roster"
+                            },
                             onFailure: { reason in handler.fail(ClientError.refused(reason)) })
                         secure.value = s
                         try ch.pipeline.syncOperations.addHandler(s)

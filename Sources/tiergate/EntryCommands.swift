@@ -85,7 +85,7 @@ struct SigningContext {
             destination = .ledger(writer)
             head = .some(writer.chain.heads[key.publicKey])
         } else if let n = o.node {
-            let client = try Remote.connect(n, genesis: doc.roster.hash, identity: key)
+            let client = try Remote.connect(n, roster: doc.roster, identity: key)
             do {
                 let status = try client.status()
                 head = .some(try client.head(of: key.publicKey))

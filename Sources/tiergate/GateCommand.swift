@@ -52,7 +52,7 @@ struct GateCommand: ParsableCommand {
             let doc = try Load.trustedGenesis(roster)
             let genesis = doc.roster
             let identity = try link.load()
-            var client = try Remote.connect(node, genesis: genesis.hash, identity: identity)
+            var client = try Remote.connect(node, roster: genesis, identity: identity)
             var current: TierToken
             if let t = token {
                 do { current = try TierToken(decoding: try Files.read(t, max: TierToken.maxBytes)) } catch let e as CLIFailure { throw e } catch {
@@ -65,7 +65,7 @@ struct GateCommand: ParsableCommand {
             do { first = try TokenChecker.check(current, genesis: genesis, tier: tier, now: TimeText.nowMs()) } catch {
                 throw CLIFailure.negative("launch denied: \(error)")
             }
-            let view = try OnlineCheck.ask(node, genesis: genesis.hash, identity: identity)
+            let view = try OnlineCheck.ask(node, roster: genesis, identity: identity)
             if view.halted { throw CLIFailure.negative("launch denied: node \(node) reports \(view.reason)") }
             if view.tier < tier { throw CLIFailure.negative("launch denied: node \(node) reports authorised tier \(view.tier)") }
             log("allow tier \(tier): token valid until \(TimeText.format(first.expiresAt)), attested by \(first.attesters.joined(separator: ", "))")
@@ -94,7 +94,7 @@ struct GateCommand: ParsableCommand {
                     if let seen = try? OnlineCheck.view(client, address: node) {
                         v = seen
                     } else {
-                        client = try Remote.connect(node, genesis: genesis.hash, identity: identity)
+                        client = try Remote.connect(node, roster: genesis, identity: identity)
                         v = try OnlineCheck.view(client, address: node)
                     }
                     if v.halted { stopReason = "halt seen at node \(node): \(v.reason)"; continue }
@@ -105,7 +105,7 @@ struct GateCommand: ParsableCommand {
                 // Refresh the token at half its lifetime.
                 if now >= current.issuedAt + (current.expiresAt - current.issuedAt) / 2 {
                     do {
-                        if (try? client.status()) == nil { client = try Remote.connect(node, genesis: genesis.hash, identity: identity) }
+                        if (try? client.status()) == nil { client = try Remote.connect(node, roster: genesis, identity: identity) }
                         let fresh = try fetch(client)
                         _ = try TokenChecker.check(fresh, genesis: genesis, tier: tier, now: now)
                         current = fresh

@@ -158,8 +158,7 @@ struct LedgerExport: ParsableCommand {
 
     func run() throws {
         try guarded {
-            let genesis = try Load.trustedGenesis(roster).roster.hash
-            let client = try Remote.connect(node, genesis: genesis, identity: try link.load())
+            let client = try Remote.connect(node, roster: try Load.trustedGenesis(roster).roster, identity: try link.load())
             let bytes: [UInt8]
             do { bytes = try client.export() } catch { throw CLIFailure.cannotEvaluate("node \(node): \(error)") }
             try Files.replace(out, bytes)

@@ -26,9 +26,19 @@ struct LinkKeyOptions: ParsableArguments {
 
 /// Node access for the CLI, mapping client errors to exit codes (unreachable: 2).
 enum Remote {
-    static func connect(_ address: String, genesis: Digest, identity: SigningKey) throws -> NodeClient {
+    /// Opens a link to the node at `address` of the lab `roster` (genesis), as `identity`. The node must prove the key
+    /// of a roster member that is not an observer.
+    static func connect(_ address: String, roster: Roster, identity: SigningKey) throws -> NodeClient {
+        try connect(address, genesis: roster.hash, identity: identity, nodeKeys: Set(roster.members.filter { !$0.isObserver }.map(\.key)))
+    }
+
+    /// As above when only the genesis hash is known (`submit` of entry files): any key that completes the handshake
+    /// bound to that genesis is accepted; the entries are signed, so a false node can only fail to store them.
+    static func connect(_ address: String, genesis: Digest, identity: SigningKey, nodeKeys: Set<PublicKey>? = nil) throws -> NodeClient {
         guard let e = Endpoint(address) else { throw CLIFailure.cannotEvaluate("--node takes HOST:PORT, got '\(address)'") }
-        do { return try NodeClient(endpoint: e, genesis: genesis, identity: identity) } catch { throw CLIFailure.cannotEvaluate("\(error)") }
+        do { return try NodeClient(endpoint: e, genesis: genesis, identity: identity, nodeKeys: nodeKeys) } catch {
+            throw CLIFailure.cannotEvaluate("\(error)")
+        }
     }
 
     /// Submits one entry; only "stored" or "already stored" is success.

@@ -54,10 +54,12 @@ struct RosterInit: ParsableCommand {
                 }
                 members.append(Member(name: parts[0], key: key, roles: parts[2].split(separator: ",").map(String.init)))
             }
-            var pol = Policy.defaultPolicy(memberCount: members.count)
+            // Default quorums count the members who vote: observers never do (SPEC.md §3.4).
+            let voters = members.filter { !$0.isObserver }.count
+            var pol = Policy.defaultPolicy(memberCount: voters)
             if let p = policy {
                 let bytes = try Files.read(p, max: 1 << 20)
-                do { pol = try Policy(json: try JSONValue.parse(bytes), path: "policy", memberCount: members.count) } catch {
+                do { pol = try Policy(json: try JSONValue.parse(bytes), path: "policy", memberCount: voters) } catch {
                     throw CLIFailure.cannotEvaluate("\(p): \(error)")
                 }
             }

@@ -30,8 +30,7 @@ struct StatusCommand: ParsableCommand {
         let at = try Load.time(at, option: "--at")
         try guarded(json: json) {
             if let n = node {
-                let genesis = try Load.trustedGenesis(roster!).roster.hash
-                let client = try Remote.connect(n, genesis: genesis, identity: try link.load())
+                let client = try Remote.connect(n, roster: try Load.trustedGenesis(roster!).roster, identity: try link.load())
                 var status: JSONValue
                 do { status = try client.status(at: self.at == nil ? 0 : at) } catch { throw CLIFailure.cannotEvaluate("node \(n): \(error)") }
                 if json {

@@ -28,8 +28,7 @@ struct TokenCommand: ParsableCommand {
 
     func run() throws {
         try guarded(json: json) {
-            let genesis = try Load.trustedGenesis(roster).roster.hash
-            let client = try Remote.connect(node, genesis: genesis, identity: try link.load())
+            let client = try Remote.connect(node, roster: try Load.trustedGenesis(roster).roster, identity: try link.load())
             let bytes: [UInt8]
             do { bytes = try client.token(tier: tier) } catch ClientError.denied(let reason) {
                 throw CLIFailure.negative("node \(node) issues no token for tier \(tier): \(reason)")
@@ -59,8 +58,8 @@ enum OnlineCheck {
         var reason: String
     }
 
-    static func ask(_ address: String, genesis: Digest, identity: SigningKey) throws -> NodeView {
-        try view(try Remote.connect(address, genesis: genesis, identity: identity), address: address)
+    static func ask(_ address: String, roster: Roster, identity: SigningKey) throws -> NodeView {
+        try view(try Remote.connect(address, roster: roster, identity: identity), address: address)
     }
 
     /// The node's view over an open connection.
@@ -114,7 +113,7 @@ struct CheckCommand: ParsableCommand {
             var online: [JSONValue] = []
             let identity = node.isEmpty ? nil : try link.load()
             for n in node {
-                let v = try OnlineCheck.ask(n, genesis: doc.roster.hash, identity: identity!)
+                let v = try OnlineCheck.ask(n, roster: doc.roster, identity: identity!)
                 online.append(.object([("node", .string(n)), ("halted", .bool(v.halted)), ("authorized_tier", .uint(UInt64(v.tier)))]))
                 if v.halted { throw CLIFailure.negative("DENY tier \(tier): node \(n) reports \(v.reason)") }
                 if v.tier < tier { throw CLIFailure.negative("DENY tier \(tier): node \(n) reports authorised tier \(v.tier) (lapsed or revoked)") }

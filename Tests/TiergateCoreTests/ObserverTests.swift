@@ -33,6 +33,16 @@ struct ObserverTests {
         #expect(throws: DecodeError.self) { try r.validate() }
     }
 
+    @Test func defaultQuorumsCountVotersOnly() throws {
+        // Three voters and an observer, no policy given: majority and two thirds of 3 are 2 (not 3 of 4).
+        let lab = Lab(members: [("alice", ["leader"]), ("bob", ["safety"]), ("carol", ["board"]), ("gate", ["observer"])],
+                      policy: { _ in Policy.defaultPolicy(memberCount: 3) })
+        guard case .object(var fields) = lab.genesis.json() else { Issue.record("roster JSON is not an object"); return }
+        fields = fields.map { $0.0 == "policy" ? ("policy", .object([])) : $0 }  // every policy field defaulted
+        let parsed = try Roster(json: .object(fields), path: "roster")
+        #expect(parsed.policy.advance.minYes == 2 && parsed.policy.resume.minYes == 2 && parsed.policy.amend.minYes == 2)
+    }
+
     @Test func anObserversYesVoteNeverCompletesAQuorum() {
         var lab = Self.lab()
         let p = lab.propose("alice", tier: 1, at: t0)

@@ -179,6 +179,13 @@ struct VectorTests {
         var file: String
         var description: String
         var bytes: [UInt8]
+        /// The genesis roster the ledger belongs to (nil: the default lab's, ledgers/genesis.json).
+        var roster: (file: String, document: GenesisDocument)? = nil
+    }
+
+    /// The five default members plus `gate`, an observer (SPEC.md §3.2).
+    static func observerLab() -> Lab {
+        Lab(members: Lab.defaultMembers + [("gate", [Member.observerRole])], policy: { _ in Policy.defaultPolicy(memberCount: 5) })
     }
 
     static func ledgerVectors() throws -> [LedgerVector] {
@@ -230,6 +237,14 @@ struct VectorTests {
         var tampered = LedgerFormat.header(genesis: lab.genesis.hash)
         for (i, e) in up.enumerated() { tampered += LedgerFormat.frame(.entry, payload: i == 1 ? forged : e.bytes) }
         let torn = Array(advance.dropLast(7))
+
+        // An observer votes yes (its vote would complete 3 of 5) and halts: neither counts (SPEC.md §3.2, §5.1).
+        var lab4 = Self.observerLab()
+        let w4 = try LedgerWriter(path: dir.file("observer"), genesis: lab4.genesis.hash)
+        let p4 = lab4.propose("alice", tier: 1, at: t0)
+        let v4 = ["alice", "bob", "gate"].enumerated().map { lab4.vote($1, p4, at: t0 + UInt64($0) + 1) }
+        try w4.append(entries: [p4] + v4 + [lab4.halt("gate", at: t0 + minute, reason: "observer halt")])
+        let observer = readBytes(dir.file("observer"))
         return [
             LedgerVector(file: "advance.ledger", description: "proposal to tier 1 passes with 3 of 5 yes votes", bytes: advance),
             LedgerVector(file: "halt.ledger", description: "advance, then one halt by a staff member", bytes: halt),
@@ -238,6 +253,8 @@ struct VectorTests {
             LedgerVector(file: "amendment-rotate-key.ledger", description: "amendment rotates bob's key (4 of 5); old key's vote is ignored, new key's counts", bytes: rotate),
             LedgerVector(file: "tampered.ledger", description: "advance.ledger with one signature byte of the second entry changed (checksum recomputed)", bytes: tampered),
             LedgerVector(file: "torn-tail.ledger", description: "advance.ledger with the last 7 bytes missing (interrupted append)", bytes: torn),
+            LedgerVector(file: "observer.ledger", description: "2 members and the observer 'gate' vote yes (3 of 5 needed), then gate halts: neither the vote nor the halt counts",
+                         bytes: observer, roster: ("genesis-observer.json", lab4.document)),
         ]
     }
 
@@ -249,12 +266,14 @@ struct VectorTests {
         let dir = TempDir()
         for v in try Self.ledgerVectors() {
             Self.check("ledgers/\(v.file)", v.bytes)
+            if let r = v.roster { Self.check("ledgers/\(r.file)", r.document.fileBytes()) }
+            let genesis = v.roster?.document.roster ?? lab.genesis
             let path = dir.file(v.file)
             writeBytes(path, v.bytes)
-            let audit = try LedgerAudit.run(path: path, genesis: lab.genesis)
-            let verdict = Verdict.compute(genesis: lab.genesis, tally: audit.tally, at: at)
+            let audit = try LedgerAudit.run(path: path, genesis: genesis)
+            let verdict = Verdict.compute(genesis: genesis, tally: audit.tally, at: at)
             manifest.append(.object([
-                ("file", .string(v.file)), ("description", .string(v.description)), ("roster", .string("genesis.json")),
+                ("file", .string(v.file)), ("description", .string(v.description)), ("roster", .string(v.roster?.file ?? "genesis.json")),
                 ("at", .string(TimeText.format(at))), ("at_ms", .uint(at)), ("valid", .bool(audit.isValid)),
                 ("problems", .array(audit.problems.map { .object([("frame", .int($0.frameIndex)), ("offset", .int($0.offset))]) })),
                 ("authorized_tier", .uint(UInt64(verdict.authorizedTier))), ("halted", .bool(verdict.halted)),
@@ -270,10 +289,10 @@ struct VectorTests {
                 case .bool(let halted) = d["halted"]! else { fatalError() }
             return (f, valid, UInt64(tier)!, halted)
         }
-        #expect(m.map(\.0) == ["advance.ledger", "halt.ledger", "resume.ledger", "equivocation.ledger", "amendment-rotate-key.ledger", "tampered.ledger", "torn-tail.ledger"])
-        #expect(m.map(\.1) == [true, true, true, true, true, false, false])
-        #expect(m.map(\.2) == [1, 0, 1, 0, 1, 0, 0])
-        #expect(m.map(\.3) == [false, true, false, false, false, false, false])
+        #expect(m.map(\.0) == ["advance.ledger", "halt.ledger", "resume.ledger", "equivocation.ledger", "amendment-rotate-key.ledger", "tampered.ledger", "torn-tail.ledger", "observer.ledger"])
+        #expect(m.map(\.1) == [true, true, true, true, true, false, false, true])
+        #expect(m.map(\.2) == [1, 0, 1, 0, 1, 0, 0, 0])
+        #expect(m.map(\.3) == [false, true, false, false, false, false, false, false])
     }
 }
 

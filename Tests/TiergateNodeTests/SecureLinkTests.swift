@@ -38,6 +38,23 @@ import TiergateTestKit
         #expect(try entries(node, lab) == .int(0), "nothing from a non-member was stored")
     }
 
+    @Test func aClientRefusesANodeThatProvesAnUnexpectedKey() throws {
+        let lab = Lab()
+        let node = try TestNode(lab: lab, identity: "carol")
+        defer { node.stop() }
+        let expectedElsewhere = Set(["alice", "bob"].map { lab.keys[$0]!.publicKey })
+        do {
+            _ = try NodeClient(endpoint: Endpoint(host: "127.0.0.1", port: node.port), genesis: lab.genesis.hash,
+                               identity: lab.keys["dave"]!, nodeKeys: expectedElsewhere)
+            Issue.record("the client accepted a node key it was not told to trust")
+        } catch {
+            #expect("\(error)".contains("not a node-running member"), "\(error)")
+        }
+        let ok = try NodeClient(endpoint: Endpoint(host: "127.0.0.1", port: node.port), genesis: lab.genesis.hash,
+                                identity: lab.keys["dave"]!, nodeKeys: [lab.keys["carol"]!.publicKey])
+        #expect(ok.nodeKey == lab.keys["carol"]!.publicKey)
+    }
+
     @Test func aWrongLabNodeIsRefused() throws {
         var lab = Lab()
         var other = Lab(lab: "other")  // the same member keys, another genesis: keys alone do not open a link

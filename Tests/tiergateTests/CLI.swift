@@ -22,10 +22,14 @@ enum CLI {
     }
 
     @discardableResult
-    static func run(_ args: [String], in dir: String? = nil) throws -> Result {
+    static func run(_ args: [String], in dir: String? = nil, env: [String: String] = [:]) throws -> Result {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: binary)
         p.arguments = args
+        // The tests decide which key a command uses: never inherit TIERGATE_KEY from whoever runs the suite.
+        var environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("TIERGATE_") || $0.key == "TIERGATE_BIN" }
+        environment.merge(env) { $1 }
+        p.environment = environment
         if let d = dir { p.currentDirectoryURL = URL(fileURLWithPath: d) }
         let out = Pipe()
         let err = Pipe()
@@ -72,6 +76,9 @@ final class Workdir {
     func tg(_ args: String...) throws -> CLI.Result { try CLI.run(args, in: path) }
     @discardableResult
     func tg(_ args: [String]) throws -> CLI.Result { try CLI.run(args, in: path) }
+    /// Runs tiergate here with extra environment variables.
+    @discardableResult
+    func tg(env: [String: String], _ args: String...) throws -> CLI.Result { try CLI.run(args, in: path, env: env) }
 
     /// Five keys, a roster signed by all five (alice leader, bob safety, carol board, dave auditor, erin staff).
     func lab() throws {

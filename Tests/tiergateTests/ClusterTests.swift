@@ -157,6 +157,14 @@ final class NodeProcess {
         #expect(try w.tg("token", "--node", nodes[0].address, "--tier", "1", "--out", "t.token", "--roster", "roster.json", "--key", "keys/dave.key").code == 1)
         let denied = try w.tg("gate", "--tier", "1", "--roster", "roster.json", "--node", nodes[0].address, "--key", "keys/dave.key", "--", "sleep", "600")
         #expect(denied.code == 1)
+        // Node links need a roster key: none given → exit 2 saying so; $TIERGATE_KEY serves; an outsider is refused.
+        let noKey = try w.tg("status", "--node", nodes[0].address, "--roster", "roster.json")
+        #expect(noKey.code == 2 && noKey.stderr.contains("needs a roster key"), "\(noKey.stderr)")
+        #expect(try w.tg("status", "--node", nodes[0].address, "--key", "keys/dave.key").code == 64, "--roster is required with --node")
+        #expect(try w.tg(env: ["TIERGATE_KEY": "keys/dave.key"], "status", "--node", nodes[0].address, "--roster", "roster.json").code == 0)
+        #expect(try w.tg("keygen", "--name", "mallory", "--out", "outsider").code == 0)
+        let outsider = try w.tg("status", "--node", nodes[0].address, "--roster", "roster.json", "--key", "outsider/mallory.key")
+        #expect(outsider.code == 2 && outsider.stderr.contains("not a member"), "\(outsider.stderr)")
         // Authorise tier 1 (3 of 5), all at node 0.
         let p = try w.tg("propose", "--tier", "1", "--title", "t1", "--key", "keys/alice.key", "--roster", "roster.json", "--node", nodes[0].address).lastLine
         for v in ["alice", "bob", "carol"] {

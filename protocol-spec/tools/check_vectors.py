@@ -11,18 +11,32 @@ suffices to:
     (SPEC 2.1, 2.3, 3.1, 3.3, 4.1)                                       -> encoding-rejects.json
   * derive public keys and fingerprints from seeds (SPEC 2.4)            -> keys.json
   * read ledger files, check the genesis roster's founder signatures and
-    recompute the verdict (SPEC 3.4, 5, 6)                               -> ledgers/manifest.json
+    recompute the verdict (SPEC 3.4, 5, 6), observers included (3.2)     -> ledgers/manifest.json
+  * run the node handshake -- Noise XX 25519/ChaChaPoly/BLAKE2b with the
+    tiergate prologue, converted static keys and identity payloads --
+    and the transport byte for byte, and reject altered, replayed and
+    other-lab messages (SPEC 12)                                         -> noise.json
 
 Usage (from the repository root):   python3 protocol-spec/tools/check_vectors.py
 Prints one line per failing case and finally "N passed, M failed"; exits 1 when any case
 failed or a vector file is missing.  `-v` also prints passing cases.  A few self-checks
-(entries, rosters and ledgers built by hand from the spec) run first.
+(entries, rosters, ledgers and handshakes built by hand from the spec) run first; when the
+workspace's ../shared/vectors holds the Wycheproof X25519 and ChaCha20-Poly1305 files, they run
+through the same DH wrapper and AEAD as the handshake.  Tier tokens (SPEC 9) are not checked.
 
 Where SPEC.md leaves a choice open, this checker reads it as follows:
   * 3.3  A member key must pass libsodium's crypto_core_ed25519_is_valid_point, which besides
          the three conditions SPEC 3.3 spells out also requires the prime-order subgroup.
+  * 3.3  "At least one member may halt": an observer never may (its halts have no authority,
+         SPEC 3.2), so a roster whose only halt role is `observer` is inconsistent.  `observer`
+         in halt_roles beside other roles is allowed (3.3 forbids it only in role minimums and
+         veto lists); it gives the observer nothing.
   * 3.4  A JSON ident that is not an ident (other than "*") makes the file "not a roster"; a
          duplicate in a role list, or "*" outside halt_roles, makes it inconsistent.
+  * 3.4  The default quorums take n = the number of members, observers included (the text
+         says n; 3.3's v is not mentioned there).
+  * 5.1  Observer status is read in the version in force at the entry's time (proposals,
+         halts) and in the proposal's version v (votes, 5.3).
   * 5.2  A version whose start is exactly `now` is activated in the replay (5.5 lists every
          activation) and gives the horizon (5), but the version *in force* at now
          (strictly-before rule) gives the reported roster version and the base when halted.
@@ -41,11 +55,18 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from cryptography.exceptions import InvalidSignature
+from typing import Callable
+
+from cryptography.exceptions import InvalidSignature, InvalidTag
 from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PrivateKey,
     Ed25519PublicKey,
 )
+from cryptography.hazmat.primitives.asymmetric.x25519 import (
+    X25519PrivateKey,
+    X25519PublicKey,
+)
+from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 
 VECTORS = Path(__file__).resolve().parent.parent / "vectors"
 
@@ -248,6 +269,7 @@ def enc_list(items: list, enc_item) -> bytes:
 IDENT_CHARS = frozenset(b"abcdefghijklmnopqrstuvwxyz0123456789._-")
 IDENT_FIRST = frozenset(b"abcdefghijklmnopqrstuvwxyz0123456789")
 STAR = b"*"
+OBSERVER = b"observer"    # the reserved read-only role (SPEC 3.2)
 
 
 def check_ident(v: bytes, star_ok: bool = False) -> bytes:
@@ -418,10 +440,20 @@ class Roster:
                 return rule
         return self.advance
 
-    def may_halt(self, key: bytes) -> bool:
-        """A member may halt alone when one of its roles, or "*", is a halt role (SPEC 3.2)."""
+    def is_observer(self, key: bytes) -> bool:
+        """A member holding the reserved role `observer` (SPEC 3.2): nothing it signs counts."""
         m = self.member_by_key(key)
-        if m is None:
+        return m is not None and OBSERVER in m.roles
+
+    def voters(self) -> int:
+        """v of SPEC 3.3: the number of members that are not observers."""
+        return sum(1 for m in self.members if OBSERVER not in m.roles)
+
+    def may_halt(self, key: bytes) -> bool:
+        """A member may halt alone when one of its roles, or "*", is a halt role (SPEC 3.2);
+        an observer's halts have no authority, even with halt_roles = ["*"] (SPEC 3.2, 5.1)."""
+        m = self.member_by_key(key)
+        if m is None or OBSERVER in m.roles:
             return False
         return STAR in self.halt_roles or any(r in self.halt_roles for r in m.roles)
 
@@ -521,6 +553,9 @@ def check_roster_consistency(r: Roster) -> None:
         if STAR in m.roles:
             raise DecodeError("'*' as a member role")
         check_ascending(m.roles, "member roles")
+        if OBSERVER in m.roles and m.roles != [OBSERVER]:
+            raise DecodeError(f"member {m.name.decode()}: 'observer' together with other roles")
+    v = r.voters()                  # SPEC 3.3: members that are not observers
     for role_list in [r.halt_roles] + [rule.veto_roles for rule in
                                        [r.advance, r.resume, r.amend]
                                        + [rule for _, rule in r.advance_overrides]]:
@@ -529,15 +564,17 @@ def check_roster_consistency(r: Roster) -> None:
         if not r.base_tier < tier <= r.max_tier:
             raise DecodeError(f"advance override for tier {tier} outside (base, max]")
     for rule in [r.advance, r.resume, r.amend] + [rule for _, rule in r.advance_overrides]:
-        if not 1 <= rule.min_yes <= n:
-            raise DecodeError(f"min_yes {rule.min_yes} not in 1..{n}")
+        if not 1 <= rule.min_yes <= v:
+            raise DecodeError(f"min_yes {rule.min_yes} not in 1..{v} (members not observers)")
         if STAR in rule.veto_roles or any(role == STAR for role, _ in rule.role_minimums):
             raise DecodeError("'*' in a role minimum or veto list (only halt_roles may hold it)")
+        if OBSERVER in rule.veto_roles or any(role == OBSERVER for role, _ in rule.role_minimums):
+            raise DecodeError("'observer' in a role minimum or veto list")
         for role, count in rule.role_minimums:
             holders = sum(1 for m in r.members if role in m.roles)
             if count > holders:
                 raise DecodeError(f"role minimum {role.decode()}={count} > {holders} holders")
-    if not any(r.may_halt(m.public_key) for m in r.members):
+    if not any(r.may_halt(m.public_key) for m in r.members):      # observers never may
         raise DecodeError("no member may halt")
     if not 1000 <= r.token_ttl_ms <= 86_400_000:
         raise DecodeError("token_ttl_ms out of range")
@@ -545,8 +582,9 @@ def check_roster_consistency(r: Roster) -> None:
         raise DecodeError("lapse_ms < token_ttl_ms")
     if r.max_skew_ms > 3_600_000:
         raise DecodeError("max_skew_ms > 3600000")
-    if not 1 <= r.freshness_quorum <= n:
-        raise DecodeError("freshness_quorum out of 1..members")
+    if not 1 <= r.freshness_quorum <= v:
+        raise DecodeError(f"freshness_quorum {r.freshness_quorum} not in 1..{v} "
+                          "(members not observers)")
 
 
 # =============================================================================================
@@ -812,7 +850,7 @@ def roster_from_json(doc) -> Roster:
                               bytes.fromhex(m["public_key"]),
                               _ident_set(m["roles"], f"members[{i}].roles")))
     members.sort(key=lambda m: m.name)
-    n = len(members)
+    n = sum(1 for m in members if b"observer" not in m.roles)   # default quorums count voters (SPEC 3.4)
     majority, two_thirds = n // 2 + 1, -(-2 * n // 3)
     p = _obj(r.get("policy", {}), "policy",
              {"advance", "advance_overrides", "halt_roles", "resume", "amend",
@@ -983,9 +1021,12 @@ class DecisionRule:
 
     def fits(self, e: Entry, chain: list[Version]) -> bool:
         """An entry fits when its roster_version is the version in force at its time and its
-        author is a member of that version (SPEC 5.2)."""
+        author is a member of that version (SPEC 5.2); a proposal whose author is an observer
+        in that version does not fit (SPEC 5.1)."""
         v = self.version_at(chain, e.time)
-        return v.roster.version == e.roster_version and v.roster.member_by_key(e.author) is not None
+        if v.roster.version != e.roster_version or v.roster.member_by_key(e.author) is None:
+            return False
+        return not (e.kind == PROPOSAL and v.roster.is_observer(e.author))
 
     def rule_of(self, p: Entry, roster: Roster) -> Rule:
         if p.action == ADVANCE:
@@ -1005,6 +1046,7 @@ class DecisionRule:
         counted = []
         for vote in self.votes_on.get(p.id, []):
             if (roster.member_by_key(vote.author) is not None
+                    and not roster.is_observer(vote.author)     # SPEC 5.1, 5.3
                     and vote.author not in self.equivocators
                     and vote.roster_version == roster.version
                     and p.time <= vote.time <= close
@@ -1290,6 +1332,358 @@ def read_ledger(data: bytes, genesis: RosterFile) -> LedgerReport:
 
 
 # =============================================================================================
+# SPEC 12: secure links -- Noise XX (revision 34), 25519 / ChaChaPoly / BLAKE2b
+#
+# Written from the Noise Protocol Framework specification (sections 4, 5, 7, 12.3) and SPEC 12;
+# X25519 and ChaCha20-Poly1305 come from `cryptography`, BLAKE2b and SHA-512 from hashlib, and
+# HMAC, HKDF, the symmetric state, the XX message patterns, the Ed25519 -> X25519 conversions and
+# the identity payloads are implemented here.
+# =============================================================================================
+
+TAG_NOISE = b"tiergate/v1/noise"
+TAG_HANDSHAKE = b"tiergate/v1/handshake"
+NOISE_PROTOCOL_NAME = b"Noise_XX_25519_ChaChaPoly_BLAKE2b"
+NOISE_HASHLEN = 64                 # BLAKE2b-512
+NOISE_BLOCKLEN = 128               # BLAKE2b's block, for HMAC (RFC 2104)
+NOISE_DHLEN = 32
+NOISE_TAGLEN = 16
+HANDSHAKE_LENGTHS = {1: 32, 2: 192, 3: 160}     # SPEC 12.2, 12.3
+IDENTITY_LEN = 32 + 64                          # Ed25519 key || signature (SPEC 12.2)
+MAX_TRANSPORT_PLAINTEXT = 65_519                # 65535 - 16 (SPEC 12.3)
+MAX_NONCE = 2**64 - 1                           # reserved (Noise 5.1): a session ends there
+
+
+class HandshakeError(Exception):
+    """The handshake (or a transport message) fails: the connection is closed (SPEC 12.3, 12.4)."""
+
+
+def noise_hash(data: bytes) -> bytes:
+    """HASH: BLAKE2b with a 64-byte output (crypto_generichash), unkeyed (SPEC 12.1)."""
+    return hashlib.blake2b(data, digest_size=NOISE_HASHLEN).digest()
+
+
+def hmac_blake2b(key: bytes, data: bytes) -> bytes:
+    """HMAC (RFC 2104) over BLAKE2b-512 with a 128-byte block -- not BLAKE2's keyed mode
+    (SPEC 12.1, Noise 4.3)."""
+    if len(key) > NOISE_BLOCKLEN:
+        key = noise_hash(key)
+    key = key.ljust(NOISE_BLOCKLEN, b"\0")
+    inner = noise_hash(bytes(b ^ 0x36 for b in key) + data)
+    return noise_hash(bytes(b ^ 0x5C for b in key) + inner)
+
+
+def noise_hkdf(chaining_key: bytes, ikm: bytes, outputs: int) -> tuple[bytes, ...]:
+    """HKDF(chaining_key, input_key_material, num_outputs) of Noise 4.3."""
+    temp_key = hmac_blake2b(chaining_key, ikm)
+    out, prev = [], b""
+    for i in range(1, outputs + 1):
+        prev = hmac_blake2b(temp_key, prev + bytes([i]))
+        out.append(prev)
+    return tuple(out)
+
+
+def x25519_secret_from_ed25519_seed(seed: bytes) -> bytes:
+    """crypto_sign_ed25519_sk_to_curve25519: the first 32 bytes of SHA-512(seed), clamped."""
+    h = bytearray(hashlib.sha512(seed).digest()[:32])
+    h[0] &= 248
+    h[31] &= 127
+    h[31] |= 64
+    return bytes(h)
+
+
+def x25519_public_from_ed25519(public_key: bytes) -> bytes | None:
+    """crypto_sign_ed25519_pk_to_curve25519: u = (1 + y) / (1 - y) mod p, for a key that is a
+    valid point (SPEC 3.3; libsodium refuses small-order and non-subgroup keys); else None."""
+    if not is_valid_point(public_key):
+        return None
+    y = _y_of(public_key)
+    u = (1 + y) * pow(1 - y, -1, P25519) % P25519
+    return u.to_bytes(32, "little")
+
+
+def x25519_public(secret: bytes) -> bytes:
+    """X25519(secret, 9)."""
+    return X25519PrivateKey.from_private_bytes(secret).public_key().public_bytes_raw()
+
+
+def noise_dh(secret: bytes, public: bytes) -> bytes:
+    """DH: X25519 (crypto_scalarmult); an all-zero output (small-order public key) fails the
+    handshake (SPEC 12.1)."""
+    try:
+        out = X25519PrivateKey.from_private_bytes(secret).exchange(
+            X25519PublicKey.from_public_bytes(public))
+    except ValueError:                   # OpenSSL refuses an all-zero shared secret itself
+        raise HandshakeError("X25519 output is all zero (small-order public key)") from None
+    if out == bytes(32):
+        raise HandshakeError("X25519 output is all zero (small-order public key)")
+    return out
+
+
+def noise_nonce(n: int) -> bytes:
+    """ChaChaPoly nonce: 4 zero bytes, then the counter as u64 little-endian (Noise 12.3)."""
+    return bytes(4) + n.to_bytes(8, "little")
+
+
+@dataclass
+class CipherState:
+    """Noise 5.1: a key (or none) and a nonce counter."""
+    k: bytes | None = None
+    n: int = 0
+
+    def has_key(self) -> bool:
+        return self.k is not None
+
+    def encrypt_with_ad(self, ad: bytes, plaintext: bytes) -> bytes:
+        if self.k is None:
+            return plaintext
+        if self.n >= MAX_NONCE:
+            raise HandshakeError("nonce exhausted: the session ends")
+        out = ChaCha20Poly1305(self.k).encrypt(noise_nonce(self.n), plaintext, ad)
+        self.n += 1
+        return out
+
+    def decrypt_with_ad(self, ad: bytes, ciphertext: bytes) -> bytes:
+        if self.k is None:
+            return ciphertext
+        if self.n >= MAX_NONCE:
+            raise HandshakeError("nonce exhausted: the session ends")
+        try:
+            out = ChaCha20Poly1305(self.k).decrypt(noise_nonce(self.n), ciphertext, ad)
+        except InvalidTag:
+            raise HandshakeError("authentication failed") from None
+        self.n += 1                       # only after success (Noise 5.1)
+        return out
+
+
+@dataclass
+class SymmetricState:
+    """Noise 5.2: chaining key, handshake hash and a CipherState."""
+    ck: bytes
+    h: bytes
+    cipher: CipherState = field(default_factory=CipherState)
+
+    @classmethod
+    def initialize(cls, protocol_name: bytes) -> "SymmetricState":
+        if len(protocol_name) <= NOISE_HASHLEN:
+            h = protocol_name.ljust(NOISE_HASHLEN, b"\0")
+        else:
+            h = noise_hash(protocol_name)
+        return cls(ck=h, h=h)
+
+    def mix_hash(self, data: bytes) -> None:
+        self.h = noise_hash(self.h + data)
+
+    def mix_key(self, ikm: bytes) -> None:
+        self.ck, temp_k = noise_hkdf(self.ck, ikm, 2)
+        self.cipher = CipherState(temp_k[:32])            # truncated: HASHLEN 64 > 32
+
+    def encrypt_and_hash(self, plaintext: bytes) -> bytes:
+        ciphertext = self.cipher.encrypt_with_ad(self.h, plaintext)
+        self.mix_hash(ciphertext)
+        return ciphertext
+
+    def decrypt_and_hash(self, ciphertext: bytes) -> bytes:
+        plaintext = self.cipher.decrypt_with_ad(self.h, ciphertext)
+        self.mix_hash(ciphertext)
+        return plaintext
+
+    def split(self) -> tuple[CipherState, CipherState]:
+        k1, k2 = noise_hkdf(self.ck, b"", 2)
+        return CipherState(k1[:32]), CipherState(k2[:32])
+
+
+def noise_prologue(genesis: bytes) -> bytes:
+    """prologue = u8(17) || "tiergate/v1/noise" || genesis (SPEC 12.2)."""
+    return tagged(TAG_NOISE, genesis)
+
+
+def identity_payload(seed: bytes, h: bytes) -> bytes:
+    """ed25519_public_key || Ed25519 signature over u8(21) || "tiergate/v1/handshake" || h,
+    h being the handshake hash just before the payload is encrypted (SPEC 12.2)."""
+    return public_key_from_seed(seed) + sign(seed, tagged(TAG_HANDSHAKE, h))
+
+
+def check_identity(payload: bytes, remote_static: bytes, h: bytes) -> bytes:
+    """The receiver's checks of SPEC 12.2; returns the proved Ed25519 key."""
+    if len(payload) != IDENTITY_LEN:
+        raise HandshakeError(f"identity payload of {len(payload)} bytes")
+    key, signature = payload[:32], payload[32:]
+    if not is_valid_point(key):
+        raise HandshakeError("identity key is not a valid Ed25519 point")
+    if x25519_public_from_ed25519(key) != remote_static:
+        raise HandshakeError("identity key does not convert to the static key received")
+    if not ed25519_verify(key, tagged(TAG_HANDSHAKE, h), signature):
+        raise HandshakeError("identity signature does not verify")
+    return key
+
+
+def wire(body: bytes) -> bytes:
+    """u16 length (big-endian) || body (SPEC 12.3)."""
+    if len(body) > 0xFFFF:
+        raise HandshakeError("message longer than 65535 bytes")
+    return len(body).to_bytes(2, "big") + body
+
+
+def unwire(data: bytes, expected: int | None = None) -> bytes:
+    """One wire message: the length prefix, which during the handshake MUST be exactly the
+    message's length (SPEC 12.3), and then exactly that many bytes."""
+    if len(data) < 2:
+        raise HandshakeError("short message")
+    length = int.from_bytes(data[:2], "big")
+    if expected is not None and length != expected:
+        raise HandshakeError(f"handshake message length {length}, expected {expected}")
+    if len(data) - 2 != length:
+        raise HandshakeError(f"length prefix {length} but {len(data) - 2} bytes follow")
+    return data[2:]
+
+
+@dataclass
+class HandshakeState:
+    """One side of the XX handshake of SPEC 12.2 (Noise 5.3, 7.5):
+
+        -> e
+        <- e, ee, s, es
+        -> s, se
+
+    `sign_identity(h)` builds the identity payload; it defaults to the honest one and is
+    replaced by tests to send forged identities."""
+    initiator: bool
+    seed: bytes                        # Ed25519 roster key seed (the static key is its X25519)
+    ephemeral_secret: bytes
+    genesis: bytes
+    sign_identity: Callable[[bytes], bytes] | None = None
+    sym: SymmetricState = field(init=False)
+    s_secret: bytes = field(init=False)
+    s_public: bytes = field(init=False)
+    e_public: bytes = field(init=False)
+    re: bytes | None = None            # remote ephemeral
+    rs: bytes | None = None            # remote static (X25519)
+    remote_key: bytes | None = None    # the Ed25519 key the peer proved
+    step: int = 1                      # the next message number
+    sent_identity: bytes = b""         # for the vector checks: the identity payload sent
+    received_identity: bytes = b""     # ... and the one received (after its checks passed)
+
+    def __post_init__(self) -> None:
+        self.s_secret = x25519_secret_from_ed25519_seed(self.seed)
+        self.s_public = x25519_public_from_ed25519(public_key_from_seed(self.seed))
+        self.e_public = x25519_public(self.ephemeral_secret)
+        self.sym = SymmetricState.initialize(NOISE_PROTOCOL_NAME)
+        self.sym.mix_hash(noise_prologue(self.genesis))
+        if self.sign_identity is None:
+            self.sign_identity = lambda h: identity_payload(self.seed, h)
+
+    def _expect(self, step: int, writing: bool) -> None:
+        mine = (step % 2 == 1) == self.initiator
+        if self.step != step or mine != writing:
+            raise HandshakeError(f"message {step} out of turn")
+        self.step += 1
+
+    # -- initiator --------------------------------------------------------------------------
+    def write_message_1(self) -> bytes:
+        self._expect(1, True)
+        self.sym.mix_hash(self.e_public)                               # e
+        body = self.e_public + self.sym.encrypt_and_hash(b"")          # empty payload
+        return wire(body)
+
+    def read_message_2(self, data: bytes) -> None:
+        self._expect(2, False)
+        body = unwire(data, HANDSHAKE_LENGTHS[2])
+        self.re = body[:32]
+        self.sym.mix_hash(self.re)                                     # e
+        self.sym.mix_key(noise_dh(self.ephemeral_secret, self.re))     # ee
+        self.rs = self.sym.decrypt_and_hash(body[32:80])               # s
+        self.sym.mix_key(noise_dh(self.ephemeral_secret, self.rs))     # es
+        h = self.sym.h
+        payload = self.sym.decrypt_and_hash(body[80:])
+        self.remote_key = check_identity(payload, self.rs, h)
+        self.received_identity = payload
+
+    def write_message_3(self) -> bytes:
+        self._expect(3, True)
+        body = self.sym.encrypt_and_hash(self.s_public)                # s
+        self.sym.mix_key(noise_dh(self.s_secret, self.re))             # se
+        self.sent_identity = self.sign_identity(self.sym.h)
+        body += self.sym.encrypt_and_hash(self.sent_identity)
+        return wire(body)
+
+    # -- responder --------------------------------------------------------------------------
+    def read_message_1(self, data: bytes) -> None:
+        self._expect(1, False)
+        body = unwire(data, HANDSHAKE_LENGTHS[1])
+        self.re = body[:32]
+        self.sym.mix_hash(self.re)                                     # e
+        if self.sym.decrypt_and_hash(body[32:]) != b"":                # empty payload
+            raise HandshakeError("message 1 carries a payload")
+
+    def write_message_2(self) -> bytes:
+        self._expect(2, True)
+        self.sym.mix_hash(self.e_public)                               # e
+        body = self.e_public
+        self.sym.mix_key(noise_dh(self.ephemeral_secret, self.re))     # ee
+        body += self.sym.encrypt_and_hash(self.s_public)               # s
+        self.sym.mix_key(noise_dh(self.s_secret, self.re))             # es
+        self.sent_identity = self.sign_identity(self.sym.h)
+        body += self.sym.encrypt_and_hash(self.sent_identity)
+        return wire(body)
+
+    def read_message_3(self, data: bytes) -> None:
+        self._expect(3, False)
+        body = unwire(data, HANDSHAKE_LENGTHS[3])
+        self.rs = self.sym.decrypt_and_hash(body[:48])                 # s
+        self.sym.mix_key(noise_dh(self.ephemeral_secret, self.rs))     # se
+        h = self.sym.h
+        payload = self.sym.decrypt_and_hash(body[48:])
+        self.remote_key = check_identity(payload, self.rs, h)
+        self.received_identity = payload
+
+    # -- after message 3 ----------------------------------------------------------------------
+    def session(self) -> "Session":
+        """Split (Noise 5.2): the first key encrypts initiator -> responder, the second
+        responder -> initiator (SPEC 12.2)."""
+        if self.step != 4:
+            raise HandshakeError("handshake not complete")
+        c1, c2 = self.sym.split()
+        send, recv = (c1, c2) if self.initiator else (c2, c1)
+        return Session(send, recv, self.sym.h, self.remote_key)
+
+
+@dataclass
+class Session:
+    """The transport phase (SPEC 12.3): ChaCha20-Poly1305, empty associated data, per-direction
+    counters from 0; any failure ends the session."""
+    send: CipherState
+    recv: CipherState
+    handshake_hash: bytes
+    remote_key: bytes | None
+
+    def seal(self, plaintext: bytes) -> bytes:
+        if len(plaintext) > MAX_TRANSPORT_PLAINTEXT:
+            raise HandshakeError("transport plaintext longer than 65519 bytes")
+        return wire(self.send.encrypt_with_ad(b"", plaintext))
+
+    def open(self, data: bytes) -> bytes:
+        body = unwire(data)
+        if len(body) < NOISE_TAGLEN:
+            raise HandshakeError("transport message shorter than a tag")
+        return self.recv.decrypt_with_ad(b"", body)
+
+
+def noise_handshake(i_seed: bytes, i_eph: bytes, r_seed: bytes, r_eph: bytes, genesis: bytes,
+                    r_genesis: bytes | None = None
+                    ) -> tuple[list[bytes], HandshakeState, HandshakeState]:
+    """Run a whole handshake between two of our own parties; returns the three wire messages."""
+    i = HandshakeState(True, i_seed, i_eph, genesis)
+    r = HandshakeState(False, r_seed, r_eph, genesis if r_genesis is None else r_genesis)
+    m1 = i.write_message_1()
+    r.read_message_1(m1)
+    m2 = r.write_message_2()
+    i.read_message_2(m2)
+    m3 = i.write_message_3()
+    r.read_message_3(m3)
+    return [m1, m2, m3], i, r
+
+
+# =============================================================================================
 # Vector checks
 # =============================================================================================
 
@@ -1446,6 +1840,359 @@ def check_ledgers(res: Results) -> None:
                 want = sorted(case[key]) if key == "equivocations" else case[key]
                 res.check(f"{name} ({key})", got == want, f"expected {want}, got {got}")
     for_each_case(base / "manifest.json", res, one)
+
+
+def check_noise(res: Results) -> None:
+    """noise.json (SPEC 11, 12): one handshake between the vector keys alice (initiator) and
+    bob (responder) with fixed ephemeral secrets, recomputed byte for byte from the seeds in
+    keys.json, the vector's genesis and its ephemeral secrets; then negative cases on the
+    vector's own bytes (altered messages, another genesis, a replayed message 3, wrong lengths,
+    replayed / reordered / misdirected transport messages)."""
+    doc = load_json(VECTORS / "noise.json", res)
+    key_list = load_json(VECTORS / "keys.json", res)
+    if doc is None or key_list is None:
+        return
+    try:
+        _check_noise(doc, {k["name"]: k for k in key_list}, res)
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError, HandshakeError) as exc:
+        res.check("noise", False, f"malformed vector or unexpected failure: {exc!r}")
+
+
+def _check_noise(doc: dict, keys: dict, res: Results) -> None:
+    ok = res.check
+    hx = bytes.fromhex
+    ok("noise/protocol name", doc["protocol_name"] == NOISE_PROTOCOL_NAME.decode(),
+       doc["protocol_name"])
+    genesis = hx(doc["genesis_hex"])
+    ok("noise/prologue = u8(17) || tiergate/v1/noise || genesis",
+       len(genesis) == 32 and noise_prologue(genesis) == hx(doc["prologue_hex"]),
+       f"computed {noise_prologue(genesis).hex()}")
+
+    # The parties: the vector keys alice and bob, their converted static keys, the ephemerals.
+    seeds = {}
+    for role, name in [("initiator", "alice"), ("responder", "bob")]:
+        party, key = doc[role], keys[name]
+        seed, pk = hx(key["seed_hex"]), hx(key["public_key_hex"])
+        seeds[role] = seed
+        ok(f"noise/{role} is keys.json {name}", party["name"] == name
+           and hx(party["ed25519_seed_hex"]) == seed
+           and hx(party["ed25519_public_key_hex"]) == pk == public_key_from_seed(seed))
+        secret = x25519_secret_from_ed25519_seed(seed)
+        ok(f"noise/{role} X25519 static secret (SHA-512(seed)[:32], clamped)",
+           secret == hx(party["x25519_static_secret_hex"]), f"computed {secret.hex()}")
+        public = x25519_public_from_ed25519(pk)
+        ok(f"noise/{role} X25519 static public ((1+y)/(1-y) mod p)",
+           public == hx(party["x25519_static_public_hex"]) == x25519_public(secret),
+           f"computed {public.hex() if public else None}, X25519(secret, 9) = "
+           f"{x25519_public(secret).hex()}")
+        eph = hx(party["ephemeral_secret_hex"])
+        ok(f"noise/{role} ephemeral public = X25519(secret, 9)",
+           x25519_public(eph) == hx(party["ephemeral_public_hex"]))
+    i_eph = hx(doc["initiator"]["ephemeral_secret_hex"])
+    r_eph = hx(doc["responder"]["ephemeral_secret_hex"])
+
+    def initiator(g: bytes = genesis) -> HandshakeState:
+        return HandshakeState(True, seeds["initiator"], i_eph, g)
+
+    def responder(g: bytes = genesis, eph: bytes = r_eph) -> HandshakeState:
+        return HandshakeState(False, seeds["responder"], eph, g)
+
+    msgs = sorted(doc["handshake"], key=lambda m: m["message"])
+    if [m["message"] for m in msgs] != [1, 2, 3]:
+        raise ValueError("handshake messages are not 1, 2, 3")
+    vec = [hx(m["wire_hex"]) for m in msgs]
+    for m, w in zip(msgs, vec):
+        n = m["message"]
+        body = hx(m["body_hex"])
+        want_dir = "initiator->responder" if n % 2 else "responder->initiator"
+        ok(f"noise/message {n} wire = u16 length || body, length {HANDSHAKE_LENGTHS[n]}",
+           w == wire(body) and len(body) == HANDSHAKE_LENGTHS[n]
+           and m.get("direction", want_dir) == want_dir, f"{len(body)} bytes")
+
+    # Recompute each message, and have the other side read the vector's bytes.
+    i, r = initiator(), responder()
+    m1 = i.write_message_1()
+    ok("noise/message 1 recomputed (-> e)", m1 == vec[0], f"computed {m1.hex()}")
+    r.read_message_1(vec[0])
+    m2 = r.write_message_2()
+    ok("noise/message 2 recomputed (<- e, ee, s, es)", m2 == vec[1], f"computed {m2.hex()}")
+    try:
+        i.read_message_2(vec[1])
+        ok("noise/initiator accepts message 2 and proves bob's key",
+           i.remote_key == hx(keys["bob"]["public_key_hex"]))
+    except HandshakeError as exc:
+        ok("noise/initiator accepts message 2 and proves bob's key", False, str(exc))
+        return
+    m3 = i.write_message_3()
+    ok("noise/message 3 recomputed (-> s, se)", m3 == vec[2], f"computed {m3.hex()}")
+    try:
+        r.read_message_3(vec[2])
+        ok("noise/responder accepts message 3 and proves alice's key",
+           r.remote_key == hx(keys["alice"]["public_key_hex"]))
+    except HandshakeError as exc:
+        ok("noise/responder accepts message 3 and proves alice's key", False, str(exc))
+        return
+    # The identity payloads inside the vector's messages: Ed25519 is deterministic, so the
+    # payload decrypted from the vector equals the one recomputed, and it verifies (above).
+    for who, got, sent, key in [("bob (message 2)", i.received_identity, r.sent_identity, "bob"),
+                                ("alice (message 3)", r.received_identity, i.sent_identity,
+                                 "alice")]:
+        ok(f"noise/identity payload of {who}: key || recomputed signature",
+           got == sent and len(got) == IDENTITY_LEN
+           and got[:32] == hx(keys[key]["public_key_hex"]), f"received {got.hex()}")
+    ok("noise/handshake hash", i.sym.h == r.sym.h == hx(doc["handshake_hash_hex"]),
+       f"computed {i.sym.h.hex()}")
+    si, sr = i.session(), r.session()
+    for field_name, cipher in [("transport_key_initiator_to_responder_hex", si.send),
+                               ("transport_key_responder_to_initiator_hex", sr.send)]:
+        if field_name in doc:
+            ok(f"noise/{field_name[:-4]} (Split)", cipher.k == hx(doc[field_name]),
+               f"computed {cipher.k.hex()}")
+
+    # Transport, both directions, counters from 0 per direction.
+    sides = {"initiator->responder": (si, sr), "responder->initiator": (sr, si)}
+    counters = {d: 0 for d in sides}
+    for t in doc["transport"]:
+        d = t["direction"]
+        sender, receiver = sides[d]
+        plain = hx(t["plaintext_hex"])
+        name = f"noise/transport {d} #{t['nonce']}"
+        ok(f"{name} nonce counts from 0", t["nonce"] == counters[d] == sender.send.n)
+        counters[d] += 1
+        if "plaintext" in t:
+            ok(f"{name} plaintext_hex is the plaintext", plain == t["plaintext"].encode())
+        w = sender.seal(plain)
+        ok(f"{name} recomputed", w == hx(t["wire_hex"]), f"computed {w.hex()}")
+        try:
+            ok(f"{name} decrypts", receiver.open(hx(t["wire_hex"])) == plain)
+        except HandshakeError as exc:
+            ok(f"{name} decrypts", False, str(exc))
+
+    # -- negative cases ---------------------------------------------------------------------
+    def fails(run) -> str | None:
+        """None when run() raises HandshakeError, else a description of the success."""
+        try:
+            run()
+        except HandshakeError:
+            return None
+        return "accepted"
+
+    def initiator_reading(m2: bytes, g: bytes = genesis) -> None:
+        st = initiator(g)
+        st.write_message_1()
+        st.read_message_2(m2)
+
+    def responder_reading(m3: bytes, g: bytes = genesis, eph: bytes = r_eph) -> None:
+        st = responder(g, eph)
+        st.read_message_1(vec[0])
+        st.write_message_2()
+        st.read_message_3(m3)
+
+    def flips(data: bytes) -> list[bytes]:
+        out = []
+        for pos in range(len(data)):
+            for bit in (0x01, 0x80):
+                b = bytearray(data)
+                b[pos] ^= bit
+                out.append(bytes(b))
+        return out
+
+    ok("noise/control: the vector's messages are accepted by fresh parties",
+       fails(lambda: initiator_reading(vec[1])) == "accepted"
+       and fails(lambda: responder_reading(vec[2])) == "accepted")
+    bad = [k for k, m in enumerate(flips(vec[1])) if fails(lambda m=m: initiator_reading(m))]
+    ok("noise/every bit flip (0x01, 0x80 of each byte) in message 2 fails at the initiator",
+       not bad, f"accepted: flips {bad[:10]}")
+    bad = [k for k, m in enumerate(flips(vec[2])) if fails(lambda m=m: responder_reading(m))]
+    ok("noise/every bit flip (0x01, 0x80 of each byte) in message 3 fails at the responder",
+       not bad, f"accepted: flips {bad[:10]}")
+    other = H(b"another lab") if H(b"another lab") != genesis else H(b"yet another lab")
+    ok("noise/an initiator bound to another genesis rejects message 2",
+       fails(lambda: initiator_reading(vec[1], other)) is None)
+    ok("noise/a responder bound to another genesis rejects message 3",
+       fails(lambda: responder_reading(vec[2], other)) is None)
+    st = responder(other)
+    st.read_message_1(vec[0])
+    ok("noise/a responder bound to another genesis: the initiator rejects its message 2",
+       fails(lambda: initiator_reading(st.write_message_2())) is None)
+    fresh = H(b"a fresh responder ephemeral")
+    ok("noise/a replayed message 3 fails (fresh responder ephemeral)",
+       fails(lambda: responder_reading(vec[2], eph=fresh)) is None)
+    body2 = vec[1][2:]
+    ok("noise/handshake lengths are exact (message 2 of 191 or 193 bytes fails)",
+       fails(lambda: initiator_reading(wire(body2[:-1]))) is None
+       and fails(lambda: initiator_reading(wire(body2 + b"\0"))) is None
+       and fails(lambda: responder(genesis).read_message_1(wire(vec[0][2:] + b"\0"))) is None)
+
+    def session_pair() -> tuple[Session, Session]:
+        a, b = initiator(), responder()
+        b.read_message_1(a.write_message_1())
+        a.read_message_2(b.write_message_2())
+        b.read_message_3(a.write_message_3())
+        return a.session(), b.session()
+
+    i_to_r = [hx(t["wire_hex"]) for t in doc["transport"]
+              if t["direction"] == "initiator->responder"]
+    r_to_i = [hx(t["wire_hex"]) for t in doc["transport"]
+              if t["direction"] == "responder->initiator"]
+    if len(i_to_r) >= 2 and r_to_i:
+        a, b = session_pair()
+
+        def replay() -> None:
+            b.open(i_to_r[0])
+            b.open(i_to_r[0])
+        ok("noise/transport: a replayed message fails", fails(replay) is None)
+        a, b = session_pair()
+        ok("noise/transport: a message out of order fails", fails(lambda: b.open(i_to_r[1]))
+           is None)
+        a, b = session_pair()
+        ok("noise/transport: a message sent back to its sender fails (per-direction keys)",
+           fails(lambda: b.open(r_to_i[0])) is None)
+        a, b = session_pair()
+        tampered = bytearray(i_to_r[0])
+        tampered[-1] ^= 1
+        ok("noise/transport: an altered tag fails, and the counter does not move",
+           fails(lambda: b.open(bytes(tampered))) is None and b.recv.n == 0
+           and b.open(i_to_r[0]) == hx(doc["transport"][0]["plaintext_hex"]))
+
+
+def self_checks_noise(res: Results) -> None:
+    """SPEC 12 pieces checked against other sources and against each other, independent of
+    noise.json: HMAC against the standard library, HKDF's chaining, the two Ed25519 -> X25519
+    conversions against each other, a handshake between two of our own parties, forged
+    identities and small-order ephemerals."""
+    ok = res.check
+    import hmac as std_hmac
+    for key in (b"", b"k", bytes(range(64)), bytes(200)):
+        data = b"tiergate hmac self-check" * 3
+        ok(f"self/noise: HMAC-BLAKE2b-512 = stdlib hmac (key {len(key)} bytes)",
+           hmac_blake2b(key, data) == std_hmac.new(key, data, hashlib.blake2b).digest())
+    ck, ikm = noise_hash(b"ck"), b"ikm"
+    t = hmac_blake2b(ck, ikm)
+    o1 = hmac_blake2b(t, b"\x01")
+    o2 = hmac_blake2b(t, o1 + b"\x02")
+    ok("self/noise: HKDF outputs chain (Noise 4.3)", noise_hkdf(ck, ikm, 3)
+       == (o1, o2, hmac_blake2b(t, o2 + b"\x03")))
+    ok("self/noise: protocol name padded to HASHLEN as h and ck",
+       SymmetricState.initialize(NOISE_PROTOCOL_NAME).h
+       == NOISE_PROTOCOL_NAME + bytes(64 - len(NOISE_PROTOCOL_NAME)))
+    seeds = [bytes([i]) * 32 for i in range(1, 6)]
+    ok("self/noise: X25519(converted secret) = converted Ed25519 public key",
+       all(x25519_public(x25519_secret_from_ed25519_seed(s))
+           == x25519_public_from_ed25519(public_key_from_seed(s)) for s in seeds))
+    ok("self/noise: nonce = 4 zero bytes || u64 little-endian",
+       noise_nonce(0x0102) == bytes(4) + bytes([2, 1]) + bytes(6))
+
+    genesis = H(b"self-check genesis")
+    e1, e2 = H(b"e1"), H(b"e2")
+    msgs, i, r = noise_handshake(seeds[0], e1, seeds[1], e2, genesis)
+    si, sr = i.session(), r.session()
+    ok("self/noise: handshake between our parties (lengths, keys proved, hashes, keys)",
+       [len(m) for m in msgs] == [34, 194, 162] and i.remote_key == public_key_from_seed(seeds[1])
+       and r.remote_key == public_key_from_seed(seeds[0]) and si.handshake_hash == sr.handshake_hash
+       and si.send.k == sr.recv.k and si.recv.k == sr.send.k and si.send.k != si.recv.k)
+    ok("self/noise: transport both ways",
+       sr.open(si.seal(b"a")) == b"a" and si.open(sr.seal(b"b")) == b"b"
+       and sr.open(si.seal(b"")) == b"" and si.send.n == 2 and si.recv.n == 1)
+    try:
+        si.seal(bytes(MAX_TRANSPORT_PLAINTEXT + 1))
+        ok("self/noise: transport plaintext at most 65519 bytes", False)
+    except HandshakeError:
+        ok("self/noise: transport plaintext at most 65519 bytes",
+           len(si.seal(bytes(MAX_TRANSPORT_PLAINTEXT))) == 2 + 65535)
+    exhausted = CipherState(bytes(32), MAX_NONCE)
+    try:
+        exhausted.encrypt_with_ad(b"", b"x")
+        ok("self/noise: nonce 2^64-1 ends the session", False)
+    except HandshakeError:
+        ok("self/noise: nonce 2^64-1 ends the session", True)
+
+    def responder_with(sign_identity) -> str:
+        """Handshake where the responder (seeds[1]) sends a forged identity; the initiator's
+        error, or "accepted"."""
+        i = HandshakeState(True, seeds[0], e1, genesis)
+        r = HandshakeState(False, seeds[1], e2, genesis, sign_identity)
+        r.read_message_1(i.write_message_1())
+        try:
+            i.read_message_2(r.write_message_2())
+        except HandshakeError as exc:
+            return str(exc)
+        return "accepted"
+
+    carol = seeds[2]
+    ok("self/noise: an honest identity is accepted",
+       responder_with(lambda h: identity_payload(seeds[1], h)) == "accepted")
+    ok("self/noise: another member's identity over bob's static key fails",
+       "does not convert" in responder_with(lambda h: identity_payload(carol, h)))
+    ok("self/noise: an identity signed over another h fails",
+       "signature" in responder_with(lambda h: identity_payload(seeds[1], noise_hash(h))))
+    ok("self/noise: an identity signature without the handshake tag fails",
+       "signature" in responder_with(
+           lambda h: public_key_from_seed(seeds[1]) + sign(seeds[1], h)))
+    y8 = 2707385501144840649318225287225658788936804267575313519463743609750303402022
+    ok("self/noise: a small-order identity key fails",
+       "valid Ed25519 point" in responder_with(
+           lambda h: y8.to_bytes(32, "little") + bytes(64)))
+    ok("self/noise: a short identity fails (message 2 of 191 bytes)",
+       "length 191" in responder_with(lambda h: identity_payload(seeds[1], h)[:-1]))
+
+    # A small-order ephemeral key in message 2: the ee DH is all zero and fails.
+    small = [bytes(32), (1).to_bytes(32, "little"),
+             bytes.fromhex("e0eb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b800")]
+    errors = []
+    for u in small:
+        st = HandshakeState(True, seeds[0], e1, genesis)
+        st.write_message_1()
+        try:
+            st.read_message_2(wire(u + bytes(160)))
+            errors.append("accepted")
+        except HandshakeError as exc:
+            errors.append(str(exc))
+    ok("self/noise: a small-order ephemeral key makes the DH fail",
+       all("all zero" in e for e in errors), "; ".join(errors))
+
+    # Optional: the Wycheproof X25519 and ChaCha20-Poly1305 files of the workspace, through the
+    # DH wrapper (an all-zero output must fail) and the AEAD used here.  Skipped when absent.
+    shared = VECTORS.parent.parent.parent / "shared" / "vectors"
+    path = shared / "wycheproof-x25519_test.json"
+    if path.is_file():
+        bad = []
+        groups = json.loads(path.read_text(encoding="utf-8"))["testGroups"]
+        cases = [t for g in groups for t in g["tests"]]
+        for t in cases:
+            want = bytes.fromhex(t["shared"])
+            try:
+                got = noise_dh(bytes.fromhex(t["private"]), bytes.fromhex(t["public"]))
+            except HandshakeError:
+                got = None
+            if want == bytes(32):
+                good = got is None                     # SPEC 12.1: all zero fails
+            elif t["result"] == "invalid":
+                good = got is None or got != want
+            else:
+                good = got == want
+            if not good:
+                bad.append(t["tcId"])
+        ok(f"self/noise: Wycheproof X25519 ({len(cases)} cases)", not bad, f"tcIds {bad[:20]}")
+    path = shared / "wycheproof-chacha20_poly1305_test.json"
+    if path.is_file():
+        bad = []
+        groups = json.loads(path.read_text(encoding="utf-8"))["testGroups"]
+        cases = [t for g in groups if g["ivSize"] == 96 and g["keySize"] == 256
+                 for t in g["tests"]]
+        for t in cases:
+            key, iv, aad, msg, ct, tag = (bytes.fromhex(t[k]) for k in
+                                          ("key", "iv", "aad", "msg", "ct", "tag"))
+            try:
+                plain = ChaCha20Poly1305(key).decrypt(iv, ct + tag, aad)
+                good = t["result"] != "invalid" and plain == msg \
+                    and ChaCha20Poly1305(key).encrypt(iv, msg, aad) == ct + tag
+            except InvalidTag:
+                good = t["result"] == "invalid"
+            if not good:
+                bad.append(t["tcId"])
+        ok(f"self/noise: Wycheproof ChaCha20-Poly1305 IETF ({len(cases)} cases)", not bad,
+           f"tcIds {bad[:20]}")
 
 
 # =============================================================================================
@@ -1892,6 +2639,219 @@ def self_checks(res: Results) -> None:
        and rep.gaps == {keys[3]: {1, 2}}, f"{rep.problems} {rep.gaps}")
 
 
+def self_checks_observer(res: Results) -> None:
+    """SPEC 3.2, 3.3, 5.1, 5.3: the reserved role `observer`.  A roster of four voters and one
+    observer (erin); every verdict test runs the same entries under a control roster where erin
+    is an ordinary member ("eng"), so each rule is shown to be what makes the difference."""
+    ok = res.check
+    day = 86_400_000
+    seeds = [bytes([i]) * 32 for i in range(1, 6)]
+    keys = [public_key_from_seed(s) for s in seeds]
+    names = [b"alice", b"bob", b"carol", b"dave", b"erin"]
+    roles = [[b"leader"], [b"safety"], [b"auditor"], [b"eng"], [OBSERVER]]
+    ALICE, BOB, CAROL, DAVE, ERIN = range(5)
+
+    def rule(n: int, minimums=(), veto=()) -> Rule:
+        return Rule(n, list(minimums), list(veto), 7 * day)
+
+    def roster(erin_roles: list[bytes] = (OBSERVER,), **changes) -> Roster:
+        r = Roster(b"acme", 1, ZERO32, 2, 4,
+                   [Member(n, k, list(erin_roles) if n == b"erin" else list(rs))
+                    for n, k, rs in zip(names, keys, roles)],
+                   rule(2, [(b"safety", 1)], [b"auditor"]), [], [STAR], rule(3), rule(3),
+                   0, 600_000, 30 * day, 120_000, 1)
+        for k, v in changes.items():
+            setattr(r, k, v)
+        return r
+
+    g = roster()
+    control = roster([b"eng"])                     # erin as an ordinary member
+    gh = g.hash()
+
+    # -- SPEC 3.3: consistency --------------------------------------------------------------
+    def consistent(r: Roster) -> bool:
+        return not _rejects(decode_roster, encode_roster(r))
+
+    ok("self/observer: roster with an observer is consistent", consistent(g)
+       and g.voters() == 4 and g.is_observer(keys[ERIN]) and not g.may_halt(keys[ERIN]))
+    ok("self/observer: min_yes = v (non-observers) is consistent",
+       consistent(roster(amend=rule(4))) and consistent(roster(freshness_quorum=4)))
+    for label, r in [
+            ("observer holding another role", roster([b"eng", OBSERVER])),
+            ("observer in a role minimum", roster(advance=rule(2, [(OBSERVER, 1),
+                                                                   (b"safety", 1)]))),
+            ("observer in a veto list", roster(resume=rule(3, veto=[b"auditor", OBSERVER]))),
+            ("observer in an override's veto list",
+             roster(advance_overrides=[(4, rule(2, veto=[OBSERVER]))])),
+            ("min_yes > v (= member count, counting the observer)", roster(amend=rule(5))),
+            ("freshness_quorum > v", roster(freshness_quorum=5)),
+            ("only an observer may halt", roster(halt_roles=[OBSERVER]))]:
+        ok(f"self/observer: roster rejects {label}", not consistent(r))
+    ok("self/observer: observer in halt_roles beside a voter's role is consistent",
+       consistent(roster(halt_roles=[OBSERVER, b"safety"])))
+
+    # The roster file: observers are founders too (SPEC 3.2 last sentence, 3.4).
+    msg = tagged(TAG_ROSTER, encode_roster(g))
+    doc = {"format": "tiergate-roster-v1", "roster": {
+        "lab": "acme", "version": 1, "previous": "00" * 32, "base_tier": 2, "max_tier": 4,
+        "members": [{"name": n.decode(), "public_key": k.hex(), "roles": [x.decode() for x in r]}
+                    for n, k, r in zip(names, keys, roles)],
+        "policy": {"advance": {"min_yes": 2, "role_minimums": {"safety": 1},
+                               "veto_roles": ["auditor"]},
+                   "resume": {"min_yes": 3}, "amend": {"min_yes": 3}}},
+        "signatures": [{"member": n.decode(), "signature": sign(s, msg).hex()}
+                       for n, s in zip(names, seeds)]}
+    rf = load_roster_file(json.dumps(doc))
+    ok("self/observer: roster file with an observer founder is trusted",
+       rf.trusted and rf.hash == gh, "; ".join(rf.problems))
+    # SPEC 3.4 defaults: n counts the members that are not observers.
+    defaults = copy.deepcopy(doc["roster"])
+    del defaults["policy"]
+    defaults["members"] = [m for m in defaults["members"] if m["name"] != "dave"]
+    r4 = roster_from_json(defaults)
+    ok("self/observer: default quorums count voters only (4 members, 3 voters: majority 2, two thirds 2)",
+       (r4.advance.min_yes, r4.resume.min_yes, r4.amend.min_yes) == (2, 2, 2)
+       and r4.voters() == 3 and consistent(r4))
+    doc["signatures"] = [s for s in doc["signatures"] if s["member"] != "erin"]
+    ok("self/observer: the observer's founder signature is required",
+       load_roster_file(json.dumps(doc)).problems == ["missing signature by founder erin"])
+
+    # -- SPEC 5: the verdict ----------------------------------------------------------------
+    feeds: dict[bytes, list[Entry]] = {k: [] for k in keys}
+
+    def mk(who: int, kind: int, time: int, rv: int = 1, **body) -> Entry:
+        feed = feeds[keys[who]]
+        e = Entry(kind, b"acme", gh, rv, keys[who], len(feed) + 1,
+                  feed[-1].id if feed else ZERO32, time, **body)
+        e.signature = sign(seeds[who], e.message())
+        feed.append(e)
+        return e
+
+    def yes(who: int, p: Entry, time: int, rv: int = 1) -> Entry:
+        return mk(who, VOTE, time, rv, proposal=p.id, choice=YES, reason=b"")
+
+    def advance(who: int, time: int, tier: int = 3, rv: int = 1) -> Entry:
+        return mk(who, PROPOSAL, time, rv, action=ADVANCE, tier=tier, title=b"t",
+                  closes_at=time + day)
+
+    def both(es: list[Entry], now: int = 100_000) -> tuple[Verdict, Verdict]:
+        """The verdict under the observer roster and under the control roster."""
+        ids = {e.id for e in es}
+        return (DecisionRule(g, es, ids, set()).verdict(now),
+                DecisionRule(control, es, ids, set()).verdict(now))
+
+    def clear() -> None:
+        for f in feeds.values():
+            f.clear()
+
+    # An observer's yes vote would reach min_yes = 2 (with bob's, the safety minimum met).
+    clear()
+    p = advance(ALICE, 1000)
+    es = [p, yes(BOB, p, 2000), yes(ERIN, p, 3000)]
+    obs, ctl = both(es)
+    ok("self/observer: an observer's yes vote does not reach the quorum",
+       obs.authorized_tier == 2 and p.id not in obs.passed
+       and ctl.authorized_tier == 3 and ctl.passed.get(p.id) == 3000, f"{obs} / {ctl}")
+    es.append(yes(DAVE, p, 4000))
+    obs, _ = both(es)
+    ok("self/observer: a voter's vote then passes it", obs.passed.get(p.id) == 4000
+       and obs.authorized_tier == 3, str(obs))
+
+    # An observer's proposal does not fit (SPEC 5.1, 5.2).
+    clear()
+    p = advance(ERIN, 1000)
+    es = [p, yes(ALICE, p, 2000), yes(BOB, p, 3000)]
+    obs, ctl = both(es)
+    ok("self/observer: an observer's proposal does not fit",
+       obs.authorized_tier == 2 and not obs.passed and ctl.authorized_tier == 3, f"{obs} / {ctl}")
+
+    # An observer's halt has no authority, even with halt_roles = ["*"] (SPEC 3.2, 5.4).
+    clear()
+    p = advance(ALICE, 1000)
+    es = [p, yes(ALICE, p, 2000), yes(BOB, p, 3000), mk(ERIN, HALT, 5000, reason=b"stop")]
+    obs, ctl = both(es)
+    ok("self/observer: an observer's halt does not halt (halt_roles = [*])",
+       g.halt_roles == [STAR] and not obs.halted and obs.authorized_tier == 3
+       and ctl.halted and ctl.authorized_tier == 2, f"{obs} / {ctl}")
+    # ... nor a detached one, nor one inside equivocation evidence (halts count anywhere).
+    twin = Entry(HALT, b"acme", gh, 1, keys[ERIN], 1, ZERO32, 6000, reason=b"twin")
+    twin.signature = sign(seeds[ERIN], twin.message())
+    ids = {e.id for e in es[:3]}
+    v = DecisionRule(g, es + [twin], ids, {keys[ERIN]}).verdict(100_000)
+    ok("self/observer: an observer's unconnected halts do not halt", not v.halted
+       and v.authorized_tier == 3, str(v))
+
+    # An observer's amendment does not fit, so no version 2 (SPEC 5.2).
+    clear()
+    g2 = copy.deepcopy(g)
+    g2.version, g2.previous = 2, gh
+    c2 = copy.deepcopy(g2)
+    c2.previous = control.hash()
+    am = mk(ERIN, PROPOSAL, 1000, action=AMEND, title=b"amend", closes_at=day,
+            roster_bytes=encode_roster(g2), roster=g2)
+    es = [am] + [yes(i, am, 2000 + i) for i in (ALICE, BOB, CAROL)]
+    v = DecisionRule(g, es, {e.id for e in es}, set()).verdict(100_000)
+    clear()
+    am_c = mk(ERIN, PROPOSAL, 1000, action=AMEND, title=b"amend", closes_at=day,
+              roster_bytes=encode_roster(c2), roster=c2)
+    es_c = [am_c] + [yes(i, am_c, 2000 + i) for i in (ALICE, BOB, CAROL)]
+    vc = DecisionRule(control, es_c, {e.id for e in es_c}, set()).verdict(100_000)
+    ok("self/observer: an observer's amendment does not fit",
+       v.roster_version == 1 and vc.roster_version == 2, f"{v} / {vc}")
+
+    # Observer status is read in the version in force: version 2 makes dave an observer (and
+    # lets 2 yes votes advance, no role minimum).  dave's vote and halt under version 2 do
+    # not count; his halt under version 1 does.
+    def amend_v2(dave_roles: list[bytes]) -> tuple[Roster, list[Entry]]:
+        r = copy.deepcopy(g)
+        r.version, r.previous = 2, gh
+        r.members[DAVE].roles = dave_roles
+        r.advance = rule(2)
+        a = mk(ALICE, PROPOSAL, 1000, action=AMEND, title=b"v2", closes_at=day,
+               roster_bytes=encode_roster(r), roster=r)
+        return r, [a] + [yes(i, a, 2000 + i) for i in (ALICE, BOB, CAROL)]   # start 2002
+
+    results = []
+    for dave_roles in ([OBSERVER], [b"eng"]):
+        clear()
+        _, es = amend_v2(dave_roles)
+        p = advance(ALICE, 5000, rv=2)
+        es += [p, yes(ALICE, p, 6000, rv=2), yes(DAVE, p, 7000, rv=2)]
+        after = es + [mk(DAVE, HALT, 8000, rv=2, reason=b"v2 halt")]
+        ids = {e.id for e in after}
+        results.append((DecisionRule(g, es, ids, set()).verdict(100_000),
+                        DecisionRule(g, after, ids, set()).verdict(100_000)))
+    (obs, obs_h), (ctl, ctl_h) = results
+    ok("self/observer: a member made observer by an amendment no longer votes",
+       obs.roster_version == 2 and obs.authorized_tier == 2
+       and ctl.roster_version == 2 and ctl.authorized_tier == 3, f"{obs} / {ctl}")
+    ok("self/observer: ... nor halts", not obs_h.halted and ctl_h.halted, f"{obs_h} / {ctl_h}")
+    clear()
+    _, es = amend_v2([OBSERVER])
+    es.append(mk(DAVE, HALT, 1500, reason=b"v1 halt"))              # before start(v2)
+    v = DecisionRule(g, es, {e.id for e in es}, set()).verdict(100_000)
+    ok("self/observer: ... but his halt under version 1 stands", v.halted
+       and v.roster_version == 2, str(v))
+
+    # A ledger holding an observer's entries is valid (they are valid entries that do not
+    # count, SPEC 6.4), and its verdict ignores them.
+    clear()
+    p = advance(ALICE, 1000)
+    es = [p, yes(BOB, p, 2000), yes(ERIN, p, 3000), mk(ERIN, HALT, 4000, reason=b"x")]
+
+    def frame(ftype: int, payload: bytes) -> bytes:
+        head = enc_u8(ftype) + enc_u32(len(payload)) + payload
+        return head + H16(head)
+
+    data = LEDGER_MAGIC + enc_u32(1) + gh + enc_u32(0) + b"".join(
+        frame(FRAME_ENTRY, e.content() + e.signature) for e in es)
+    rep = read_ledger(data, RosterFile(g, gh, True, []))
+    v = DecisionRule(g, rep.entries, rep.connected, rep.equivocators).verdict(100_000)
+    ok("self/observer: a ledger with an observer's entries is valid, they do not count",
+       rep.valid and len(rep.entries) == 4 and not v.halted and v.authorized_tier == 2,
+       f"{rep.problems} {v}")
+
+
 def _rejects(decode, data: bytes) -> bool:
     try:
         decode(data)
@@ -1906,11 +2866,20 @@ def main(argv: list[str]) -> int:
         self_checks(res)
     except Exception as exc:            # a crash is a failure, and the summary still prints
         res.check("self-checks", False, f"crashed: {exc!r}")
+    try:
+        self_checks_observer(res)
+    except Exception as exc:
+        res.check("self-checks (observer)", False, f"crashed: {exc!r}")
+    try:
+        self_checks_noise(res)
+    except Exception as exc:
+        res.check("self-checks (noise)", False, f"crashed: {exc!r}")
     check_signatures(res)
     check_entries(res)
     check_rejects(res)
     check_keys(res)
     check_ledgers(res)
+    check_noise(res)
     print(f"{res.passed} passed, {res.failed} failed")
     return 1 if res.failed else 0
 
