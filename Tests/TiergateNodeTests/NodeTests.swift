@@ -140,7 +140,8 @@ final class RawPeer {
         parser.append(early)
         var out: [WireMessage] = []
         var buf = [UInt8](repeating: 0, count: 65536)
-        while true {
+        let deadline = Date().addingTimeInterval(10)  // a peer that keeps talking must not hang the test
+        while Date() < deadline {
             let n = buf.withUnsafeMutableBytes { recv(fd, $0.baseAddress!, $0.count, 0) }
             if n == 0 { break }
             if n < 0 { return (out, errno == ECONNRESET) }
@@ -152,7 +153,7 @@ final class RawPeer {
             }
             while let m = try? parser.next() { out.append(m) }
         }
-        return (out, true)
+        return (out, Date() < deadline)
     }
 }
 
