@@ -7,7 +7,11 @@
 #
 # Exit-code contract of `tiergate check`: 0 allow; 1 deny (halted, expired, lapsed, quorum not met, tampered,
 # wrong lab); 2 cannot evaluate (unreadable token or roster, unreachable node). Anything but 0: do not launch.
+#
+# Node links are authenticated: the cluster holds an observer key the roster lists (role `observer`: it may read
+# status and fetch tokens, never vote). Keep it readable by the prolog's user only (mode 0600).
 set -u
+export TIERGATE_KEY=${TIERGATE_KEY:-/etc/tiergate/cluster.key}
 ROSTER=${TIERGATE_ROSTER:-/etc/tiergate/roster.json}
 NODE=${TIERGATE_NODE:-tiergate-a.internal:7400}
 TOKEN_DIR=${TIERGATE_TOKEN_DIR:-/var/lib/tiergate/tokens}
