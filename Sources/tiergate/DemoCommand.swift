@@ -214,7 +214,8 @@ struct Demo {
             d.note("node links: Noise XX (X25519, ChaCha20-Poly1305, BLAKE2b) bound to this roster; only its members' keys connect")
             for n in d.nodes {
                 guard let e = Endpoint(n.address) else { throw DemoFailure("bad node address \(n.address)") }
-                d.clients.append(try NodeClient(endpoint: e, genesis: roster.hash, identity: clusterKey))
+                d.clients.append(try NodeClient(endpoint: e, genesis: roster.hash, identity: clusterKey,
+                                                nodeKeys: Set(roster.members.filter { !$0.isObserver }.map(\.key))))
             }
             d.note("nodes: " + d.nodes.enumerated().map { "node\($0.offset + 1) \($0.element.address)" }.joined(separator: ", "))
         }

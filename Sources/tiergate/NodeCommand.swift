@@ -19,6 +19,10 @@ struct NodeCommand: AsyncParsableCommand {
             Peers come from --peer and the optional --config file; each is retried forever with capped backoff.
             SIGTERM or SIGINT shut the node down cleanly. Logs go to stderr (--log-level debug for more).
 
+            Every connection, in and out, is a Noise XX session bound to the roster's genesis hash (SPEC.md §12):
+            the node proves --key, and admits only keys of the roster in force. Refused links are logged with
+            the reason; a peer it dials that fails the handshake is retried with the slow (10 s) backoff.
+
             A config file is JSON: {"peers": ["HOST:PORT", ...], "anti_entropy_interval": "1s", "name": "node-a"}.
 
             Example:
@@ -29,7 +33,7 @@ struct NodeCommand: AsyncParsableCommand {
     @Option(help: "Directory for the node's ledger (created if missing).") var data: String
     @Option(help: "Address to listen on, HOST:PORT (port 0: any free port).") var listen: String
     @Option(help: "The lab's genesis roster file.") var roster: String
-    @Option(help: "This node's member key (identifies the operator; signs attestations).") var key: String
+    @Option(help: "This node's member key: proves the node to its peers and clients (encrypted links, SPEC §12) and signs attestations.") var key: String
     @Option(help: "Passphrase file for a sealed key.") var passphraseFile: String?
     @Option(parsing: .singleValue, help: "A peer node, HOST:PORT; repeatable.") var peer: [String] = []
     @Option(help: "JSON config file (peers, anti_entropy_interval, name).") var config: String?
