@@ -49,9 +49,15 @@ let package = Package(
             name: "TiergateTestKit",
             dependencies: ["TiergateCore"]
         ),
+        // The `link` fuzz target's checks, shared with the regression tests (scripts/fuzz compiles the same files).
+        .target(
+            name: "TiergateFuzzModel",
+            dependencies: ["TiergateCore"],
+            path: "Fuzz/Model"
+        ),
         .testTarget(
             name: "TiergateCoreTests",
-            dependencies: ["TiergateCore", "TiergateTestKit"]
+            dependencies: ["TiergateCore", "TiergateTestKit", "TiergateFuzzModel"]
         ),
         .testTarget(
             name: "TiergateNodeTests",

@@ -6,8 +6,10 @@
 // deep code: validly signed entries of every kind, tokens that pass every check, every wire message type, rosters
 // with overrides, role minimums and vetoes. The vector files themselves are extracted by scripts/fuzz.
 //
-// Usage: seedgen OUT_DIR [VECTOR_LEDGER]   writes OUT_DIR/<target>/<name>.bin
-// With VECTOR_LEDGER it checks that the fuzz genesis hash equals that ledger's header (else exits 1).
+// Usage: seedgen OUT_DIR [VECTOR_LEDGER [NOISE_VECTOR]]   writes OUT_DIR/<target>/<name>.bin
+// With VECTOR_LEDGER it checks that the fuzz genesis hash equals that ledger's header, with NOISE_VECTOR
+// (protocol-spec/vectors/noise.json) that the `link` target's fixed session (FuzzLink) sends exactly the vector's
+// handshake and transport bytes (else exits 1).
 
 #if canImport(Glibc)
 import Glibc
@@ -79,7 +81,7 @@ struct SeedGen {
     static func main() {
         let args = CommandLine.arguments
         guard args.count >= 2 else {
-            complain("usage: seedgen OUT_DIR [VECTOR_LEDGER]\n")
+            complain("usage: seedgen OUT_DIR [VECTOR_LEDGER [NOISE_VECTOR]]\n")
             exit(64)
         }
         let out = args[1]
@@ -91,6 +93,7 @@ struct SeedGen {
                 exit(1)
             }
         }
+        if args.count >= 4 { checkNoiseVector(args[3]) }
         var count = 0
         func emit(_ target: String, _ name: String, _ bytes: [UInt8]) {
             mkdir("\(out)/\(target)", 0o755)
@@ -319,6 +322,135 @@ struct SeedGen {
             "base_tier":0,"max_tier":1,"members":[{"name":"a","public_key":"\(FuzzGenesis.memberKeys[0].1)","roles":["r"]}],\
             "policy":{"advance":{"min_yes":1,"role_minimums":{\(keys.joined(separator: ","))}}}},"signatures":[]}
             """.utf8))
+        linkSeeds(emit)
         print("seedgen: wrote \(count) seed files to \(out)")
     }
+}
+
+// MARK: - Secure link (`link` target)
+
+private func sends(_ outputs: [SecureLink.Output]) -> [UInt8] {
+    outputs.reduce(into: []) { acc, o in if case .send(let b) = o { acc += b } }
+}
+
+/// Exits unless FuzzLink's fixed session sends the wire bytes of protocol-spec/vectors/noise.json.
+private func checkNoiseVector(_ path: String) {
+    func fail(_ why: String) -> Never {
+        complain("seedgen: \(path): \(why)")
+        exit(1)
+    }
+    guard let bytes = readFile(path), let doc = try? JSONValue.parse(bytes) else { fail("cannot read the vector") }
+    func wire(_ v: JSONValue) -> [UInt8] {
+        guard case .string(let h)? = v["wire_hex"], let b = Hex.decode(h) else { fail("no wire_hex") }
+        return b
+    }
+    guard case .array(let hs)? = doc["handshake"], hs.count == 3, case .array(let transport)? = doc["transport"] else {
+        fail("no handshake or transport")
+    }
+    guard case .string(let g)? = doc["genesis_hex"], g == FuzzLink.genesis.hex else { fail("another genesis") }
+    let s = FuzzLink.session
+    guard hs.map(wire) == [s.dialer[0], s.listener[0], s.dialer[1]] else {
+        fail("the fixed session's handshake differs from the vector's (keys or ephemeral keys derived differently?)")
+    }
+    let toResponder = transport.filter { $0["direction"] == .string("initiator->responder") }.map(wire)
+    let toInitiator = transport.filter { $0["direction"] == .string("responder->initiator") }.map(wire)
+    guard toResponder == Array(s.dialer[2..<(2 + toResponder.count)]), toInitiator == Array(s.listener[1..<(1 + toInitiator.count)]) else {
+        fail("the fixed session's transport messages differ from the vector's")
+    }
+}
+
+/// Seeds of the `link` target (selector byte, then payload; see Fuzz/link.swift), and its hostile review inputs.
+private func linkSeeds(_ emit: (String, String, [UInt8]) -> Void) {
+    let s = FuzzLink.session
+    let dialer = s.dialer.flatMap { $0 }, listener = s.listener.flatMap { $0 }
+    let r = FuzzLink.rawResponder, i = FuzzLink.rawInitiator, refuse = FuzzLink.refuseBit
+    let td = FuzzLink.tamperDialer | FuzzLink.editsBit, tl = FuzzLink.tamperListener | FuzzLink.editsBit
+    // Raw streams: the whole fixed session from each side, with and without refusal, in chunks, cut, with garbage.
+    emit("link", "responder-session", [r] + dialer)
+    emit("link", "responder-session-refusing", [r | refuse] + dialer)
+    emit("link", "responder-session-3-chunks", [r | 8] + dialer)
+    emit("link", "responder-session-garbage", [r] + dialer + [0, 20] + [UInt8](repeating: 0x41, count: 20))
+    emit("link", "responder-session-cut", [r] + dialer.dropLast(5))
+    emit("link", "initiator-session", [i] + listener)
+    emit("link", "initiator-session-refusing", [i | refuse] + listener)
+    emit("link", "initiator-session-3-chunks", [i | 16] + listener)
+    emit("link", "initiator-session-cut", [i] + listener.dropLast(5))
+
+    // Other members with their own ephemeral keys against the fixed ends: carol dials the fixed responder, dave
+    // answers the fixed initiator (other keys reach authorize and .established).
+    func ephemeral(_ name: String) -> X25519.KeyPair {
+        X25519.KeyPair(secret: Blake2b.hash256(Array("tiergate/v1/vector-ephemeral/\(name)".utf8)).bytes)
+    }
+    do {
+        var carol = SecureLink(role: .initiator, genesis: FuzzLink.genesis, identity: FuzzLink.vectorKey("carol"), ephemeral: ephemeral("carol"))
+        var fixedR = FuzzLink.link(.responder)
+        let m1 = sends(try carol.start())
+        let m2 = sends(try fixedR.receive(m1) { _ in nil })
+        let m3 = sends(try carol.receive(m2) { _ in nil })
+        emit("link", "responder-carol", [r] + m1 + m3 + (try carol.seal(Array("HELLO from carol".utf8))) + (try carol.seal([])))
+
+        var fixedI = FuzzLink.link(.initiator)
+        var dave = SecureLink(role: .responder, genesis: FuzzLink.genesis, identity: FuzzLink.vectorKey("dave"), ephemeral: ephemeral("dave"))
+        let d1 = sends(try fixedI.start())
+        let d2 = sends(try dave.receive(d1) { _ in nil })
+        let d3 = sends(try fixedI.receive(d2) { _ in nil })
+        _ = try dave.receive(d3) { _ in nil }
+        emit("link", "initiator-dave", [i] + d2 + (try dave.seal(Array("HELLO from dave".utf8))))
+
+        // The largest transport message (65,519 plaintext bytes, length 65,535), from a fresh copy of the session.
+        var li = FuzzLink.link(.initiator), lr = FuzzLink.link(.responder)
+        let n1 = sends(try li.start())
+        let n2 = sends(try lr.receive(n1) { _ in nil })
+        let n3 = sends(try li.receive(n2) { _ in nil })
+        let big = try li.seal([UInt8](repeating: 0x5a, count: SecureLink.maxPlaintextChunk))
+        emit("link", "responder-largest-message", [r] + n1 + n3 + big)
+    } catch {
+        complain("seedgen: link seeds: \(error)")
+        exit(1)
+    }
+
+    // Tampering (edits [op, i, hi, lo, v]; op 0 XOR, 1 set, 2 truncate, 3 copy to, 4 delete, 5 swap, 6 keep, 7 insert).
+    let edits: [(String, [UInt8])] = [
+        ("genuine", []),
+        ("message-1-flip", [0, 0, 0, 5, 0x01]),
+        ("message-1-length", [0, 0, 0, 1, 0x01]),
+        ("message-3-static-flip", [0, 1, 0, 40, 0x80]),
+        ("message-3-identity-flip", [0, 1, 0, 150, 0x01]),
+        ("message-3-tag-flip", [0, 1, 0, 161, 0x01]),
+        ("transport-0-flip", [0, 2, 0, 10, 0x01]),
+        ("transport-2-length", [0, 4, 0, 1, 0x01]),
+        ("transport-2-length-below-tag", [1, 4, 0, 1, 0x0f]),
+        ("transport-3-truncated", [2, 5, 0, 10, 0]),
+        ("transport-1-replayed", [3, 3, 0, 4, 0]),
+        ("transport-0-dropped", [4, 2, 0, 0, 0]),
+        ("transports-swapped", [5, 3, 0, 4, 0]),
+        ("cut-after-message-3", [6, 2, 0, 0, 0]),
+        ("message-1-twice", [3, 0, 0, 1, 0]),
+        ("garbage-inserted", [7, 3, 0x00, 0x01, 0x41]),
+        ("huge-length-appended", [7, 7, 0xff, 0xff, 0x00]),
+    ]
+    for (name, e) in edits {
+        emit("link", "tamper-dialer-\(name)", [td] + e)
+    }
+    emit("link", "tamper-dialer-refusing", [td | refuse])
+    emit("link", "tamper-listener-genuine", [tl])
+    emit("link", "tamper-listener-refusing", [tl | refuse])
+    emit("link", "tamper-listener-message-2-flip", [tl, 0, 0, 0, 100, 0x04])
+    emit("link", "tamper-listener-transport-flip", [tl, 0, 2, 0, 20, 0x04])
+    emit("link", "tamper-listener-transport-dropped", [tl, 4, 1, 0, 0, 0])
+    // XOR masks (u16 offset || mask): one bit of message 3, of the first transport message; the ephemeral key of
+    // message 1 / 2 replaced by the small-order point 0 (a DH with it is all zero).
+    emit("link", "mask-dialer-message-3", [FuzzLink.tamperDialer, 0, 40, 0x10])
+    emit("link", "mask-dialer-transport", [FuzzLink.tamperDialer, 0, 200, 0, 0x01])
+    emit("link", "mask-dialer-small-order-key", [FuzzLink.tamperDialer, 0, 2] + Array(s.dialer[0][2..<34]))
+    emit("link", "mask-listener-small-order-key", [FuzzLink.tamperListener, 0, 2] + Array(s.listener[0][2..<34]))
+
+    // Hand-made hostile inputs (review/; mirrored in FuzzRegressionTests.hostileLinks).
+    let m1 = s.dialer[0], m3 = s.dialer[1], m2 = s.listener[0]
+    emit("review", "link-responder-zero-length", [r, 0, 0, 0])
+    emit("review", "link-responder-length-65535", [r, 0xff, 0xff] + [UInt8](repeating: 0, count: 100))
+    emit("review", "link-responder-truncated-message-1", [r] + m1.prefix(20))
+    emit("review", "link-responder-message-1-then-garbage", [r] + m1 + [0xde, 0xad, 0xbe, 0xef])
+    emit("review", "link-responder-transport-length-15", [r] + m1 + m3 + [0, 15] + [UInt8](repeating: 0, count: 15))
+    emit("review", "link-initiator-transport-length-65535", [i] + m2 + [0xff, 0xff] + [UInt8](repeating: 0, count: 10))
 }

@@ -69,7 +69,8 @@ final class SecureHandler: ChannelDuplexHandler {
         do {
             for o in try link.receive(bytes, authorize: authorize) { handle(o, context: context) }
         } catch {
-            let reason = peer == nil ? "handshake failed: \(error)" : "link failed: \(error)"
+            // A read that completes the handshake and then fails loses that read's outputs; name it by the link.
+            let reason = peer == nil && link.peer == nil ? "handshake failed: \(error)" : "link failed: \(error)"
             if let farewell = link.farewell {
                 // An authenticated peer we refuse learns why, encrypted, before the close.
                 finished = true
@@ -124,6 +125,7 @@ final class SecureHandler: ChannelDuplexHandler {
 
     func channelInactive(context: ChannelHandlerContext) {
         timer?.cancel()
+        link.erase()
         if peer == nil && !finished {
             finished = true
             onFailure("the peer closed the connection during the handshake (another lab's node, a non-member, or a refused key)")

@@ -2,15 +2,17 @@ import Foundation
 import Testing
 @testable import TiergateCore
 import TiergateTestKit
+import TiergateFuzzModel
 
 /// Replays what the libFuzzer targets (Fuzz/*.swift, run by scripts/fuzz) found, plus hand-made hostile inputs, through
 /// the same decoders: each input must decode or throw a typed error, never trap. A crash here is a decoder bug.
 ///
 /// Findings live in FuzzFindings/TARGET-SHA.bin next to this file (scripts/fuzz copies every crash input there);
-/// TARGET names the decoder path: frame, entry, ledger, roster or token. The fixed genesis roster and time are those
-/// of the fuzz targets: the vector lab (`Lab()`, whose hash heads every vector ledger) at t0 + 1 hour.
+/// TARGET names the decoder path: frame, entry, ledger, roster, token or link. The fixed genesis roster and time are
+/// those of the fuzz targets: the vector lab (`Lab()`, whose hash heads every vector ledger) at t0 + 1 hour; `link`
+/// uses the fixed secure-link session of protocol-spec/vectors/noise.json (``LinkReplay``).
 struct FuzzRegressionTests {
-    static let targets = ["frame", "entry", "ledger", "roster", "token"]
+    static let targets = ["frame", "entry", "ledger", "roster", "token", "link"]
 
     static let findingsDirectory: String = {
         var parts = #filePath.split(separator: "/", omittingEmptySubsequences: false)
@@ -143,6 +145,7 @@ struct FuzzRegressionTests {
         case "ledger": replayLedger(bytes, label)
         case "roster": replayRoster(bytes, label)
         case "token": replayToken(bytes, label)
+        case "link": LinkReplay.replay(bytes, label)
         default: Issue.record("unknown fuzz target \(target) (\(label))")
         }
     }
@@ -313,5 +316,66 @@ struct FuzzRegressionTests {
             ("a member's attestation dated UInt64.max - 1 minute", token(entries: quorum, attestationTime: .max - minute)),
         ]
         for (label, bytes) in inputs { Self.replayToken(bytes, "token: \(label)") }
+    }
+}
+
+// MARK: - link
+
+extension FuzzRegressionTests {
+    /// Hand-made hostile byte streams for both ends of a link (selector byte as in Fuzz/link.swift: 0 to a responder,
+    /// 1 to an initiator, 2/3 (+8) edits of the fixed session's dialer/listener side, +4 authorize refuses).
+    @Test func hostileLinks() throws {
+        let s = FuzzLink.session
+        let m1 = s.dialer[0], m3 = s.dialer[1], m2 = s.listener[0]
+        // The fixed session is noise.json's (as the fuzz target's, which SeedGen checks), so findings replay alike.
+        let data = try Data(contentsOf: URL(fileURLWithPath: Paths.vectors + "/noise.json"))
+        let doc = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+        let wire = try #require(doc["handshake"] as? [[String: Any]]).compactMap { ($0["wire_hex"] as? String).flatMap(Hex.decode) }
+        #expect(wire == [m1, m2, m3], "FuzzLink's fixed session is not noise.json's")
+        let transport = try #require(doc["transport"] as? [[String: Any]])
+        let toResponder = transport.filter { $0["direction"] as? String == "initiator->responder" }.compactMap { ($0["wire_hex"] as? String).flatMap(Hex.decode) }
+        #expect(toResponder == Array(s.dialer[2..<(2 + toResponder.count)]), "FuzzLink's transport messages are not noise.json's")
+        let t = Array(s.dialer[2...])
+        let r = FuzzLink.rawResponder, i = FuzzLink.rawInitiator
+        let inputs: [(String, [UInt8])] = [
+            ("responder: empty", [r]),
+            ("responder: one byte", [r, 0]),
+            ("responder: zero-length announcement", [r, 0, 0, 0]),
+            ("responder: 65535-byte announcement", [r, 0xff, 0xff] + [UInt8](repeating: 0, count: 100)),
+            ("responder: truncated message 1", [r] + m1.prefix(20)),
+            ("responder: message 1 then garbage", [r] + m1 + [0xde, 0xad, 0xbe, 0xef]),
+            ("responder: message 1 twice", [r] + m1 + m1),
+            ("responder: message 1 with the small-order key 0", [r, 0, 32] + [UInt8](repeating: 0, count: 32)),
+            ("responder: message 1 with the small-order key 1", [r, 0, 32, 1] + [UInt8](repeating: 0, count: 31)),
+            ("responder: message 2 instead of message 1", [r] + m2),
+            ("responder: message 3 without message 1", [r] + m3),
+            ("responder: transport message announcing 15 bytes", [r] + m1 + m3 + [0, 15] + [UInt8](repeating: 0, count: 15)),
+            ("responder: transport message announcing 65535 bytes, cut short", [r] + m1 + m3 + [0xff, 0xff] + [UInt8](repeating: 0, count: 10)),
+            ("responder: transport messages swapped", [r] + m1 + m3 + t[1] + t[0]),
+            ("responder: transport message replayed", [r] + m1 + m3 + t[0] + t[0]),
+            ("responder: the whole session, refusing", [r | FuzzLink.refuseBit] + s.dialer.flatMap { $0 }),
+            ("responder: the whole session in three chunks", [r | 8] + s.dialer.flatMap { $0 }),
+            ("initiator: zero-length announcement", [i, 0, 0, 0]),
+            ("initiator: message 1 echoed back", [i] + m1),
+            ("initiator: truncated message 2", [i] + m2.prefix(100)),
+            ("initiator: message 2 then 65535-byte announcement", [i] + m2 + [0xff, 0xff] + [UInt8](repeating: 0, count: 10)),
+            ("initiator: message 2 with its tag flipped", [i] + m2.dropLast() + [m2.last! ^ 1]),
+            ("initiator: the whole session, refusing", [i | FuzzLink.refuseBit] + s.listener.flatMap { $0 }),
+            ("tamper: genuine dialer side", [FuzzLink.tamperDialer | FuzzLink.editsBit]),
+            ("tamper: genuine listener side", [FuzzLink.tamperListener | FuzzLink.editsBit]),
+            ("tamper: message 3 bit flip", [FuzzLink.tamperDialer, 0, 40, 0x10]),
+            ("tamper: first transport message dropped", [FuzzLink.tamperDialer | FuzzLink.editsBit, 4, 2, 0, 0, 0]),
+            ("tamper: a transport message announcing 15 bytes inserted", [FuzzLink.tamperDialer | FuzzLink.editsBit, 7, 2, 0, 15, 0]),
+            ("tamper: message 2 key replaced by the small-order key 0", [FuzzLink.tamperListener, 0, 2] + Array(m2[2..<34])),
+        ]
+        for (label, bytes) in inputs { LinkReplay.replay(bytes, "link: \(label)") }
+    }
+}
+
+/// Replays `link` inputs through the fuzz target's own checks (Fuzz/Model/LinkModel.swift), recording a broken
+/// property as an issue.
+enum LinkReplay {
+    static func replay(_ bytes: [UInt8], _ label: String) {
+        LinkModel(fail: { Issue.record("\(label): \($0)") }).check(bytes)
     }
 }

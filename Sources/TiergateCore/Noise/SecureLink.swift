@@ -23,6 +23,8 @@ public struct SecureLink: Sendable {
     /// After a responder refused an authenticated peer: an encrypted ERROR saying why, to send before closing.
     public private(set) var farewell: [UInt8]?
     public private(set) var peer: PublicKey?
+    /// Received bytes not yet consumed: an incomplete message, or what followed a failure (tests, fuzzing).
+    public var bufferedInput: [UInt8] { buffer }
     /// A session exists and has not failed (a refused or broken link seals nothing more).
     public var isEstablished: Bool { peer != nil && handshake == nil && !failed }
 
@@ -100,6 +102,7 @@ public struct SecureLink: Sendable {
             }
         } catch {
             failed = true
+            erase()  // the farewell, if any, is already sealed
             throw error
         }
         // The initiator writes message 3 on reading message 2, which completes its handshake too.
@@ -118,5 +121,13 @@ public struct SecureLink: Sendable {
             start = end
         } while start < plaintext.count
         return out
+    }
+
+    /// Zeroes the transport keys; the link seals and opens nothing more. Called on failure and when the
+    /// connection closes.
+    public mutating func erase() {
+        sendCipher.erase()
+        receiveCipher.erase()
+        failed = true
     }
 }
