@@ -57,7 +57,8 @@ let package = Package(
         ),
         .testTarget(
             name: "TiergateCoreTests",
-            dependencies: ["TiergateCore", "TiergateTestKit", "TiergateFuzzModel"]
+            dependencies: ["TiergateCore", "TiergateTestKit", "TiergateFuzzModel"],
+            exclude: ["FuzzFindings"]  // fuzz inputs, read from disk by FuzzRegressionTests
         ),
         .testTarget(
             name: "TiergateNodeTests",
