@@ -239,6 +239,7 @@ final class NodeProcess {
 @Suite(.serialized) struct BenchSmokeTests {
     /// `tiergate bench --quick` runs every benchmark and reports its figure, baseline and ratio (never a timing assertion).
     @Test func quickBenchmarksRunAndReportRatios() throws {
+        let started = Date()
         let r = try CLI.run(["bench", "--quick", "--json"])
         #expect(r.code == 0, "\(r.stderr)")
         let j = try r.json()
@@ -246,6 +247,14 @@ final class NodeProcess {
         #expect(large["ratio"] != nil && large["baseline_verifies_per_second"] != nil && large["peak_rss_mib"] != nil)
         #expect(large["exit_code"] == .int(0), "ledger verify of the generated ledger succeeded")
         #expect(j["link"]?["ratio"] != nil && j["link"]?["handshake_in_x25519_ops"] != nil, "the secure link figures are reported")
+        let leftovers = (try? FileManager.default.contentsOfDirectory(atPath: NSTemporaryDirectory()))?.filter { $0.hasPrefix("tiergate-bench-") } ?? []
+        #expect(!leftovers.contains { name in
+            // Only this run's directory is ours to check: bench names it after its pid, which we do not know;
+            // a finished bench removes its directory, so none may be newer than this test's start.
+            guard let attrs = try? FileManager.default.attributesOfItem(atPath: NSTemporaryDirectory() + name),
+                  let created = attrs[.modificationDate] as? Date else { return false }
+            return created > started
+        }, "bench left its scratch directory behind")
         #expect(j["check"]?["ratio"] != nil && j["check"]?["check_exit_code"] == .int(0))
         #expect(j["halt"]?["p99_ms"] != nil)
         guard case .array(let sims) = j["simulate"], let sim = sims.first else { Issue.record("no simulate figures"); return }
