@@ -207,6 +207,8 @@ struct Demo {
             // Five nodes, each peered with up to two earlier ones.
             for (i, m) in Demo.members.enumerated() {
                 var args = ["node", "--data", "node\(i + 1)", "--listen", "127.0.0.1:0", "--roster", "roster.json", "--key", "keys/\(m.name).key", "--anti-entropy-interval", "300ms", "--log-level", "warning"]
+                // Without --keep, the nodes must not outlive the demo, even if it dies.
+                if !d.keep { args.append("--exit-with-parent") }
                 for p in d.nodes.suffix(2) { args += ["--peer", p.address] }
                 d.nodes.append(try d.startNode(args, index: i))
             }

@@ -39,6 +39,8 @@ struct NodeCommand: AsyncParsableCommand {
     @Option(help: "JSON config file (peers, anti_entropy_interval, name).") var config: String?
     @Option(help: "Anti-entropy interval, e.g. 1s or 250ms (default 1s).") var antiEntropyInterval: String?
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.") var logLevel: String = "info"
+    @Flag(help: "Stop cleanly (as on SIGTERM) when the process that started the node exits, e.g. a supervisor or the demo.")
+    var exitWithParent = false
 
     func validate() throws {
         guard Endpoint(listen) != nil else { throw ValidationError("--listen takes HOST:PORT, got '\(listen)'") }
@@ -113,6 +115,15 @@ struct NodeCommand: AsyncParsableCommand {
         }
         let group = ServiceGroup(
             configuration: .init(services: [.init(service: service)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        if exitWithParent {
+            // Re-parenting (to init or a subreaper) means the starter is gone: shut down as on SIGTERM.
+            let parent = getppid()
+            Task.detached {
+                while getppid() == parent { try? await Task.sleep(for: .milliseconds(200)) }
+                logger.notice("the process that started this node exited; stopping")
+                kill(getpid(), SIGTERM)
+            }
+        }
         do {
             try await group.run()
         } catch {

@@ -4,6 +4,46 @@ import TiergateCore
 
 @Suite(.serialized) struct CLITests {
     /// The script of the ledger issue, with the CLI only.
+    @Test func aNodeStartedWithExitWithParentStopsWhenItsStarterDies() throws {
+        let w = Workdir()
+        try w.lab()
+        // A shell starts the node in the background, waits until it listens, prints its pid, and exits.
+        let script = """
+            "\(CLI.binary)" node --data d --listen 127.0.0.1:0 --roster roster.json --key keys/alice.key --exit-with-parent > node.log 2>&1 &
+            pid=$!
+            for i in $(seq 100); do grep -q 'listening on' node.log && break; sleep 0.1; done
+            echo $pid
+            """
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/bin/sh")
+        p.arguments = ["-c", script]
+        p.currentDirectoryURL = URL(fileURLWithPath: w.path)
+        let out = Pipe()
+        p.standardOutput = out
+        try p.run()
+        p.waitUntilExit()
+        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        guard let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)) else {
+            Issue.record("no pid from the starter: \(text)")
+            return
+        }
+        defer { kill(pid, SIGKILL) }
+        // Gone: no such process, or a zombie waiting for its new parent to reap it.
+        func running() -> Bool {
+            guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+                  let close = stat.lastIndex(of: ")") else { return false }
+            return stat[stat.index(close, offsetBy: 2)] != "Z"
+        }
+        var gone = false
+        for _ in 0..<100 where !gone {
+            gone = !running()
+            if !gone { usleep(100_000) }
+        }
+        #expect(gone, "the node outlived the process that started it")
+        let log = (try? String(contentsOfFile: w.file("node.log"), encoding: .utf8)) ?? ""
+        #expect(log.contains("listening on") && log.contains("the process that started this node exited"), "\(log)")
+    }
+
     @Test func proposeVoteHaltStatusVerifyAsAScript() throws {
         let w = Workdir()
         try w.lab()
