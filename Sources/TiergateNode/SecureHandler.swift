@@ -17,7 +17,6 @@ final class SecureHandler: ChannelDuplexHandler {
     typealias OutboundOut = ByteBuffer
 
     private var link: SecureLink
-    private let role: NoiseHandshake.Role
     private let timeout: TimeAmount
     /// Asked (on the channel's event loop) whether to admit the peer's proved key; returns a refusal reason.
     private let authorize: (PublicKey) -> String?
@@ -31,7 +30,6 @@ final class SecureHandler: ChannelDuplexHandler {
 
     init(role: NoiseHandshake.Role, genesis: Digest, identity: SigningKey, timeout: TimeAmount,
          authorize: @escaping (PublicKey) -> String?, onFailure: @escaping (String) -> Void) {
-        self.role = role
         self.link = SecureLink(role: role, genesis: genesis, identity: identity)
         self.timeout = timeout
         self.authorize = authorize

@@ -37,7 +37,7 @@ struct BenchCommand: ParsableCommand {
 
     func run() throws {
         let selected = names.isEmpty ? ["verify", "check", "halt", "simulate", "catchup", "link"] : names
-        var bench = Bench(quick: quick, json: json)
+        let bench = Bench(quick: quick, json: json)
         defer { try? FileManager.default.removeItem(atPath: bench.dir) }  // generated ledgers, rosters, node data
         var results: [(String, JSONValue)] = [("machine", bench.machine())]
         for n in selected {

@@ -84,11 +84,6 @@ enum Load {
         return doc
     }
 
-    /// The trusted genesis hash of `path`, or zero (accept the node's lab, for read-only use) when no roster is given.
-    static func genesisHash(_ path: String?) throws -> Digest {
-        try path.map { try trustedGenesis($0).roster.hash } ?? .zero
-    }
-
     static func passphrase(_ path: String?) throws -> [UInt8]? {
         guard let p = path else { return nil }
         do { return try KeyFiles.readPassphrase(path: p) } catch { throw CLIFailure.cannotEvaluate("\(error)") }

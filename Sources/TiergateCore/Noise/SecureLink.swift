@@ -54,49 +54,21 @@ public struct SecureLink: Sendable {
         do throws(NoiseError) {
             while buffer.count - consumed >= 2 {
                 let length = Int(buffer[consumed]) << 8 | Int(buffer[consumed + 1])
-                if var hs = handshake {
-                    handshake = nil  // take it out: `hs` is then the only owner of the secrets it zeroes
-                    guard length == NoiseHandshake.messageLengths[min(hs.step, 2)] else {
-                        throw .badMessage("handshake message \(hs.step + 1) announces \(length) bytes, expected \(NoiseHandshake.messageLengths[min(hs.step, 2)])")
-                    }
-                    guard buffer.count - consumed >= 2 + length else {
-                        handshake = hs
-                        break
-                    }
-                    let body = Array(buffer[(consumed + 2)..<(consumed + 2 + length)])
-                    consumed += 2 + length
-                    // A responder that refuses a key it has authenticated still completes the session, so it
-                    // can tell the peer why in one encrypted ERROR (``farewell``) before it closes.
-                    var refusal: String?
-                    let isResponder = hs.role == .responder
-                    try hs.readMessage(body) { key in
-                        let r = authorize(key)
-                        if isResponder, r != nil { refusal = r; return nil }
-                        return r
-                    }
-                    if let refusal {
-                        (sendCipher, receiveCipher) = hs.split()
-                        peer = hs.peer
-                        handshake = nil
-                        farewell = try? seal(WireMessage.error(refusal).encodedFrame())
-                        throw .refused(refusal)
-                    }
-                    if !hs.isComplete {
-                        out.append(.send(Self.framed(try hs.writeMessage())))
-                    }
-                    if hs.isComplete {
-                        (sendCipher, receiveCipher) = hs.split()
-                        peer = hs.peer
-                        handshake = nil
-                        out.append(.established(hs.peer!))
-                    } else {
-                        handshake = hs
+                // The length is checked before waiting for the body (a hostile announcement fails at once).
+                if let hs = handshake {
+                    let expected = NoiseHandshake.messageLengths[min(hs.step, 2)]
+                    guard length == expected else {
+                        throw .badMessage("handshake message \(hs.step + 1) announces \(length) bytes, expected \(expected)")
                     }
                 } else {
                     guard length >= ChaChaPoly.tagLength else { throw .badMessage("transport message of \(length) bytes") }
-                    guard buffer.count - consumed >= 2 + length else { break }
-                    let body = Array(buffer[(consumed + 2)..<(consumed + 2 + length)])
-                    consumed += 2 + length
+                }
+                guard buffer.count - consumed >= 2 + length else { break }
+                let body = Array(buffer[(consumed + 2)..<(consumed + 2 + length)])
+                consumed += 2 + length
+                if handshake != nil {
+                    try readHandshake(body, authorize: authorize, into: &out)
+                } else {
                     out.append(.plaintext(try receiveCipher.decrypt(ad: [], ciphertext: body)))
                 }
             }
@@ -105,8 +77,41 @@ public struct SecureLink: Sendable {
             erase()  // the farewell, if any, is already sealed
             throw error
         }
-        // The initiator writes message 3 on reading message 2, which completes its handshake too.
         return out
+    }
+
+    /// Reads one handshake message and answers it. The initiator writes message 3 on reading message 2, which
+    /// completes its handshake too; the responder completes on reading message 3.
+    private mutating func readHandshake(
+        _ body: [UInt8], authorize: (PublicKey) -> String?, into out: inout [Output]
+    ) throws(NoiseError) {
+        var hs = handshake!
+        handshake = nil  // take it out: `hs` is then the only owner of the secrets it zeroes
+        // A responder that refuses a key it has authenticated still completes the session, so it can tell the
+        // peer why in one encrypted ERROR (``farewell``) before it closes.
+        var refusal: String?
+        let isResponder = hs.role == .responder
+        try hs.readMessage(body) { key in
+            let r = authorize(key)
+            if isResponder, r != nil { refusal = r; return nil }
+            return r
+        }
+        if let refusal {
+            (sendCipher, receiveCipher) = hs.split()
+            peer = hs.peer
+            farewell = try? seal(WireMessage.error(refusal).encodedFrame())
+            throw .refused(refusal)
+        }
+        if !hs.isComplete {
+            out.append(.send(Self.framed(try hs.writeMessage())))
+        }
+        if hs.isComplete {
+            (sendCipher, receiveCipher) = hs.split()
+            peer = hs.peer
+            out.append(.established(hs.peer!))
+        } else {
+            handshake = hs
+        }
     }
 
     /// Encrypts protocol bytes for the socket, in chunks of at most 65,519 bytes.
