@@ -104,4 +104,23 @@ struct ObserverTests {
         #expect(node.admission(of: lab.keys["gate"]!.publicKey, now: now) == nil)
         #expect(node.admission(of: VectorKeys.key("mallory").publicKey, now: now)?.contains("not a member") == true)
     }
+
+    @Test func admissionFollowsAnAmendmentAtOnce() {
+        // The roster in force is cached per second; an amendment that passes must not wait for the next second.
+        var lab = Lab()
+        lab.addOutsider("frank")
+        var node = GossipNode(store: EntryStore(genesis: lab.genesis))
+        let frank = lab.keys["frank"]!.publicKey
+        let now = t0 + hour
+        #expect(node.admission(of: frank, now: now)?.contains("not a member") == true)
+        var next = lab.genesis
+        next.version = 2
+        next.previous = lab.genesis.hash
+        next.members.append(Member(name: "frank", key: frank, roles: ["staff"]))
+        let amend = lab.amend("alice", to: next, at: t0)
+        _ = node.inject(amend)
+        #expect(node.admission(of: frank, now: now) != nil, "proposed, not passed")
+        for (i, who) in ["alice", "bob", "carol", "dave"].enumerated() { _ = node.inject(lab.vote(who, amend, at: t0 + UInt64(i) + 1)) }
+        #expect(node.admission(of: frank, now: now) == nil, "the passed amendment admits frank in the same second")
+    }
 }

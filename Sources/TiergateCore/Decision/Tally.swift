@@ -53,6 +53,9 @@ public struct Tally: Sendable {
     public private(set) var entryCount = 0
     /// Votes after the first by the same member on the same proposal (ignored).
     public private(set) var repeatedVotes = 0
+    /// Changes whenever something is added that can change the chain of roster versions (SPEC.md §5.2): an amend
+    /// proposal, a binding vote on one, equivocation evidence. With the time, it keys caches of the roster in force.
+    public private(set) var rosterEpoch = 0
 
     public init() {}
 
@@ -66,6 +69,7 @@ public struct Tally: Sendable {
             halts[signed.id] = HaltRecord(
                 id: signed.id, author: e.author, time: e.time, rosterVersion: e.rosterVersion, reason: h.reason)
         case .proposal(let p) where connected:
+            if case .amend = p.action { rosterEpoch += 1 }
             proposals[signed.id] = ProposalRecord(
                 id: signed.id, author: e.author, time: e.time, rosterVersion: e.rosterVersion, proposal: p)
         case .vote(let v) where connected:
@@ -76,6 +80,7 @@ public struct Tally: Sendable {
                 repeatedVotes += 1
                 if existing.seq < record.seq || (existing.seq == record.seq && existing.id < record.id) { return }
             }
+            if case .amend = proposals[v.proposal]?.proposal.action { rosterEpoch += 1 }
             votes[v.proposal, default: [:]][e.author] = record
         default:
             break
@@ -92,6 +97,7 @@ public struct Tally: Sendable {
             if !(b.lexicographicallyPrecedes(a)) { return }
         }
         equivocations[key] = evidence
+        rosterEpoch += 1  // the member's votes are void, amendment votes included
         // Both sides are signed by a member; halts among them count (doubt resolves toward pause).
         for side in [evidence.first, evidence.second] {
             if case .halt = side.entry.body { add(side, connected: false) }

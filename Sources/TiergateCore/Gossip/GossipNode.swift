@@ -56,7 +56,7 @@ public struct GossipNode: Sendable {
     public let settings: GossipSettings
     var peers: [PeerID: Peer] = [:]
     var nextAntiEntropy: UInt64 = 0
-    var rosterCache: (stamp: (Int, UInt64), roster: Roster)?
+    var rosterCache: (epoch: Int, second: UInt64, roster: Roster)?
 
     struct PendingToken: Sendable {
         var client: PeerID
@@ -107,12 +107,13 @@ public struct GossipNode: Sendable {
         return nil
     }
 
-    /// The roster in force, cached per second and per store size (admission runs for every handshake).
+    /// The roster in force, cached per second and per roster epoch (admission runs for every handshake and the
+    /// observer check for every SUBMIT; neither may cost a verdict over the whole ledger each time).
     mutating func rosterInForce(now: UInt64) -> Roster {
-        let stamp = (store.entryCount, now / 1000)
-        if let c = rosterCache, c.stamp == stamp { return c.roster }
+        let epoch = store.tally.rosterEpoch, second = now / 1000
+        if let c = rosterCache, c.epoch == epoch, c.second == second { return c.roster }
         let r = store.verdict(at: now).roster
-        rosterCache = (stamp, r)
+        rosterCache = (epoch, second, r)
         return r
     }
 
