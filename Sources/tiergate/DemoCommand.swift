@@ -214,11 +214,7 @@ struct Demo {
             }
             let clusterKey = try KeyFiles.readSecretKey(path: d.dir + "/keys/\(Demo.observer).key", passphrase: nil)
             d.note("node links: Noise XX (X25519, ChaCha20-Poly1305, BLAKE2b) bound to this roster; only its members' keys connect")
-            for n in d.nodes {
-                guard let e = Endpoint(n.address) else { throw DemoFailure("bad node address \(n.address)") }
-                d.clients.append(try NodeClient(endpoint: e, genesis: roster.hash, identity: clusterKey,
-                                                nodeKeys: Set(roster.members.filter { !$0.isObserver }.map(\.key))))
-            }
+            for n in d.nodes { d.clients.append(try Remote.connect(n.address, roster: roster, identity: clusterKey)) }
             d.note("nodes: " + d.nodes.enumerated().map { "node\($0.offset + 1) \($0.element.address)" }.joined(separator: ", "))
         }
     }

@@ -29,7 +29,7 @@ enum Remote {
     /// Opens a link to the node at `address` of the lab `roster` (genesis), as `identity`. The node must prove the key
     /// of a roster member that is not an observer.
     static func connect(_ address: String, roster: Roster, identity: SigningKey) throws -> NodeClient {
-        try connect(address, genesis: roster.hash, identity: identity, nodeKeys: Set(roster.members.filter { !$0.isObserver }.map(\.key)))
+        try connect(address, genesis: roster.hash, identity: identity, nodeKeys: Set(roster.members.voters.map(\.key)))
     }
 
     /// As above when only the genesis hash is known (`submit` of entry files): any key that completes the handshake

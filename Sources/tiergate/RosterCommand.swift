@@ -55,7 +55,7 @@ struct RosterInit: ParsableCommand {
                 members.append(Member(name: parts[0], key: key, roles: parts[2].split(separator: ",").map(String.init)))
             }
             // Default quorums count the members who vote: observers never do (SPEC.md §3.4).
-            let voters = members.filter { !$0.isObserver }.count
+            let voters = members.voters.count
             var pol = Policy.defaultPolicy(memberCount: voters)
             if let p = policy {
                 let bytes = try Files.read(p, max: 1 << 20)

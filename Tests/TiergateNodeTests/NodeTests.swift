@@ -66,6 +66,18 @@ final class TestNode {
         try? group.syncShutdownGracefully()
     }
 
+    /// `count` nodes in a line, each dialing the one before it (the caller stops them).
+    static func chain(_ lab: Lab, count: Int = 3) throws -> [TestNode] {
+        var nodes: [TestNode] = []
+        do {
+            for _ in 0..<count { nodes.append(try TestNode(lab: lab, peers: nodes.last.map { [$0.port] } ?? [])) }
+        } catch {
+            nodes.forEach { $0.stop() }
+            throw error
+        }
+        return nodes
+    }
+
     /// A client over the encrypted link, as `member` (default dave, the auditor).
     func client(_ lab: Lab, as member: String = "dave") throws -> NodeClient {
         try NodeClient(endpoint: Endpoint(host: "127.0.0.1", port: port), genesis: lab.genesis.hash, identity: lab.keys[member]!)
@@ -280,10 +292,9 @@ extension Array where Element == WireMessage {
 @Suite(.serialized) struct NodeIntegrationTests {
     @Test func threeNodesConvergeOverRealSocketsAndPersist() throws {
         var lab = Lab()
-        let a = try TestNode(lab: lab)
-        let b = try TestNode(lab: lab, peers: [a.port])
-        let c = try TestNode(lab: lab, peers: [b.port])
-        defer { [a, b, c].forEach { $0.stop() } }
+        let nodes = try TestNode.chain(lab)
+        defer { nodes.forEach { $0.stop() } }
+        let (a, b, c) = (nodes[0], nodes[1], nodes[2])
         let now = TimeText.nowMs()
         let p = lab.propose("alice", tier: 1, at: now)
         #expect(try a.client(lab).submit(p).0 == .stored)

@@ -178,10 +178,9 @@ func waitFor(_ seconds: Double = 15, _ condition: () throws -> Bool) rethrows ->
     /// reaches every node and that member's votes stop counting.
     @Test func equivocationAcrossNodesIsProvenEverywhere() throws {
         var lab = Lab()
-        let a = try TestNode(lab: lab)
-        let b = try TestNode(lab: lab, peers: [a.port])
-        let c = try TestNode(lab: lab, peers: [b.port])
-        defer { [a, b, c].forEach { $0.stop() } }
+        let nodes = try TestNode.chain(lab)
+        defer { nodes.forEach { $0.stop() } }
+        let (a, b, c) = (nodes[0], nodes[1], nodes[2])
         let now = TimeText.nowMs()
         let p = lab.propose("alice", tier: 1, at: now)
         #expect(try a.client(lab).submit(p).0 == .stored)
@@ -205,10 +204,9 @@ func waitFor(_ seconds: Double = 15, _ condition: () throws -> Bool) rethrows ->
     /// A peer that completes HELLO and then withholds everything: the halt still arrives through another path.
     @Test func aWithholdingPeerCannotSuppressAHalt() throws {
         var lab = Lab()
-        let a = try TestNode(lab: lab)
-        let b = try TestNode(lab: lab, peers: [a.port])
-        let c = try TestNode(lab: lab, peers: [b.port])
-        defer { [a, b, c].forEach { $0.stop() } }
+        let nodes = try TestNode.chain(lab)
+        defer { nodes.forEach { $0.stop() } }
+        let (a, c) = (nodes[0], nodes[2])  // b links them
         // The withholder talks to both a and c, reads everything and forwards nothing.
         let toA = try RawPeer(port: a.port)
         let toC = try RawPeer(port: c.port)

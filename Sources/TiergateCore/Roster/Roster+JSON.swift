@@ -145,7 +145,7 @@ extension Roster {
             try m.finish()
             members.append(Member(name: name, key: key, roles: roles))
         }
-        let policy = try Policy(json: try o.required("policy"), path: "\(path).policy", memberCount: members.filter { !$0.isObserver }.count)
+        let policy = try Policy(json: try o.required("policy"), path: "\(path).policy", memberCount: members.voters.count)
         try o.finish()
         self.init(
             lab: lab, version: version, previous: previous, baseTier: base, maxTier: maxTier, members: members,

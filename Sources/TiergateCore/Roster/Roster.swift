@@ -15,6 +15,11 @@ public struct Member: Hashable, Sendable {
     }
 }
 
+extension Sequence where Element == Member {
+    /// The members who vote, halt, attest and run nodes: every one but the observers (SPEC.md §3.2).
+    public var voters: [Member] { filter { !$0.isObserver } }
+}
+
 /// The roster content (SPEC.md §3): who the lab's members are and the policy they govern by.
 ///
 /// The genesis roster (version 1) is signed by every member listed in it; its hash is the lab's trust anchor.
@@ -237,7 +242,7 @@ extension Roster {
         guard policy.maxSkewMs <= 3_600_000 else {
             throw .invalidValue(field: "policy.max_skew", reason: "must be at most 1h")
         }
-        guard policy.freshnessQuorum >= 1, policy.freshnessQuorum <= UInt32(members.filter { !$0.isObserver }.count) else {
+        guard policy.freshnessQuorum >= 1, policy.freshnessQuorum <= UInt32(members.voters.count) else {
             throw .invalidValue(field: "policy.freshness_quorum", reason: "must be between 1 and the number of members that are not observers")
         }
     }
@@ -252,7 +257,7 @@ extension Roster {
         if rule.vetoRoles.contains(Member.observerRole) || rule.roleMinimums.contains(where: { $0.role == Member.observerRole }) {
             throw .invalidValue(field: field, reason: "observers never vote; 'observer' cannot be a veto role or a role minimum")
         }
-        let voters = members.filter { !$0.isObserver }.count
+        let voters = members.voters.count
         guard rule.minYes <= UInt32(voters) else {
             throw .invalidValue(
                 field: "\(field).min_yes", reason: "\(rule.minYes) yes votes needed but only \(voters) voting members exist")
