@@ -65,7 +65,7 @@ struct GateCommand: ParsableCommand {
             do { first = try TokenChecker.check(current, genesis: genesis, tier: tier, now: TimeText.nowMs()) } catch {
                 throw CLIFailure.negative("launch denied: \(error)")
             }
-            let view = try OnlineCheck.ask(node, roster: genesis, identity: identity)
+            let view = try OnlineCheck.view(client, address: node)
             if view.halted { throw CLIFailure.negative("launch denied: node \(node) reports \(view.reason)") }
             if view.tier < tier { throw CLIFailure.negative("launch denied: node \(node) reports authorised tier \(view.tier)") }
             log("allow tier \(tier): token valid until \(TimeText.format(first.expiresAt)), attested by \(first.attesters.joined(separator: ", "))")
@@ -105,7 +105,7 @@ struct GateCommand: ParsableCommand {
                 // Refresh the token at half its lifetime.
                 if now >= current.issuedAt + (current.expiresAt - current.issuedAt) / 2 {
                     do {
-                        if (try? client.status()) == nil { client = try Remote.connect(node, roster: genesis, identity: identity) }
+                        // The watch above has just used (or re-opened) the session.
                         let fresh = try fetch(client)
                         _ = try TokenChecker.check(fresh, genesis: genesis, tier: tier, now: now)
                         current = fresh
