@@ -277,7 +277,6 @@ final class ConnectionHandler: ChannelInboundHandler {
     let onEstablished: () -> Void
     var id: PeerID?
     var parser = FrameParser()
-    var ended = false
 
     init(runtime: NodeRuntime, outbound: NodeRuntime.Dialer?, secure: SecureHandler, onEstablished: @escaping () -> Void) {
         self.runtime = runtime
@@ -294,8 +293,7 @@ final class ConnectionHandler: ChannelInboundHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        if !ended { runtime.unregistered(id, dialer: dialer) }
-        ended = true
+        runtime.unregistered(id, dialer: dialer)  // NIO fires this once per channel
         id = nil
         context.fireChannelInactive()
     }
