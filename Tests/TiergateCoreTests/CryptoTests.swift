@@ -11,7 +11,7 @@ struct CryptoTests {
     static let knownDeviations: [Int: String] = [:]
 
     @Test func wycheproofEd25519AllCasesAgreeWithLibsodium() throws {
-        let url = URL(fileURLWithPath: Paths.sharedVectors + "/wycheproof-ed25519_test.json")
+        let url = URL(fileURLWithPath: Paths.thirdPartyVectors + "/wycheproof-ed25519_test.json")
         let data = try Data(contentsOf: url)
         let root = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
         let groups = try #require(root["testGroups"] as? [[String: Any]])

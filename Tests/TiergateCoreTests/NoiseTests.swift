@@ -63,7 +63,7 @@ struct NoiseTests {
     ]
 
     static func wycheproof(_ file: String) throws -> (numberOfTests: Int, groups: [[String: Any]]) {
-        let data = try Data(contentsOf: URL(fileURLWithPath: Paths.sharedVectors + "/" + file))
+        let data = try Data(contentsOf: URL(fileURLWithPath: Paths.thirdPartyVectors + "/" + file))
         let root = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
         return (try #require(root["numberOfTests"] as? Int), try #require(root["testGroups"] as? [[String: Any]]))
     }
@@ -71,6 +71,53 @@ struct NoiseTests {
     static func hexField(_ t: [String: Any], _ name: String) throws -> [UInt8] {
         let text = try #require(t[name] as? String, "field \(name)")
         return try #require(Hex.decode(text), "field \(name)")
+    }
+
+    // MARK: - The published Noise vector (cacophony)
+
+    /// cacophony's Noise_XX_25519_ChaChaPoly_BLAKE2b vector, run through the real pattern, symmetric state and
+    /// cipher states: another party's prologue, static and ephemeral keys and payloads must give its exact
+    /// handshake messages, handshake hash and transport messages (which alternate initiator, responder, ...).
+    @Test func cacophonyXXVector() throws {
+        let data = try Data(contentsOf: URL(fileURLWithPath: Paths.thirdPartyVectors + "/cacophony-XX_25519_ChaChaPoly_BLAKE2b.json"))
+        let root = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+        let v = try #require((root["vectors"] as? [[String: Any]])?.first)
+        #expect(v["protocol_name"] as? String == Noise.protocolName)
+        let messages = try #require(v["messages"] as? [[String: Any]])
+        try #require(messages.count == 6)
+        var initiator = Noise.XX(role: .initiator, prologue: try Self.hexField(v, "init_prologue"),
+                                 staticKey: X25519.KeyPair(secret: try Self.hexField(v, "init_static")),
+                                 ephemeral: X25519.KeyPair(secret: try Self.hexField(v, "init_ephemeral")))
+        var responder = Noise.XX(role: .responder, prologue: try Self.hexField(v, "resp_prologue"),
+                                 staticKey: X25519.KeyPair(secret: try Self.hexField(v, "resp_static")),
+                                 ephemeral: X25519.KeyPair(secret: try Self.hexField(v, "resp_ephemeral")))
+        for (i, m) in messages.prefix(3).enumerated() {
+            let payload = try Self.hexField(m, "payload")
+            let expected = try Self.hexField(m, "ciphertext")
+            let (writer, reader) = i % 2 == 0 ? (initiator, responder) : (responder, initiator)
+            var w = writer, r = reader
+            let wire = try w.writeMessage { _ in payload }
+            #expect(Hex.encode(wire) == Hex.encode(expected), "handshake message \(i + 1)")
+            let read = try r.readMessage(wire)
+            #expect(read.payload == payload, "handshake payload \(i + 1)")
+            if i % 2 == 0 { initiator = w; responder = r } else { responder = w; initiator = r }
+        }
+        #expect(initiator.isComplete && responder.isComplete)
+        #expect(Hex.encode(initiator.handshakeHash) == (v["handshake_hash"] as? String))
+        #expect(initiator.handshakeHash == responder.handshakeHash)
+        #expect(initiator.remoteStatic == X25519.KeyPair(secret: try Self.hexField(v, "resp_static")).publicKey)
+        #expect(responder.remoteStatic == X25519.KeyPair(secret: try Self.hexField(v, "init_static")).publicKey)
+        var (iSend, iReceive) = initiator.split()
+        var (rSend, rReceive) = responder.split()
+        for (i, m) in messages.dropFirst(3).enumerated() {
+            let payload = try Self.hexField(m, "payload")
+            let expected = try Self.hexField(m, "ciphertext")
+            let fromResponder = i % 2 == 0  // message 4 is the responder's: senders alternate throughout
+            let sealed = fromResponder ? try rSend.encrypt(ad: [], plaintext: payload) : try iSend.encrypt(ad: [], plaintext: payload)
+            #expect(Hex.encode(sealed) == Hex.encode(expected), "transport message \(i + 4)")
+            let opened = fromResponder ? try iReceive.decrypt(ad: [], ciphertext: sealed) : try rReceive.decrypt(ad: [], ciphertext: sealed)
+            #expect(opened == payload)
+        }
     }
 
     @Test func wycheproofX25519() throws {

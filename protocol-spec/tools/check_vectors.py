@@ -21,8 +21,9 @@ Usage (from the repository root):   python3 protocol-spec/tools/check_vectors.py
 Prints one line per failing case and finally "N passed, M failed"; exits 1 when any case
 failed or a vector file is missing.  `-v` also prints passing cases.  A few self-checks
 (entries, rosters, ledgers and handshakes built by hand from the spec) run first; when the
-workspace's ../shared/vectors holds the Wycheproof X25519 and ChaCha20-Poly1305 files, they run
-through the same DH wrapper and AEAD as the handshake.  Tier tokens (SPEC 9) are not checked.
+Wycheproof X25519 and ChaCha20-Poly1305 files in vectors/third-party run through the same DH
+wrapper and AEAD as the handshake, and the published cacophony Noise_XX_25519_ChaChaPoly_BLAKE2b
+vector through the same symmetric state and handshake.  Tier tokens (SPEC 9) are not checked.
 
 Where SPEC.md leaves a choice open, this checker reads it as follows:
   * 3.3  A member key must pass libsodium's crypto_core_ed25519_is_valid_point, which besides
@@ -1647,6 +1648,55 @@ class HandshakeState:
         return Session(send, recv, self.sym.h, self.remote_key)
 
 
+def cacophony_xx(v: dict) -> tuple[list[bytes], bytes]:
+    """Runs a generic XX (Noise 7.5) with the vector's prologue, static and ephemeral X25519
+    keys and payloads; returns every message as sent (handshake, then transport messages that
+    alternate initiator, responder, ...) and the handshake hash.  Each side decrypts what the
+    other sent, so a disagreement raises."""
+    x = lambda k: bytes.fromhex(v[k])
+    side = {}
+    for who in ("init", "resp"):
+        st = SymmetricState.initialize(v["protocol_name"].encode())
+        st.mix_hash(x(f"{who}_prologue"))
+        side[who] = {"sym": st, "s": x(f"{who}_static"), "e": x(f"{who}_ephemeral")}
+    i, r = side["init"], side["resp"]
+    pub = x25519_public
+    out = []
+    msgs = [bytes.fromhex(m["payload"]) for m in v["messages"]]
+    # -> e
+    i["sym"].mix_hash(pub(i["e"]))
+    m = pub(i["e"]) + i["sym"].encrypt_and_hash(msgs[0])
+    r["re"] = m[:32]; r["sym"].mix_hash(r["re"]); assert r["sym"].decrypt_and_hash(m[32:]) == msgs[0]
+    out.append(m)
+    # <- e, ee, s, es
+    r["sym"].mix_hash(pub(r["e"]))
+    m = pub(r["e"])
+    r["sym"].mix_key(noise_dh(r["e"], r["re"]))
+    m += r["sym"].encrypt_and_hash(pub(r["s"]))
+    r["sym"].mix_key(noise_dh(r["s"], r["re"]))
+    m += r["sym"].encrypt_and_hash(msgs[1])
+    i["re"] = m[:32]; i["sym"].mix_hash(i["re"]); i["sym"].mix_key(noise_dh(i["e"], i["re"]))
+    i["rs"] = i["sym"].decrypt_and_hash(m[32:80]); i["sym"].mix_key(noise_dh(i["e"], i["rs"]))
+    assert i["sym"].decrypt_and_hash(m[80:]) == msgs[1]
+    out.append(m)
+    # -> s, se
+    m = i["sym"].encrypt_and_hash(pub(i["s"]))
+    i["sym"].mix_key(noise_dh(i["s"], i["re"]))
+    m += i["sym"].encrypt_and_hash(msgs[2])
+    r["rs"] = r["sym"].decrypt_and_hash(m[:48]); r["sym"].mix_key(noise_dh(r["e"], r["rs"]))
+    assert r["sym"].decrypt_and_hash(m[48:]) == msgs[2]
+    out.append(m)
+    assert i["sym"].h == r["sym"].h
+    i1, i2 = i["sym"].split()
+    r1, r2 = r["sym"].split()
+    for n, payload in enumerate(msgs[3:]):
+        send, recv = (r2, i2) if n % 2 == 0 else (i1, r1)
+        c = send.encrypt_with_ad(b"", payload)
+        assert recv.decrypt_with_ad(b"", c) == payload
+        out.append(c)
+    return out, i["sym"].h
+
+
 @dataclass
 class Session:
     """The transport phase (SPEC 12.3): ChaCha20-Poly1305, empty associated data, per-direction
@@ -2151,10 +2201,11 @@ def self_checks_noise(res: Results) -> None:
     ok("self/noise: a small-order ephemeral key makes the DH fail",
        all("all zero" in e for e in errors), "; ".join(errors))
 
-    # Optional: the Wycheproof X25519 and ChaCha20-Poly1305 files of the workspace, through the
-    # DH wrapper (an all-zero output must fail) and the AEAD used here.  Skipped when absent.
-    shared = VECTORS.parent.parent.parent / "shared" / "vectors"
+    # The Wycheproof X25519 and ChaCha20-Poly1305 files copied into protocol-spec/vectors/third-party,
+    # through the DH wrapper (an all-zero output must fail) and the AEAD used here.  Missing files fail.
+    shared = VECTORS / "third-party"
     path = shared / "wycheproof-x25519_test.json"
+    ok(f"self/noise: {path.name} is in the repository", path.is_file(), "missing")
     if path.is_file():
         bad = []
         groups = json.loads(path.read_text(encoding="utf-8"))["testGroups"]
@@ -2175,6 +2226,7 @@ def self_checks_noise(res: Results) -> None:
                 bad.append(t["tcId"])
         ok(f"self/noise: Wycheproof X25519 ({len(cases)} cases)", not bad, f"tcIds {bad[:20]}")
     path = shared / "wycheproof-chacha20_poly1305_test.json"
+    ok(f"self/noise: {path.name} is in the repository", path.is_file(), "missing")
     if path.is_file():
         bad = []
         groups = json.loads(path.read_text(encoding="utf-8"))["testGroups"]
@@ -2193,6 +2245,18 @@ def self_checks_noise(res: Results) -> None:
                 bad.append(t["tcId"])
         ok(f"self/noise: Wycheproof ChaCha20-Poly1305 IETF ({len(cases)} cases)", not bad,
            f"tcIds {bad[:20]}")
+
+    # The published cacophony vector for Noise_XX_25519_ChaChaPoly_BLAKE2b: another party's prologue,
+    # keys and payloads through the same SymmetricState, CipherState and DH as the handshake.
+    path = shared / "cacophony-XX_25519_ChaChaPoly_BLAKE2b.json"
+    ok(f"self/noise: {path.name} is in the repository", path.is_file(), "missing")
+    if path.is_file():
+        v = json.loads(path.read_text(encoding="utf-8"))["vectors"][0]
+        got = cacophony_xx(v)
+        want = [bytes.fromhex(m["ciphertext"]) for m in v["messages"]]
+        ok("self/noise: cacophony Noise_XX_25519_ChaChaPoly_BLAKE2b messages",
+           got[0] == want, f"{[a == b for a, b in zip(got[0], want)]}")
+        ok("self/noise: cacophony handshake hash", got[1] == bytes.fromhex(v["handshake_hash"]), got[1].hex())
 
 
 # =============================================================================================

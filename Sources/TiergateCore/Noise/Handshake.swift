@@ -10,94 +10,58 @@
 /// hash just before the payload is encrypted. A peer is accepted only if the Ed25519 key converts to the static key
 /// it used in the DH operations, the signature verifies, and the caller's `authorize` admits the key (roster member).
 public struct NoiseHandshake: Sendable {
-    public enum Role: Sendable { case initiator, responder }
+    public typealias Role = Noise.XX.Role
 
-    public let role: Role
-    var symmetric: Noise.SymmetricState
-    var ephemeral: X25519.KeyPair
-    var staticSecret: [UInt8]
-    let staticPublic: [UInt8]
+    var pattern: Noise.XX
     let identity: SigningKey
-    var remoteEphemeral: [UInt8] = []
-    var remoteStatic: [UInt8] = []
-    /// Messages processed so far (0...3).
-    public private(set) var step = 0
     public private(set) var peer: PublicKey?
 
     public static let identityPayloadLength = 96
     /// Sizes of the three handshake messages (SPEC.md §12.2).
     public static let messageLengths = [32, 32 + 48 + 96 + 16, 48 + 96 + 16]
 
+    /// The prologue of SPEC.md §12.2: `u8(17) || "tiergate/v1/noise" || genesis hash`.
+    public static func prologue(genesis: Digest) -> [UInt8] { SigningDomain.noise.prefix + genesis.bytes }
+
     /// `ephemeral` is for test vectors only; production code lets it default to a fresh random key pair.
     public init(role: Role, genesis: Digest, identity: SigningKey, ephemeral: X25519.KeyPair = .generate()) {
-        self.role = role
         self.identity = identity
-        self.ephemeral = ephemeral
-        staticSecret = identity.x25519Secret()
-        staticPublic = X25519.fromEd25519(identity.publicKey)!
-        symmetric = Noise.SymmetricState(protocolName: Noise.protocolName)
-        symmetric.mixHash(SigningDomain.noise.prefix + genesis.bytes)
+        var staticSecret = identity.x25519Secret()
+        pattern = Noise.XX(role: role, prologue: Self.prologue(genesis: genesis),
+                           staticKey: X25519.KeyPair(secret: staticSecret), ephemeral: ephemeral)
+        Sodium.zero(&staticSecret)
     }
 
-    public var isComplete: Bool { step == 3 }
+    public var role: Role { pattern.role }
+    public var step: Int { pattern.step }
+    public var isComplete: Bool { pattern.isComplete }
     /// Whose turn: true when this side writes the next message.
-    public var writesNext: Bool { (role == .initiator) == (step % 2 == 0) }
+    public var writesNext: Bool { pattern.writesNext }
     /// The handshake hash (channel binding); final once complete.
-    public var handshakeHash: [UInt8] { symmetric.h }
+    public var handshakeHash: [UInt8] { pattern.handshakeHash }
 
-    private func dh(_ secret: [UInt8], _ pub: [UInt8]) throws(NoiseError) -> [UInt8] {
-        guard let s = X25519.sharedSecret(secret: secret, publicKey: pub) else {
-            throw .badPeerKey("X25519 with the peer's key gives zero (small-order key)")
-        }
-        return s
-    }
-
-    private mutating func identityPayload() throws(NoiseError) -> [UInt8] {
-        let sig = identity.sign(SigningDomain.handshake.message(symmetric.h))
-        return try symmetric.encryptAndHash(identity.publicKey.bytes + sig)
-    }
-
-    private mutating func readIdentity(_ ciphertext: ArraySlice<UInt8>, authorize: (PublicKey) -> String?) throws(NoiseError) {
-        let hBefore = symmetric.h
-        let p = try symmetric.decryptAndHash(Array(ciphertext))
+    private func readIdentity(_ p: [UInt8], hashBefore: [UInt8], authorize: (PublicKey) -> String?) throws(NoiseError) -> PublicKey {
         guard p.count == Self.identityPayloadLength, let key = PublicKey(bytes: Array(p[0..<32])) else {
             throw .badMessage("identity payload is not 96 bytes")
         }
         guard Ed25519.isUsablePublicKey(key.bytes), let converted = X25519.fromEd25519(key),
-              Sodium.constantTimeEqual(converted, remoteStatic) else {
+              Sodium.constantTimeEqual(converted, pattern.remoteStatic) else {
             throw .badPeerKey("the Ed25519 key does not match the static key of the handshake")
         }
-        guard key.verify(signature: Array(p[32..<96]), message: SigningDomain.handshake.message(hBefore)) else {
+        guard key.verify(signature: Array(p[32..<96]), message: SigningDomain.handshake.message(hashBefore)) else {
             throw .badPeerKey("the identity signature does not verify")
         }
         if let refusal = authorize(key) { throw .refused(refusal) }
-        peer = key
+        return key
     }
 
-    /// Writes the next handshake message (its payload is fixed by the pattern).
+    /// Writes the next handshake message: message 1 has an empty payload, 2 and 3 the identity payload.
     public mutating func writeMessage() throws(NoiseError) -> [UInt8] {
-        guard writesNext, step < 3 else { throw .unexpected("not this side's turn to write") }
-        var out: [UInt8] = []
-        switch step {
-        case 0:  // -> e
-            out += ephemeral.publicKey
-            symmetric.mixHash(ephemeral.publicKey)
-            out += try symmetric.encryptAndHash([])
-        case 1:  // <- e, ee, s, es
-            out += ephemeral.publicKey
-            symmetric.mixHash(ephemeral.publicKey)
-            symmetric.mixKey(try dh(ephemeral.secret, remoteEphemeral))
-            out += try symmetric.encryptAndHash(staticPublic)
-            symmetric.mixKey(try dh(staticSecret, remoteEphemeral))
-            out += try identityPayload()
-        default:  // -> s, se
-            out += try symmetric.encryptAndHash(staticPublic)
-            symmetric.mixKey(try dh(staticSecret, remoteEphemeral))
-            out += try identityPayload()
+        let first = pattern.step == 0
+        let identity = self.identity
+        return try pattern.writeMessage { h in
+            first ? [] : identity.publicKey.bytes + identity.sign(SigningDomain.handshake.message(h))
         }
-        step += 1
-        if step == 3 { erase() }
-        return out
     }
 
     /// Reads the peer's next handshake message; `authorize` returns a refusal reason for a key it does not admit.
@@ -106,36 +70,11 @@ public struct NoiseHandshake: Sendable {
         guard m.count == Self.messageLengths[step] else {
             throw .badMessage("message \(step + 1) is \(m.count) bytes, expected \(Self.messageLengths[step])")
         }
-        switch step {
-        case 0:
-            remoteEphemeral = Array(m[0..<32])
-            symmetric.mixHash(remoteEphemeral)
-            _ = try symmetric.decryptAndHash([])
-        case 1:
-            remoteEphemeral = Array(m[0..<32])
-            symmetric.mixHash(remoteEphemeral)
-            symmetric.mixKey(try dh(ephemeral.secret, remoteEphemeral))
-            remoteStatic = try symmetric.decryptAndHash(Array(m[32..<80]))
-            symmetric.mixKey(try dh(ephemeral.secret, remoteStatic))
-            try readIdentity(m[80...], authorize: authorize)
-        default:
-            remoteStatic = try symmetric.decryptAndHash(Array(m[0..<48]))
-            symmetric.mixKey(try dh(ephemeral.secret, remoteStatic))
-            try readIdentity(m[48...], authorize: authorize)
-        }
-        step += 1
-        if step == 3 { erase() }
+        let first = step == 0
+        let (payload, hashBefore) = try pattern.readMessage(m)
+        if !first { peer = try readIdentity(payload, hashBefore: hashBefore, authorize: authorize) }
     }
 
     /// The transport keys: (send, receive) for this side. Only after the third message.
-    public mutating func split() -> (send: Noise.CipherState, receive: Noise.CipherState) {
-        precondition(isComplete)
-        let (c1, c2) = symmetric.split()
-        return role == .initiator ? (c1, c2) : (c2, c1)
-    }
-
-    private mutating func erase() {
-        Sodium.zero(&ephemeral.secret)
-        Sodium.zero(&staticSecret)
-    }
+    public mutating func split() -> (send: Noise.CipherState, receive: Noise.CipherState) { pattern.split() }
 }

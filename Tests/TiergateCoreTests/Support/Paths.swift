@@ -1,6 +1,6 @@
 import TiergateCore
 
-/// Where the package lives (for vectors and shared files).
+/// Where the package lives (for the vectors).
 enum Paths {
     static let packageRoot: String = {
         var parts = #filePath.split(separator: "/", omittingEmptySubsequences: false)
@@ -8,5 +8,6 @@ enum Paths {
         return parts.joined(separator: "/")
     }()
     static var vectors: String { packageRoot + "/protocol-spec/vectors" }
-    static var sharedVectors: String { packageRoot + "/../shared/vectors" }
+    /// Third-party vectors copied into the repository (source and licence in its README.md).
+    static var thirdPartyVectors: String { vectors + "/third-party" }
 }
