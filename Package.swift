@@ -7,6 +7,7 @@ let package = Package(
     products: [
         .executable(name: "tiergate", targets: ["tiergate"]),
         .library(name: "TiergateCore", targets: ["TiergateCore"]),
+        .library(name: "TiergateStorage", targets: ["TiergateStorage"]),
         .library(name: "TiergateNode", targets: ["TiergateNode"]),
     ],
     dependencies: [
@@ -21,14 +22,21 @@ let package = Package(
             pkgConfig: "libsodium",
             providers: [.apt(["libsodium-dev"])]
         ),
+        // The pure protocol: no Foundation, Glibc or Dispatch, no clock, no files (ModuleBoundaryTests enforce it).
         .target(
             name: "TiergateCore",
             dependencies: ["CSodium"]
+        ),
+        // Files with fsync (ledger, keys, signer state), the system clock, and checks on all cores.
+        .target(
+            name: "TiergateStorage",
+            dependencies: ["TiergateCore", "CSodium"]
         ),
         .target(
             name: "TiergateNode",
             dependencies: [
                 "TiergateCore",
+                "TiergateStorage",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -39,6 +47,7 @@ let package = Package(
             name: "tiergate",
             dependencies: [
                 "TiergateCore",
+                "TiergateStorage",
                 "TiergateNode",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -57,13 +66,14 @@ let package = Package(
         ),
         .testTarget(
             name: "TiergateCoreTests",
-            dependencies: ["TiergateCore", "TiergateTestKit", "TiergateFuzzModel"],
+            dependencies: ["TiergateCore", "TiergateStorage", "TiergateTestKit", "TiergateFuzzModel"],
             exclude: ["FuzzFindings"]  // fuzz inputs, read from disk by FuzzRegressionTests
         ),
         .testTarget(
             name: "TiergateNodeTests",
             dependencies: [
                 "TiergateCore",
+                "TiergateStorage",
                 "TiergateNode",
                 "TiergateTestKit",
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -72,7 +82,7 @@ let package = Package(
         ),
         .testTarget(
             name: "tiergateTests",
-            dependencies: ["TiergateCore", "TiergateNode", "TiergateTestKit"]
+            dependencies: ["TiergateCore", "TiergateStorage", "TiergateNode", "TiergateTestKit"]
         ),
     ]
 )

@@ -1,4 +1,4 @@
-// libFuzzer target `ledger`: ledger files (SPEC.md §6, Sources/TiergateCore/Ledger/).
+// libFuzzer target `ledger`: ledger files (SPEC.md §6, Sources/TiergateCore/Ledger/, Sources/TiergateStorage/).
 //
 // The input is written to a temporary file (one per process, rewritten for every input) and read three ways:
 // `LedgerReader` iteration (frames until nil or a throw), `LedgerAudit.run(path:genesis:parallel: false)` against

@@ -1,4 +1,5 @@
 import TiergateCore
+import TiergateStorage
 
 extension EntryStore {
     /// Loads a node's ledger file into a store, verifying every frame (signatures on all cores).
@@ -34,6 +35,8 @@ public enum NodeError: Error, CustomStringConvertible {
     case corruptLedger(path: String, problems: [String])
     case cannotListen(String)
     case io(String)
+    /// The ledger could not be written (disk full, I/O error): the node stopped rather than acknowledge it.
+    case persistFailed(String)
 
     public var description: String {
         switch self {
@@ -42,6 +45,8 @@ public enum NodeError: Error, CustomStringConvertible {
                 + "move it aside and let the node re-fetch from its peers, or restore it"
         case .cannotListen(let r): return "cannot listen: \(r)"
         case .io(let r): return r
+        case .persistFailed(let r):
+            return "cannot write to the ledger (\(r)); the node stopped without acknowledging it. Free space or fix the disk, then restart"
         }
     }
 }

@@ -1,6 +1,7 @@
 import NIOCore
 import NIOPosix
 import TiergateCore
+import TiergateStorage
 
 public enum ClientError: Error, CustomStringConvertible {
     case unreachable(Endpoint, String)
@@ -25,7 +26,8 @@ public enum ClientError: Error, CustomStringConvertible {
 ///
 /// MUST NOT be used from an event loop thread (it waits on futures).
 public final class NodeClient: @unchecked Sendable {
-    let group: MultiThreadedEventLoopGroup
+    /// Every client in a process shares one event loop group (a gate reconnecting makes no new threads).
+    static let group: EventLoopGroup = MultiThreadedEventLoopGroup.singleton
     let channel: Channel
     let handler: ClientHandler
     let timeout: TimeAmount
@@ -44,8 +46,7 @@ public final class NodeClient: @unchecked Sendable {
         self.endpoint = endpoint
         self.timeout = timeout
         self.genesis = genesis
-        group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        let handler = ClientHandler(loop: group.next())
+        let handler = ClientHandler(loop: Self.group.next())
         self.handler = handler
         let secure = NIOLoopBoundBox.makeEmptyBox(valueType: SecureHandler.self, eventLoop: handler.loop)
         do {
@@ -68,7 +69,6 @@ public final class NodeClient: @unchecked Sendable {
                 }
                 .connect(host: endpoint.host, port: endpoint.port).wait()
         } catch {
-            try? group.syncShutdownGracefully()
             throw ClientError.unreachable(endpoint, "\(error)")
         }
         send(.hello(version: WireMessage.protocolVersion, genesis: genesis, role: .client, name: "tiergate-cli"))
@@ -88,7 +88,6 @@ public final class NodeClient: @unchecked Sendable {
 
     public func close() {
         if channel.isActive { try? channel.close().wait() }
-        try? group.syncShutdownGracefully()
     }
 
     func send(_ m: WireMessage) {

@@ -1,4 +1,5 @@
 import TiergateCore
+import TiergateStorage
 
 /// A host and port, parsed from `HOST:PORT`.
 public struct Endpoint: Hashable, Sendable, CustomStringConvertible {
@@ -46,6 +47,7 @@ public struct NodeConfig: Sendable {
         self.genesis = genesis
         self.identity = identity
         self.gossip.attester = identity
+        self.gossip.parallel = .allCores
         self.dataDirectory = dataDirectory
         self.listen = listen
         self.peers = peers

@@ -2,6 +2,7 @@ import Logging
 import NIOCore
 import NIOPosix
 import TiergateCore
+import TiergateStorage
 
 #if canImport(Glibc)
 import Glibc
@@ -9,6 +10,8 @@ import Glibc
 
 /// The thin I/O shell around ``GossipNode``: owns the sockets, the ledger file and the timers, and executes the
 /// state machine's directives. Every method runs on the node's single event loop, so the state needs no locks.
+/// The loop never blocks on the disk: appends with fsync and ledger reads for EXPORT run on one dedicated I/O
+/// thread, in order, and the directives that follow an append (ACKs, pushes) run only once it is durable.
 public final class NodeRuntime: @unchecked Sendable {
     public let config: NodeConfig
     let loop: EventLoop
@@ -24,6 +27,17 @@ public final class NodeRuntime: @unchecked Sendable {
     var tickTask: RepeatedTask?
     var stopped = false
     var pendingHandshakes = 0
+    /// The one thread that touches the ledger file after start-up; jobs run on it in submission order.
+    let io = NIOThreadPool(numberOfThreads: 1)
+    /// Completes when the last queued directive batch has run; the next batch waits for it (order is kept).
+    var ioTail: EventLoopFuture<Void>
+    /// Directive batches waiting behind an append (a batch runs at once only when none is waiting).
+    var queuedBatches = 0
+    /// An append failed: nothing queued after it runs (no ACK, no push), and the node stops.
+    var persistFailed = false
+    /// Completed with nil on a requested stop, or with the error that forces the node to stop.
+    let stopPromise: EventLoopPromise<NodeError?>
+    var stopRequested = false
     /// Called on the node's event loop after new entries are durable (benchmarks and tests observe with it).
     public var onPersist: (@Sendable (_ entries: [SignedEntry], _ detachedHalts: [SignedEntry]) -> Void)?
 
@@ -41,6 +55,8 @@ public final class NodeRuntime: @unchecked Sendable {
         self.config = config
         self.group = group
         self.loop = group.next()
+        self.ioTail = loop.makeSucceededVoidFuture()
+        self.stopPromise = loop.makePromise(of: NodeError?.self)
         self.logger = logger
         do { writer = try LedgerWriter(path: config.ledgerPath, genesis: config.genesis.hash) } catch {
             throw NodeError.io("\(error)")
@@ -49,7 +65,7 @@ public final class NodeRuntime: @unchecked Sendable {
             logger.warning("cut a torn tail from the ledger", metadata: ["ledger.bytes_cut": "\(writer.recoveredBytes)"])
         }
         let store = try EntryStore.load(path: config.ledgerPath, genesis: config.genesis)
-        let roster = store.verdict(at: TimeText.nowMs()).roster
+        let roster = store.verdict(at: SystemClock.nowMs()).roster
         guard let me = roster.member(withKey: config.identity.publicKey) else {
             throw NodeError.io("key \(config.identity.publicKey.fingerprint) is not a member of the roster in force (version \(roster.version)); a node runs with a member's key")
         }
@@ -82,6 +98,7 @@ public final class NodeRuntime: @unchecked Sendable {
             }
             .bind(host: config.listen.host, port: config.listen.port).wait()
         serverChannel = server
+        io.start()
         loop.execute {
             for p in self.config.peers { self.dial(Dialer(endpoint: p), after: 0) }
             self.tickTask = self.loop.scheduleRepeatedTask(initialDelay: .milliseconds(100), delay: .milliseconds(100)) { _ in
@@ -91,13 +108,33 @@ public final class NodeRuntime: @unchecked Sendable {
         return server.localAddress!
     }
 
-    /// Stops dialing, closes every connection and the listener.
+    /// Completes when the node must stop: with nil after ``requestStop()``, or with the error that stops it (the
+    /// ledger cannot be written). The library never exits the process: the caller decides.
+    public var stopReason: EventLoopFuture<NodeError?> { stopPromise.futureResult }
+
+    /// Asks the node to stop (graceful shutdown); ``stopReason`` then completes with nil.
+    public func requestStop() {
+        loop.execute { self.finish(nil) }
+    }
+
+    func finish(_ error: NodeError?) {
+        guard !stopRequested else { return }
+        stopRequested = true
+        stopPromise.succeed(error)
+    }
+
+    /// Stops dialing, closes every connection and the listener, and waits for queued ledger writes.
     public func shutdown() -> EventLoopFuture<Void> {
         loop.flatSubmit {
             self.stopped = true
+            self.finish(nil)
             self.tickTask?.cancel()
             let closes = self.channels.values.map { $0.close(mode: .all) } + [self.serverChannel?.close() ?? self.loop.makeSucceededVoidFuture()]
-            return EventLoopFuture.andAllComplete(closes, on: self.loop)
+            return EventLoopFuture.andAllComplete(closes + [self.ioTail], on: self.loop)
+        }.flatMap {
+            let done = self.loop.makePromise(of: Void.self)
+            self.io.shutdownGracefully { _ in done.succeed(()) }
+            return done.futureResult
         }
     }
 
@@ -131,7 +168,7 @@ public final class NodeRuntime: @unchecked Sendable {
         let secure = SecureHandler(
             role: dialer == nil ? .responder : .initiator, genesis: config.genesis.hash, identity: config.identity,
             timeout: .milliseconds(config.handshakeTimeoutMs),
-            authorize: { key in self.gossip.admission(of: key, now: TimeText.nowMs()) },
+            authorize: { key in self.gossip.admission(of: key, now: SystemClock.nowMs()) },
             onFailure: { reason in
                 if counted { self.pendingHandshakes -= 1; counted = false }
                 self.logger.warning("link refused", metadata: ["peer.address": "\(address)", "reason": "\(reason)"])
@@ -151,7 +188,7 @@ public final class NodeRuntime: @unchecked Sendable {
         channels[id] = channel
         dialer?.peer = id
         logger.debug("connected", metadata: ["peer.id": "\(id)", "peer.address": "\(channel.remoteAddress.map { "\($0)" } ?? "?")", "peer.key": "\(key.fingerprint)"])
-        execute(gossip.connected(id, outbound: dialer != nil, now: TimeText.nowMs(), key: key))
+        execute(gossip.connected(id, outbound: dialer != nil, now: SystemClock.nowMs(), key: key))
         // Slowloris guard: a peer that never says HELLO is closed.
         loop.scheduleTask(in: .milliseconds(config.helloTimeoutMs)) {
             if self.channels[id] != nil, !self.gossip.isReady(id) {
@@ -178,7 +215,7 @@ public final class NodeRuntime: @unchecked Sendable {
     }
 
     func received(_ message: WireMessage, from id: PeerID) {
-        execute(gossip.received(message, from: id, now: TimeText.nowMs()))
+        execute(gossip.received(message, from: id, now: SystemClock.nowMs()))
     }
 
     func violation(_ error: FrameError, from id: PeerID) {
@@ -190,29 +227,62 @@ public final class NodeRuntime: @unchecked Sendable {
     }
 
     func tick() {
-        execute(gossip.tick(now: TimeText.nowMs(), random: &rng))
+        execute(gossip.tick(now: SystemClock.nowMs(), random: &rng))
     }
 
     // MARK: Directives
 
+    /// Runs directives in order. An append (`.persist`) goes to the I/O thread; the directives after it — and every
+    /// later batch — wait until it is durable, so nothing is acknowledged or pushed before it is on disk.
     func execute(_ directives: [Directive]) {
+        guard !directives.isEmpty else { return }
+        if queuedBatches == 0, !directives.contains(where: \.isPersist) {
+            run(directives[...])
+            return
+        }
+        queuedBatches += 1
+        ioTail = ioTail.flatMap { self.runQueued(directives[...]) }.always { _ in self.queuedBatches -= 1 }
+    }
+
+    /// Runs `directives` up to the next `.persist`, appends it on the I/O thread, then continues after it.
+    private func runQueued(_ directives: ArraySlice<Directive>) -> EventLoopFuture<Void> {
+        guard !persistFailed else { return loop.makeSucceededVoidFuture() }  // nothing after a failed append
+        guard let i = directives.firstIndex(where: \.isPersist) else {
+            run(directives)
+            return loop.makeSucceededVoidFuture()
+        }
+        run(directives[..<i])
+        guard case .persist(let entries, let halts, let evidence) = directives[i] else { preconditionFailure() }
+        let writer = self.writer
+        let batch = UncheckedSendable((entries, halts, evidence))
+        return io.runIfActive(eventLoop: loop) {
+            let (entries, halts, evidence) = batch.value
+            if !entries.isEmpty { try writer.append(entries: entries) }
+            for h in halts { try writer.appendDetachedHalt(h) }
+            for ev in evidence { try writer.appendEvidence(ev) }
+        }.flatMap {
+            self.persisted(entries, halts)
+            return self.runQueued(directives[(i + 1)...])
+        }.flatMapErrorThrowing { error in
+            // Never acknowledge or push what is not durable: the node stops, and a restart reloads the ledger.
+            self.persistFailed = true
+            self.logger.critical("cannot persist to the ledger; stopping", metadata: ["error": "\(error)"])
+            self.finish(.persistFailed("\(self.config.ledgerPath): \(error)"))
+        }
+    }
+
+    private func persisted(_ entries: [SignedEntry], _ halts: [SignedEntry]) {
+        onPersist?(entries, halts)
+        for e in entries + halts where e.entry.kind == .halt {
+            logger.notice("halt stored", metadata: ["entry.id": "\(e.id.hex)", "entry.time": "\(e.entry.time)"])
+        }
+    }
+
+    private func run(_ directives: ArraySlice<Directive>) {
         for d in directives {
             switch d {
-            case .persist(let entries, let halts, let evidence):
-                do {
-                    if !entries.isEmpty { try writer.append(entries: entries) }
-                    for h in halts { try writer.appendDetachedHalt(h) }
-                    for ev in evidence { try writer.appendEvidence(ev) }
-                } catch {
-                    // Fail-stop: never acknowledge or push what is not durable. A restart reloads the ledger.
-                    logger.critical("cannot persist to the ledger; stopping", metadata: ["error": "\(error)"])
-                    fflush(nil)
-                    exit(70)
-                }
-                onPersist?(entries, halts)
-                for e in entries + halts where e.entry.kind == .halt {
-                    logger.notice("halt stored", metadata: ["entry.id": "\(e.id.hex)", "entry.time": "\(e.entry.time)"])
-                }
+            case .persist:
+                preconditionFailure("appends go through runQueued")
             case .send(let id, let message):
                 guard let ch = channels[id] else { continue }
                 if !ch.isWritable {
@@ -242,28 +312,50 @@ public final class NodeRuntime: @unchecked Sendable {
         gossip.disconnected(id)
     }
 
+    /// Streams the ledger file: each chunk is read on the I/O thread (after every append queued before it) and
+    /// the next is read only once the previous one was written to the socket, so a slow reader holds one chunk.
     func export(to id: PeerID, request: UInt64) {
-        guard let ch = channels[id] else { return }
-        let fd = open(config.ledgerPath, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return }
-        defer { Glibc.close(fd) }
-        var chunk = [UInt8](repeating: 0, count: WireMessage.maxExportChunk)
-        while true {
-            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress!, $0.count) }
-            if n < 0 && errno == EINTR { continue }
-            let last = n < chunk.count
-            var buf = ch.allocator.buffer(capacity: max(n, 0) + 32)
-            buf.writeBytes(WireMessage.export(request: request, last: last, chunk: Array(chunk[..<max(n, 0)])).encodedFrame())
-            ch.write(buf, promise: nil)
-            if last { break }
+        let path = config.ledgerPath
+        let fd = UncheckedSendable(open(path, O_RDONLY | O_CLOEXEC))
+        guard fd.value >= 0 else {
+            run([.send(id, .error("cannot read the ledger for export"))])
+            return
         }
-        ch.flush()
+        func next(offset: Int) {
+            ioTail = ioTail.flatMap {
+                self.io.runIfActive(eventLoop: self.loop) { () -> [UInt8] in
+                    var chunk = [UInt8](repeating: 0, count: WireMessage.maxExportChunk)
+                    var n = 0
+                    while n < chunk.count {
+                        let r = chunk.withUnsafeMutableBytes { pread(fd.value, $0.baseAddress! + n, $0.count - n, off_t(offset + n)) }
+                        if r < 0 && errno == EINTR { continue }
+                        if r <= 0 { break }
+                        n += r
+                    }
+                    return Array(chunk[..<n])
+                }.map { chunk in
+                    let last = chunk.count < WireMessage.maxExportChunk
+                    guard let ch = self.channels[id] else { Glibc.close(fd.value); return }
+                    var buf = ch.allocator.buffer(capacity: chunk.count + 32)
+                    buf.writeBytes(WireMessage.export(request: request, last: last, chunk: chunk).encodedFrame())
+                    let written = ch.writeAndFlush(buf)
+                    if last {
+                        Glibc.close(fd.value)
+                    } else {
+                        written.whenComplete { result in
+                            if case .success = result { next(offset: offset + chunk.count) } else { Glibc.close(fd.value) }
+                        }
+                    }
+                }.recover { _ in Glibc.close(fd.value) }
+            }
+        }
+        next(offset: 0)
     }
 
     // MARK: Introspection (tests)
 
     public func verdict() -> EventLoopFuture<Verdict> {
-        loop.submit { self.gossip.store.verdict(at: TimeText.nowMs()) }
+        loop.submit { self.gossip.store.verdict(at: SystemClock.nowMs()) }
     }
 }
 

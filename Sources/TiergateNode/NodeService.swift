@@ -3,6 +3,7 @@ import NIOCore
 import NIOPosix
 import ServiceLifecycle
 import TiergateCore
+import TiergateStorage
 
 #if canImport(Glibc)
 import Glibc
@@ -30,10 +31,16 @@ public struct NodeService: Service {
             throw NodeError.cannotListen("\(config.listen): \(error)")
         }
         onListening(address)
-        // Returns when the ServiceGroup starts a graceful shutdown (or the task is cancelled).
-        try? await gracefulShutdown()
+        // Runs until the ServiceGroup starts a graceful shutdown, or until the node has to stop (a ledger write
+        // failed): that error is thrown to the ServiceGroup, and the CLI decides the exit code.
+        let failure = await withGracefulShutdownHandler {
+            (try? await runtime.stopReason.get()) ?? nil
+        } onGracefulShutdown: {
+            runtime.requestStop()
+        }
         logger.info("shutting down")
         try await runtime.shutdown().get()
         try await group.shutdownGracefully()
+        if let failure { throw failure }
     }
 }

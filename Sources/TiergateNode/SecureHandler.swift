@@ -1,5 +1,6 @@
 import NIOCore
 import TiergateCore
+import TiergateStorage
 
 /// Why a secure link ended before or during its session (delivered through `errorCaught`).
 public struct LinkFailure: Error, CustomStringConvertible {

@@ -5,6 +5,7 @@ import Logging
 import NIOCore
 import NIOPosix
 import TiergateCore
+import TiergateStorage
 import TiergateNode
 
 struct BenchCommand: ParsableCommand {
@@ -336,7 +337,7 @@ struct Bench {
             let head = heads[author] ?? (0, .zero)
             let h = SignedEntry(signing: Entry(
                 lab: doc.roster.lab, genesis: doc.roster.hash, rosterVersion: 1, author: keys[author].publicKey, seq: head.0 + 1, prev: head.1,
-                time: TimeText.nowMs(), body: .halt(Halt(reason: "bench \(k)"))), with: keys[author])
+                time: SystemClock.nowMs(), body: .halt(Halt(reason: "bench \(k)"))), with: keys[author])
             heads[author] = (head.0 + 1, h.id)
             let target = k % n
             let client = try NodeClient(endpoint: Endpoint(host: "127.0.0.1", port: ports[target]), genesis: doc.roster.hash, identity: keys[author])
@@ -522,7 +523,7 @@ struct TokenLab {
     }
 
     mutating func token() throws -> [UInt8] {
-        let now = TimeText.nowMs()
+        let now = SystemClock.nowMs()
         var settings = GossipSettings()
         settings.attester = keys[0]
         var node = GossipNode(store: EntryStore(genesis: doc.roster), settings: settings)

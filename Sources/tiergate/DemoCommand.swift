@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import TiergateCore
+import TiergateStorage
 import TiergateNode
 
 /// `tiergate demo`: five real node processes on 127.0.0.1 and the whole life of a tier decision, each step checked.

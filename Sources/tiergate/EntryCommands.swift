@@ -1,5 +1,6 @@
 import ArgumentParser
 import TiergateCore
+import TiergateStorage
 import TiergateNode
 
 /// Options every entry-signing command takes.
@@ -79,7 +80,7 @@ struct SigningContext {
                 throw CLIFailure.negative(
                     "\(l) does not verify (\(audit.problems.count) problem(s), first: \(audit.problems[0])); run `tiergate ledger verify`")
             }
-            let v = Verdict.compute(genesis: doc.roster, tally: audit.tally, at: TimeText.nowMs())
+            let v = Verdict.compute(genesis: doc.roster, tally: audit.tally, at: SystemClock.nowMs())
             roster = v.roster
             view = v.json()
             destination = .ledger(writer)
@@ -128,7 +129,7 @@ struct SigningContext {
         do { position = try Authoring.nextPosition(feed: state.feeds[genesisHash], ledgerHead: head) } catch {
             throw CLIFailure.cannotEvaluate(error.description)
         }
-        let time = max(TimeText.nowMs(), position.notBefore)
+        let time = max(SystemClock.nowMs(), position.notBefore)
         let entry = Entry(
             lab: roster.lab, genesis: genesisHash, rosterVersion: roster.version, author: key.publicKey,
             seq: position.seq, prev: position.prev, time: time, body: body)
@@ -267,7 +268,7 @@ struct ProposeCommand: ParsableCommand {
                 let name = String(path.split(separator: "/").last ?? Substring(path))
                 ev.append(Evidence(name: String(name.prefix(Limits.maxEvidenceName)), hash: try Files.blake2b(path)))
             }
-            let now = TimeText.nowMs()
+            let now = SystemClock.nowMs()
             let proposal = Proposal(action: action, title: title, evidence: ev, closesAt: now + window)
             var lines = ["action:    \(action.name)\(amend == nil ? " to tier \(tier!)" : "")", "title:     \"\(title)\""]
             for e in ev { lines.append("evidence:  \(e.name)  blake2b-256 \(e.hash.hex)") }

@@ -1,4 +1,5 @@
 import TiergateCore
+import TiergateStorage
 
 #if canImport(Glibc)
 import Glibc

@@ -1,5 +1,6 @@
 import ArgumentParser
 import TiergateCore
+import TiergateStorage
 import TiergateNode
 
 #if canImport(Glibc)
@@ -45,7 +46,7 @@ struct GateCommand: ParsableCommand {
         guard grace >= 0, poll >= 50 else { throw ValidationError("--grace must be ≥ 0 and --poll ≥ 50") }
     }
 
-    func log(_ s: String) { Out.err("gate \(TimeText.format(TimeText.nowMs())): \(s)") }
+    func log(_ s: String) { Out.err("gate \(TimeText.format(SystemClock.nowMs())): \(s)") }
 
     func run() throws {
         try guarded {
@@ -62,7 +63,7 @@ struct GateCommand: ParsableCommand {
                 current = try fetch(client)
             }
             let first: TokenCheck
-            do { first = try TokenChecker.check(current, genesis: genesis, tier: tier, now: TimeText.nowMs()) } catch {
+            do { first = try TokenChecker.check(current, genesis: genesis, tier: tier, now: SystemClock.nowMs()) } catch {
                 throw CLIFailure.negative("launch denied: \(error)")
             }
             let view = try OnlineCheck.view(client, address: node)
@@ -87,7 +88,7 @@ struct GateCommand: ParsableCommand {
                     throw ExitCode(code)
                 }
                 usleep(poll * 1000)
-                let now = TimeText.nowMs()
+                let now = SystemClock.nowMs()
                 // Watch the node over the open session (reconnecting when it dropped): a halt or a lower tier stops the run.
                 do {
                     let v: OnlineCheck.NodeView
@@ -168,8 +169,8 @@ struct GateCommand: ParsableCommand {
     /// SIGTERM to the group, SIGKILL after the grace period.
     func stop(_ pid: pid_t) {
         kill(-pid, SIGTERM)
-        let deadline = TimeText.nowMs() + UInt64(grace * 1000)
-        while TimeText.nowMs() < deadline {
+        let deadline = SystemClock.nowMs() + UInt64(grace * 1000)
+        while SystemClock.nowMs() < deadline {
             if let code = reap(pid, block: false) {
                 log("pid \(pid) stopped (\(code))")
                 kill(-pid, SIGKILL)  // anything left in its group

@@ -1,5 +1,6 @@
 import ArgumentParser
 import TiergateCore
+import TiergateStorage
 
 struct KeyCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

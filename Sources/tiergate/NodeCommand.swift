@@ -3,6 +3,7 @@ import Logging
 import NIOCore
 import ServiceLifecycle
 import TiergateCore
+import TiergateStorage
 import TiergateNode
 
 #if canImport(Glibc)
@@ -126,6 +127,9 @@ struct NodeCommand: AsyncParsableCommand {
         }
         do {
             try await group.run()
+        } catch let e as NodeError {
+            if case .persistFailed = e { throw CLIFailure(code: 70, message: "\(e)") }  // EX_SOFTWARE, as documented
+            throw CLIFailure.cannotEvaluate("\(e)")
         } catch {
             throw CLIFailure.cannotEvaluate("\(error)")
         }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import TiergateCore
+import TiergateStorage
 import TiergateNode
 
 /// The key a command uses to open an encrypted, member-authenticated link to a node (SPEC.md §12).

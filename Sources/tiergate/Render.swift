@@ -1,4 +1,5 @@
 import TiergateCore
+import TiergateStorage
 
 /// Human text for a status JSON object (the same fields as `Verdict.text()`, from a node's answer).
 enum Render {

@@ -1,5 +1,6 @@
 import ArgumentParser
 import TiergateCore
+import TiergateStorage
 
 struct SimulateCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

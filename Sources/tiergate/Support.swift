@@ -1,5 +1,6 @@
 import ArgumentParser
 import TiergateCore
+import TiergateStorage
 
 #if canImport(Glibc)
 import Glibc
@@ -98,7 +99,7 @@ enum Load {
     }
 
     static func time(_ text: String?, option: String) throws -> UInt64 {
-        guard let t = text else { return TimeText.nowMs() }
+        guard let t = text else { return SystemClock.nowMs() }
         guard let v = TimeText.parse(t) else {
             throw ValidationError("\(option) takes an RFC 3339 UTC time like 2026-11-29T12:00:00Z, got '\(t)'")
         }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import TiergateCore
+import TiergateStorage
 
 @main
 struct Tiergate: AsyncParsableCommand {

@@ -1,5 +1,6 @@
 import ArgumentParser
 import TiergateCore
+import TiergateStorage
 import TiergateNode
 
 #if canImport(Glibc)

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import TiergateCore
+@testable import TiergateStorage
 import TiergateTestKit
 
 struct KeyFileTests {

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import TiergateCore
+@testable import TiergateStorage
 import TiergateTestKit
 
 func readBytes(_ path: String) -> [UInt8] { [UInt8](FileManager.default.contents(atPath: path)!) }

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import TiergateCore
+@testable import TiergateStorage
 import TiergateTestKit
 
 /// The node handshake (Noise_XX_25519_ChaChaPoly_BLAKE2b, SPEC.md §12) and its primitives: Wycheproof cases for

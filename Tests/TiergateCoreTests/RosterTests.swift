@@ -1,5 +1,6 @@
 import Testing
 @testable import TiergateCore
+@testable import TiergateStorage
 import TiergateTestKit
 
 struct RosterTests {

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import TiergateCore
+@testable import TiergateStorage
 import TiergateTestKit
 
 /// The spec's vectors (protocol-spec/vectors/) are generated here and compared with the committed files.

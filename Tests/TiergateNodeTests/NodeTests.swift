@@ -4,6 +4,7 @@ import NIOCore
 import NIOPosix
 import Testing
 import TiergateCore
+@testable import TiergateStorage
 import TiergateNode
 import TiergateTestKit
 
@@ -209,7 +210,7 @@ extension Array where Element == WireMessage {
         let status = try bystander.status()
         #expect(status["entries"] == .int(0), "\(name): state changed")
         // The node still accepts good work from others.
-        let h = lab.halt("erin", at: TimeText.nowMs())
+        let h = lab.halt("erin", at: SystemClock.nowMs())
         let (ack, _) = try node.client(lab).submit(h)
         #expect(ack == .stored, "\(name): node no longer serves")
         bystander.close()
@@ -232,7 +233,7 @@ extension Array where Element == WireMessage {
     @Test func entryWithABadSignatureCloses() throws {
         try expectClosed("bad signature") { raw, lab in
             var l = lab
-            var bytes = l.halt("erin", at: TimeText.nowMs()).bytes
+            var bytes = l.halt("erin", at: SystemClock.nowMs()).bytes
             bytes[bytes.count - 5] ^= 0x10
             raw.send(hello(lab))
             raw.send(.entries([bytes]))
@@ -249,7 +250,7 @@ extension Array where Element == WireMessage {
         try expectClosed("other lab entry") { raw, lab in
             var other = Lab(lab: "other")
             raw.send(hello(lab))
-            raw.send(.entries([other.halt("erin", at: TimeText.nowMs()).bytes]))
+            raw.send(.entries([other.halt("erin", at: SystemClock.nowMs()).bytes]))
         }
     }
 
@@ -284,7 +285,7 @@ extension Array where Element == WireMessage {
         try expectClosed("client gossiping") { raw, lab in
             var l = lab
             raw.send(hello(lab, role: .client))
-            raw.send(.entries([l.halt("erin", at: TimeText.nowMs()).bytes]))
+            raw.send(.entries([l.halt("erin", at: SystemClock.nowMs()).bytes]))
         }
     }
 }
@@ -295,7 +296,7 @@ extension Array where Element == WireMessage {
         let nodes = try TestNode.chain(lab)
         defer { nodes.forEach { $0.stop() } }
         let (a, b, c) = (nodes[0], nodes[1], nodes[2])
-        let now = TimeText.nowMs()
+        let now = SystemClock.nowMs()
         let p = lab.propose("alice", tier: 1, at: now)
         #expect(try a.client(lab).submit(p).0 == .stored)
         for (node, voter) in [(b, "alice"), (c, "bob"), (a, "carol")] {
@@ -349,7 +350,7 @@ extension Array where Element == WireMessage {
             try? late.shutdown().wait()
             try? group.syncShutdownGracefully()
         }
-        let h = lab.halt("erin", at: TimeText.nowMs())
+        let h = lab.halt("erin", at: SystemClock.nowMs())
         #expect(try early.client(lab).submit(h).0 == .stored)
         var halted = false
         for _ in 0..<200 where !halted {
@@ -364,8 +365,8 @@ extension Array where Element == WireMessage {
         var lab = Lab()
         let a = try TestNode(lab: lab)
         defer { a.stop() }
-        _ = lab.halt("bob", at: TimeText.nowMs())
-        let p = lab.propose("bob", tier: 1, at: TimeText.nowMs())
+        _ = lab.halt("bob", at: SystemClock.nowMs())
+        let p = lab.propose("bob", tier: 1, at: SystemClock.nowMs())
         let (status, reason) = try a.client(lab).submit(p)
         #expect(status == .rejected)
         #expect(reason.contains("deliver positions 1...1 first"))

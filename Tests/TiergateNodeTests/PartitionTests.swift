@@ -4,6 +4,7 @@ import NIOCore
 import NIOPosix
 import Testing
 import TiergateCore
+@testable import TiergateStorage
 import TiergateNode
 import TiergateTestKit
 
@@ -143,7 +144,7 @@ func waitFor(_ seconds: Double = 15, _ condition: () throws -> Bool) rethrows ->
             all.forEach { $0.stop() }
             [cross1, cross2].forEach { $0.stop() }
         }
-        let now = TimeText.nowMs()
+        let now = SystemClock.nowMs()
         let p = lab.propose("alice", tier: 1, at: now)
         #expect(try n0.client(lab).submit(p).0 == .stored)
         #expect(try waitFor { try all.allSatisfy { try $0.client(lab).status()["proposals"] != .array([]) } }, "everyone has the proposal")
@@ -181,7 +182,7 @@ func waitFor(_ seconds: Double = 15, _ condition: () throws -> Bool) rethrows ->
         let nodes = try TestNode.chain(lab)
         defer { nodes.forEach { $0.stop() } }
         let (a, b, c) = (nodes[0], nodes[1], nodes[2])
-        let now = TimeText.nowMs()
+        let now = SystemClock.nowMs()
         let p = lab.propose("alice", tier: 1, at: now)
         #expect(try a.client(lab).submit(p).0 == .stored)
         let bob = lab.keys["bob"]!.publicKey
@@ -211,7 +212,7 @@ func waitFor(_ seconds: Double = 15, _ condition: () throws -> Bool) rethrows ->
         let toA = try RawPeer(port: a.port)
         let toC = try RawPeer(port: c.port)
         for r in [toA, toC] { r.send(.hello(version: 1, genesis: lab.genesis.hash, role: .node, name: "withholder")) }
-        let h = lab.halt("erin", at: TimeText.nowMs())
+        let h = lab.halt("erin", at: SystemClock.nowMs())
         #expect(try a.client(lab).submit(h).0 == .stored)
         #expect(try waitFor { try c.client(lab).status()["halted"] == .bool(true) }, "the halt reached c through b")
         withExtendedLifetime([toA, toC]) {}

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import TiergateCore
+@testable import TiergateStorage
 import TiergateNode
 import TiergateTestKit
 
@@ -31,7 +32,7 @@ import TiergateTestKit
         let raw = try RawPeer(port: node.port)
         #expect(raw.handshake(genesis: lab.genesis.hash, as: lab.keys["mallory"]!) == nil, "the initiator finishes its side")
         raw.send(.hello(version: 1, genesis: lab.genesis.hash, role: .node, name: "m"))
-        raw.send(.entries([lab.halt("erin", at: TimeText.nowMs()).bytes]))
+        raw.send(.entries([lab.halt("erin", at: SystemClock.nowMs()).bytes]))
         let (messages, closed) = raw.readUntilClosed()
         #expect(closed)
         #expect(messages.errorReason?.contains("not a member") == true)
@@ -62,7 +63,7 @@ import TiergateTestKit
         defer { node.stop() }
         let intruder = try TestNode(lab: other, peers: [node.port], identity: "alice")
         defer { intruder.stop() }
-        #expect(try intruder.client(other).submit(other.halt("erin", at: TimeText.nowMs())).0 == .stored)
+        #expect(try intruder.client(other).submit(other.halt("erin", at: SystemClock.nowMs())).0 == .stored)
         #expect(waitFor(10) { intruder.logs.contains("authentication failed") && node.logs.contains("link refused") },
                 "node: \(node.logs.all)\nintruder: \(intruder.logs.all)")
         // The dialer backs off as from a misbehaving peer (10 s), instead of redialing at 100 ms, 200 ms, 400 ms…
@@ -76,7 +77,7 @@ import TiergateTestKit
             _ = try NodeClient(endpoint: Endpoint(host: "127.0.0.1", port: node.port), genesis: other.genesis.hash, identity: other.keys["bob"]!)
         }
         // And the node still serves its own lab.
-        #expect(try node.client(lab).submit(lab.halt("erin", at: TimeText.nowMs())).0 == .stored)
+        #expect(try node.client(lab).submit(lab.halt("erin", at: SystemClock.nowMs())).0 == .stored)
     }
 
     /// Stream offsets (2-byte length prefixes included): dialer → node carries message 1 (34 bytes), message 3
@@ -98,7 +99,7 @@ import TiergateTestKit
         let proxy = try LinkProxy(to: node.port)
         defer { proxy.stop() }
         proxy.tamper(toTarget: flip.toTarget, offset: flip.offset)
-        let halt = lab.halt("erin", at: TimeText.nowMs())
+        let halt = lab.halt("erin", at: SystemClock.nowMs())
         var stored = false
         var clientError = ""
         do {
@@ -135,7 +136,7 @@ import TiergateTestKit
         let proxy = try LinkProxy(to: a.port)
         defer { proxy.stop() }
         let client = try NodeClient(endpoint: Endpoint(host: "127.0.0.1", port: proxy.port), genesis: lab.genesis.hash, identity: lab.keys["erin"]!)
-        #expect(try client.submit(lab.halt("erin", at: TimeText.nowMs())).0 == .stored)
+        #expect(try client.submit(lab.halt("erin", at: SystemClock.nowMs())).0 == .stored)
         client.close()
         let recording = proxy.recorded(toTarget: true)
         #expect(recording.count > 34 + 162, "a whole session was recorded")
@@ -156,7 +157,7 @@ import TiergateTestKit
         let node = try TestNode(lab: lab, attester: "alice")
         defer { node.stop() }
         let member = try node.client(lab, as: "alice")
-        let now = TimeText.nowMs()
+        let now = SystemClock.nowMs()
         let p = lab.propose("alice", tier: 1, at: now - 2_000)
         #expect(try member.submit(p).0 == .stored)
         for who in ["alice", "bob", "carol"] { #expect(try member.submit(lab.vote(who, p, at: now - 1_000)).0 == .stored) }
@@ -164,7 +165,7 @@ import TiergateTestKit
         let observer = try node.client(lab, as: "gate")
         #expect(try observer.status()["authorized_tier"] == .int(1), "an observer reads status")
         let token = try observer.token(tier: 1)
-        #expect(try TokenChecker.check(try TierToken(decoding: token), genesis: lab.genesis, tier: 1, now: TimeText.nowMs()).rosterVersion == 1,
+        #expect(try TokenChecker.check(try TierToken(decoding: token), genesis: lab.genesis, tier: 1, now: SystemClock.nowMs()).rosterVersion == 1,
                 "an observer fetches a token that checks")
         // Neither its own vote nor a member's entry relayed through its link is accepted.
         let own = lab.vote("gate", p, .no, at: now)

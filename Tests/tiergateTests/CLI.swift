@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import TiergateCore
+@testable import TiergateStorage
 
 /// Runs the real `tiergate` binary as a child process.
 enum CLI {

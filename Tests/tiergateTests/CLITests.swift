@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import TiergateCore
+@testable import TiergateStorage
 
 @Suite(.serialized) struct CLITests {
     /// The script of the ledger issue, with the CLI only.

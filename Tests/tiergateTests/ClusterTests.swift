@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import TiergateCore
+@testable import TiergateStorage
 
 /// A real `tiergate node` process on 127.0.0.1.
 final class NodeProcess {

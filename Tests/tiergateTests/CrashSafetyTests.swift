@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import TiergateCore
+@testable import TiergateStorage
 import TiergateNode
 import TiergateTestKit
 
@@ -32,7 +33,7 @@ import TiergateTestKit
             while true {
                 let e = SignedEntry(signing: Entry(
                     lab: genesis.lab, genesis: genesis.hash, rosterVersion: 1, author: key.publicKey, seq: seq + 1, prev: prev,
-                    time: TimeText.nowMs(), body: .halt(Halt(reason: "load \(seq + 1)"))), with: key)
+                    time: SystemClock.nowMs(), body: .halt(Halt(reason: "load \(seq + 1)"))), with: key)
                 guard let (status, _) = try? client.submit(e) else { return }
                 guard status == .stored || status == .alreadyStored else { return }
                 lock.lock()

@@ -1,4 +1,3 @@
-import Dispatch
 
 /// Identifies a connection inside one node (assigned by the shell).
 public typealias PeerID = Int
@@ -12,6 +11,11 @@ public enum Directive: Sendable {
     case close(PeerID, reason: String, misbehaved: Bool)
     /// Stream the ledger file to the peer as EXPORT messages.
     case export(PeerID, request: UInt64)
+
+    public var isPersist: Bool {
+        if case .persist = self { return true }
+        return false
+    }
 }
 
 /// Settings of the gossip state machine, with documented defaults (SPEC.md §8).
@@ -29,6 +33,8 @@ public struct GossipSettings: Sendable {
     public var antiEntropyBatchBytes = 4 << 20
     /// How long to wait for peers' attestations when the freshness quorum is above 1.
     public var attestationTimeoutMs: UInt64 = 3_000
+    /// How a batch of received entries has its signatures checked; the node shell passes `.allCores`.
+    public var parallel: ParallelFor = .sequential
     public init() {}
 }
 
@@ -202,7 +208,7 @@ public struct GossipNode: Sendable {
         case .entries(let list):
             guard role == .node else { return misbehaving(peer, "clients may not send \(message.name)") }
             var appended: [SignedEntry] = []
-            let checked = GossipNode.decodeAndVerify(list, lab: store.genesis.lab, genesis: store.genesisHash)
+            let checked = GossipNode.decodeAndVerify(list, lab: store.genesis.lab, genesis: store.genesisHash, parallel: settings.parallel)
             for result in checked {
                 let e: SignedEntry
                 switch result {
@@ -408,22 +414,15 @@ public struct GossipNode: Sendable {
         return out
     }
 
-    /// Decodes and checks a batch of entries (signature, lab, genesis), on all cores for large batches.
+    /// Decodes and checks a batch of entries (signature, lab, genesis), through `parallel` for large batches.
     /// The result is the same as checking them one by one, in order.
-    static func decodeAndVerify(_ list: [[UInt8]], lab: String, genesis: Digest) -> [Result<SignedEntry, EntryError>] {
-        @Sendable func one(_ b: [UInt8]) -> Result<SignedEntry, EntryError> {
+    static func decodeAndVerify(_ list: [[UInt8]], lab: String, genesis: Digest,
+                                parallel: ParallelFor) -> [Result<SignedEntry, EntryError>] {
+        func one(_ b: [UInt8]) -> Result<SignedEntry, EntryError> {
             do { return .success(try SignedEntry(decoding: b).verified(lab: lab, genesis: genesis)) } catch { return .failure(error) }
         }
         guard list.count >= 64 else { return list.map(one) }
-        var out = [Result<SignedEntry, EntryError>](repeating: .failure(.badSignature), count: list.count)
-        let chunks = min(list.count / 32, 16)
-        out.withUnsafeMutableBufferPointer { buf in
-            let slots = UncheckedSendable(buf.baseAddress!)
-            DispatchQueue.concurrentPerform(iterations: chunks) { c in
-                for i in (c * list.count / chunks)..<((c + 1) * list.count / chunks) { (slots.value + i).pointee = one(list[i]) }
-            }
-        }
-        return out
+        return parallel.map(list, chunks: min(list.count / 32, 16), placeholder: .failure(.badSignature), one)
     }
 
     /// Splits entries into ENTRIES messages within the count and byte limits.

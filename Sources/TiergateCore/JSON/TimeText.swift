@@ -1,18 +1,6 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
-
-/// Wall-clock time in protocol units (ms since the Unix epoch, UTC) and its RFC 3339 text form.
+/// Time in protocol units (ms since the Unix epoch, UTC) and its RFC 3339 text form. The clock itself is
+/// `SystemClock` in TiergateStorage: this module never reads one (time is passed in).
 public enum TimeText {
-    /// The system's real-time clock. Core logic never calls this: time is passed in (injected clock).
-    public static func nowMs() -> UInt64 {
-        var ts = timespec()
-        clock_gettime(CLOCK_REALTIME, &ts)
-        return UInt64(ts.tv_sec) * 1000 + UInt64(ts.tv_nsec) / 1_000_000
-    }
-
     /// `2026-11-29T05:00:00.123Z`.
     public static func format(_ ms: UInt64) -> String {
         let secs = Int64(ms / 1000)

@@ -69,4 +69,11 @@ public struct RawFrame: Sendable {
     public var offset: Int
     public var typeByte: UInt8
     public var payload: [UInt8]
+
+    public init(index: Int, offset: Int, typeByte: UInt8, payload: [UInt8]) {
+        self.index = index
+        self.offset = offset
+        self.typeByte = typeByte
+        self.payload = payload
+    }
 }

@@ -1,3 +1,4 @@
+import TiergateCore
 import Dispatch
 
 /// One thing wrong with a ledger, located by frame number and byte offset.
@@ -107,23 +108,9 @@ public enum LedgerAudit {
 
     static func checked(_ frames: [RawFrame], lab: String, genesis: Digest, parallel: Bool) -> [(RawFrame, Checked)] {
         guard !frames.isEmpty else { return [] }
-        var out = [Checked](repeating: .bad(nil, ""), count: frames.count)
-        if parallel && frames.count > 64 {
-            let chunks = min(frames.count / 32, 64)
-            out.withUnsafeMutableBufferPointer { buf in
-                // Each iteration writes a disjoint slice of `buf`; the frames are only read.
-                let slots = UncheckedSendable(buf.baseAddress!)
-                DispatchQueue.concurrentPerform(iterations: chunks) { c in
-                    var i = c * frames.count / chunks
-                    let end = (c + 1) * frames.count / chunks
-                    while i < end {
-                        (slots.value + i).pointee = check(frames[i], lab: lab, genesis: genesis)
-                        i += 1
-                    }
-                }
-            }
-        } else {
-            for i in frames.indices { out[i] = check(frames[i], lab: lab, genesis: genesis) }
+        let strategy: ParallelFor = parallel && frames.count > 64 ? .allCores : .sequential
+        let out = strategy.map(frames, chunks: min(frames.count / 32, 64), placeholder: Checked.bad(nil, "")) {
+            check($0, lab: lab, genesis: genesis)
         }
         return Array(zip(frames, out))
     }
@@ -173,10 +160,4 @@ public enum LedgerAudit {
             }
         }
     }
-}
-
-/// Hands a value to concurrent code whose disjoint use the caller guarantees.
-struct UncheckedSendable<T>: @unchecked Sendable {
-    let value: T
-    init(_ value: T) { self.value = value }
 }

@@ -1,3 +1,4 @@
+import TiergateCore
 import CSodium
 
 #if canImport(Glibc)

@@ -1,3 +1,4 @@
+import TiergateCore
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
