@@ -7,7 +7,8 @@
 // - chunking does not change what the parser yields (messages, the error, the bytes left buffered);
 // - every decoded message re-encodes to exactly the body it was decoded from (one encoding per value, §2.1),
 //   and that encoding decodes to an equal message;
-// - payloads a node decodes further (signed entries, tokens, status JSON) go through their decoders too.
+// - payloads a client decodes further (signed entries, tokens) go through their decoders too, and a STATUS is
+//   rendered as text and JSON, as the CLI does.
 
 private enum Outcome: Equatable {
     case message(WireMessage)
@@ -53,8 +54,10 @@ private func checkNested(_ m: WireMessage) {
         checkEntry(b)
     case .submit(_, let e): checkEntry(e)
     case .head(_, _, _, _, let e): if !e.isEmpty { checkEntry(e) }
-    case .status(_, let json):
-        do { fuzzConsume(try JSONValue.parse(json).serialized()) } catch { fuzzConsume(error.description) }
+    case .status(_, let status):
+        // What the CLI does with a node's answer: render it as text and as JSON.
+        fuzzConsume(status.text())
+        fuzzConsume(status.json().serialized())
     case .token(_, let reason, let token):
         fuzzConsume(reason)
         if !token.isEmpty {

@@ -119,11 +119,11 @@ public final class NodeClient: @unchecked Sendable {
         return (status, reason)
     }
 
-    /// The node's status JSON (the verdict plus node fields).
-    public func status(at: UInt64 = 0) throws -> JSONValue {
-        let m = try request({ .statusRequest(request: $0, at: at) }, "STATUS")
-        guard case .status(_, let json) = m else { throw ClientError.protocolError("expected STATUS, got \(m.name)") }
-        do { return try JSONValue.parse(json) } catch { throw ClientError.protocolError("status is not JSON: \(error)") }
+    /// The node's status (SPEC.md §8.6): the verdict, the page of proposals asked for, and facts about the node.
+    public func status(_ query: StatusQuery = StatusQuery()) throws -> NodeStatus {
+        let m = try request({ .statusRequest(request: $0, query) }, "STATUS")
+        guard case .status(_, let status) = m else { throw ClientError.protocolError("expected STATUS, got \(m.name)") }
+        return status
     }
 
     /// The head of `author`'s feed on the node.

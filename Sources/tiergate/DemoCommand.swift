@@ -134,8 +134,8 @@ struct Demo {
         return Run(code: p.terminationStatus, out: String(decoding: out, as: UTF8.self), err: String(decoding: err, as: UTF8.self))
     }
 
-    func status(_ node: Int) -> JSONValue? {
-        try? clients[node].status()
+    func status(_ node: Int) -> Verdict? {
+        try? clients[node].status().verdict
     }
 
     func waitUntil(_ seconds: Double = 15, _ condition: () -> Bool) -> Bool {
@@ -151,13 +151,11 @@ struct Demo {
         return condition()
     }
 
-    func progress(_ s: JSONValue?, _ id: String) -> String {
-        guard case .array(let ps) = s?["proposals"], let p = ps.first(where: { $0["id"] == .string(id) }) else { return "(not seen yet)" }
-        func n(_ v: JSONValue?) -> String { if case .number(let x) = v { return x }; return "?" }
-        var parts = ["yes \(n(p["yes"]))/\(n(p["need_yes"]))"]
-        if case .array(let roles) = p["roles"] { for r in roles { parts.append("\(r["role"].map { if case .string(let x) = $0 { x } else { "" } } ?? "") \(n(r["have"]))/\(n(r["need"]))") } }
-        parts.append(p["vetoed_by"] == .array([]) ? "veto none" : "VETOED")
-        return parts.joined(separator: ", ") + (p["passed"] == .bool(true) ? "  → PASSED" : "")
+    /// Quorum progress of proposal `id` as node `node` sees it (the one progress renderer, `progressLine`).
+    func progress(_ node: Int, _ id: String) -> String {
+        guard let d = Digest(hex: id), let p = try? clients[node].status(StatusQuery(proposal: d)).verdict.proposals.first
+        else { return "(not seen yet)" }
+        return p.progressLine + (p.passed ? "  → PASSED" : "")
     }
 
     // MARK: The story
@@ -248,7 +246,7 @@ struct Demo {
             let t = try d.tg(["token", "--node", d.nodes[0].address, "--tier", "3", "--out", "tier3.token", "--roster", "roster.json", "--key", "keys/cluster.key"])
             guard t.code == 1 else { throw DemoFailure("a token was issued without any vote (exit \(t.code))") }
             d.note("denied (exit 1): " + t.err.trimmingCharacters(in: .whitespacesAndNewlines).replacingOccurrences(of: "error: ", with: ""))
-            guard d.status(0)?["authorized_tier"] == .int(2) else { throw DemoFailure("authorised tier is not the base tier 2") }
+            guard d.status(0)?.authorizedTier == 2 else { throw DemoFailure("authorised tier is not the base tier 2") }
             d.note("authorised tier: 2 (the base tier)")
         }
         try step("3. lena (leader) proposes tier 3 with the safety case's hash; votes arrive at different nodes") { d in
@@ -258,14 +256,14 @@ struct Demo {
             proposal = p.last
             d.note("proposal \(proposal.prefix(16))… stored at node1")
             for (voter, choice, node) in [("kit", "--yes", 4), ("bo", "--yes", 2), ("ana", "--abstain", 3), ("sam", "--yes", 1)] {
-                guard d.waitUntil(seconds: 15, { d.progress(d.status(node), proposal) != "(not seen yet)" }) else { throw DemoFailure("the proposal never reached node\(node + 1)") }
+                guard d.waitUntil(seconds: 15, { d.progress(node, proposal) != "(not seen yet)" }) else { throw DemoFailure("the proposal never reached node\(node + 1)") }
                 let v = try d.tg(["vote", proposal, choice, "--reason", "demo", "--key", "keys/\(voter).key", "--roster", "roster.json", "--node", d.nodes[node].address])
                 guard v.code == 0 else { throw DemoFailure("\(voter)'s vote failed: \(v.err)") }
-                d.note("\(voter) voted \(choice.dropFirst(2)) at node\(node + 1) → quorum: \(d.progress(d.status(node), proposal))")
+                d.note("\(voter) voted \(choice.dropFirst(2)) at node\(node + 1) → quorum: \(d.progress(node, proposal))")
             }
         }
         try step("4. Quorum reached: every node agrees on tier 3; a token is issued and check allows") { d in
-            guard d.waitUntil(seconds: 15, { (0..<5).allSatisfy { d.status($0)?["authorized_tier"] == .int(3) } }) else {
+            guard d.waitUntil(seconds: 15, { (0..<5).allSatisfy { d.status($0)?.authorizedTier == 3 } }) else {
                 throw DemoFailure("not every node authorises tier 3")
             }
             d.note("all five nodes: authorised tier 3")
@@ -305,7 +303,7 @@ struct Demo {
             var seen = Array(repeating: -1.0, count: 5)
             var stopped = -1.0
             _ = d.waitUntil(seconds: 10, pollMs: 2) {
-                for i in 0..<5 where seen[i] < 0 && d.status(i)?["halted"] == .bool(true) { seen[i] = Date().timeIntervalSince(start) }
+                for i in 0..<5 where seen[i] < 0 && d.status(i)?.halted == true { seen[i] = Date().timeIntervalSince(start) }
                 if stopped < 0, let g = gate, !g.isRunning { stopped = Date().timeIntervalSince(start) }
                 return seen.allSatisfy { $0 >= 0 } && stopped >= 0
             }
@@ -321,15 +319,15 @@ struct Demo {
             let c = try d.tg(["check", "--tier", "3", "--token", "tier3.token", "--roster", "roster.json", "--node", d.nodes[0].address, "--key", "keys/cluster.key"])
             guard c.code == 1 else { throw DemoFailure("check did not deny after the halt (exit \(c.code))") }
             d.note("denied (exit 1): " + c.err.trimmingCharacters(in: .whitespacesAndNewlines).replacingOccurrences(of: "error: ", with: ""))
-            guard case .array(let hs) = d.status(0)?["halts"], case .string(let haltID) = hs.first?["id"] else { throw DemoFailure("no halt id") }
+            guard let haltID = d.status(0)?.activeHalts.first?.id.hex else { throw DemoFailure("no halt id") }
             let r = try d.tg(["propose", "--tier", "3", "--title", "Resume v5: anomaly traced to an eval bug", "--resume", haltID, "--key", "keys/sam.key", "--roster", "roster.json", "--node", d.nodes[1].address])
             guard r.code == 0 else { throw DemoFailure("resume proposal failed: \(r.err)") }
             for (voter, node) in [("sam", 1), ("lena", 1), ("bo", 1), ("ana", 1)] {
                 let v = try d.tg(["vote", r.last, "--yes", "--key", "keys/\(voter).key", "--roster", "roster.json", "--node", d.nodes[node].address], show: voter == "sam")
                 guard v.code == 0 else { throw DemoFailure("\(voter)'s resume vote failed: \(v.err)") }
-                d.note("\(voter) votes yes → \(d.progress(d.status(node), r.last))")
+                d.note("\(voter) votes yes → \(d.progress(node, r.last))")
             }
-            guard d.waitUntil(seconds: 15, { (0..<5).allSatisfy { d.status($0)?["halted"] == .bool(false) && d.status($0)?["authorized_tier"] == .int(3) } }) else {
+            guard d.waitUntil(seconds: 15, { (0..<5).allSatisfy { d.status($0)?.halted == false && d.status($0)?.authorizedTier == 3 } }) else {
                 throw DemoFailure("not every node resumed at tier 3")
             }
             d.note("all five nodes: halt resolved, authorised tier 3")

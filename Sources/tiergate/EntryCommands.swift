@@ -38,8 +38,8 @@ struct SigningContext {
     var key: SigningKey
     var member: Member
     var roster: Roster
-    /// The verdict as JSON (SPEC.md §5.6), from the ledger or the node; nil offline.
-    var view: JSONValue?
+    /// The verdict (SPEC.md §5.6) from the ledger, or the node's without proposals (asked one by one); nil offline.
+    var view: Verdict?
     var destination: Destination
     /// The destination's head of this key's feed: `.some(nil)` = it holds nothing by this key; `.none` = unknown.
     var head: FeedHead??
@@ -64,7 +64,7 @@ struct SigningContext {
             throw CLIFailure.cannotEvaluate(AuthoringError.stateForOtherKey(path: statePath).description)
         }
         var roster = doc.roster
-        var view: JSONValue? = nil
+        var view: Verdict? = nil
         let destination: Destination
         var head: FeedHead?? = .none
         if let l = o.ledger {
@@ -82,7 +82,7 @@ struct SigningContext {
             }
             let v = Verdict.compute(genesis: doc.roster, tally: audit.tally, at: SystemClock.nowMs())
             roster = v.roster
-            view = v.json()
+            view = v
             destination = .ledger(writer)
             head = .some(writer.chain.heads[key.publicKey])
         } else if let n = o.node {
@@ -90,8 +90,8 @@ struct SigningContext {
             do {
                 let status = try client.status()
                 head = .some(try client.head(of: key.publicKey))
-                if let r = status["roster_in_force"] { roster = try Roster(json: r, path: "roster_in_force") }
-                view = status
+                roster = status.verdict.roster
+                view = status.verdict
             } catch let e as CLIFailure { throw e } catch {
                 throw CLIFailure.cannotEvaluate("node \(n): \(error)")
             }
@@ -116,10 +116,14 @@ struct SigningContext {
             state: state, statePath: statePath, options: o)
     }
 
-    /// The proposals in the current view, by id.
-    func proposal(_ id: Digest) -> JSONValue? {
-        guard case .array(let ps) = view?["proposals"] else { return nil }
-        return ps.first { $0["id"] == .string(id.hex) }
+    /// A proposal as the ledger or the node sees it now, by id.
+    func proposal(_ id: Digest) throws -> ProposalStatus? {
+        if case .node(let client) = destination {
+            do { return try client.status(StatusQuery(proposal: id)).verdict.proposals.first { $0.id == id } } catch {
+                throw CLIFailure.cannotEvaluate("node: \(error)")
+            }
+        }
+        return view?.proposals.first { $0.id == id }
     }
 
     /// Signs `body` at the next feed position, shows it, records the position, then delivers it.
@@ -313,27 +317,15 @@ struct VoteCommand: ParsableCommand {
             let id = Digest(hex: proposal)!
             let choice: VoteChoice = yes ? .yes : (no ? .no : .abstain)
             var lines = ["vote:      \(choice.name.uppercased())"]
-            if let view = ctx.view {
-                guard let p = ctx.proposal(id) else {
+            if ctx.view != nil {
+                guard let p = try ctx.proposal(id) else {
                     throw CLIFailure.cannotEvaluate(
                         "proposal \(proposal) is not in \(ctx.destinationName); refusing to sign a vote on something not shown")
                 }
-                func str(_ k: String) -> String {
-                    switch p[k] {
-                    case .string(let s): return s
-                    case .number(let n): return n
-                    default: return "?"
-                    }
-                }
-                lines.append("on:        \(str("action")) tier \(str("tier")) \"\(str("title"))\" by \(str("proposer"))")
-                if case .array(let ev) = p["evidence"] {
-                    for e in ev {
-                        if case .string(let n) = e["name"], case .string(let h) = e["blake2b"] { lines.append("evidence:  \(n)  blake2b-256 \(h)") }
-                    }
-                }
-                lines.append("progress:  yes \(str("yes"))/\(str("need_yes")), no \(str("no")), abstain \(str("abstain"))")
-                if p["open"] != .bool(true) { Out.err("warning: this proposal is not open (passed, closed or invalid); the vote will not change it") }
-                _ = view
+                lines.append("on:        \(p.action) tier \(p.tier) \"\(p.title)\" by \(p.proposer)")
+                for e in p.evidence { lines.append("evidence:  \(e.name)  blake2b-256 \(e.hash.hex)") }
+                lines.append("progress:  \(p.progressLine)")
+                if !p.open { Out.err("warning: this proposal is not open (\(p.stateLine)); the vote will not change it") }
             } else {
                 Out.err("warning: signing offline (--out): the proposal cannot be shown; check its id yourself")
             }

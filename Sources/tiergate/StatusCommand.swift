@@ -8,6 +8,8 @@ struct StatusCommand: ParsableCommand {
         abstract: "Show the authorised tier, halts, proposals with quorum progress, and equivocations.",
         discussion: """
             With --node, the node computes the status from its ledger; with --ledger, it is computed here.
+            A node sends the newest proposals (--limit, default 100; --offset to page back); the JSON says how many
+            exist (proposals_total). Halts in force are always counted in full.
             Exit 0 when the status could be computed (whatever it is), 2 when the ledger or roster cannot be read,
             1 when the ledger does not verify.
 
@@ -26,20 +28,23 @@ struct StatusCommand: ParsableCommand {
     }
     @Option(help: "Compute the status at this RFC 3339 UTC time instead of now.") var at: String?
     @Flag(help: "Print a JSON object.") var json = false
+    @Option(help: "With --node: how many proposals to show, newest first (at most 1000).") var limit: UInt32 = StatusQuery.defaultLimit
+    @Option(help: "With --node: skip this many of the newest proposals.") var offset: UInt32 = 0
 
     func run() throws {
         let at = try Load.time(at, option: "--at")
         try guarded(json: json) {
             if let n = node {
                 let client = try Remote.connect(n, roster: try Load.trustedGenesis(roster!).roster, identity: try link.load())
-                var status: JSONValue
-                do { status = try client.status(at: self.at == nil ? 0 : at) } catch { throw CLIFailure.cannotEvaluate("node \(n): \(error)") }
+                let status: NodeStatus
+                do {
+                    status = try client.status(StatusQuery(at: self.at == nil ? 0 : at, offset: offset, limit: limit))
+                } catch { throw CLIFailure.cannotEvaluate("node \(n): \(error)") }
                 if json {
-                    guard case .object(let fields) = status else { return }
+                    guard case .object(let fields) = status.json() else { return }
                     Out.json(.object([("ok", .bool(true))] + fields.filter { $0.0 != "roster_in_force" }))
                 } else {
-                    status = status
-                    Out.line(Render.statusText(status))
+                    Out.line(status.text())
                 }
                 return
             }

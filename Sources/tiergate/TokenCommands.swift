@@ -65,15 +65,12 @@ enum OnlineCheck {
 
     /// The node's view over an open connection.
     static func view(_ client: NodeClient, address: String) throws -> NodeView {
-        let s: JSONValue
+        let s: NodeStatus
         do { s = try client.status() } catch { throw CLIFailure.cannotEvaluate("node \(address): \(error)") }
-        var tier: UInt32 = 0
-        if case .number(let n) = s["authorized_tier"], let t = UInt32(n) { tier = t }
-        let halted = s["halted"] == .bool(true)
-        var reason = ""
-        if halted, case .array(let hs) = s["halts"], let h = hs.first, case .string(let who) = h["member"], case .string(let why) = h["reason"] {
-            reason = "halted by \(who): \(why)"
-        }
+        let v = s.verdict
+        let reason = v.activeHalts.first.map { "halted by \($0.member): \($0.reason)" } ?? ""
+        let tier = v.authorizedTier
+        let halted = v.halted
         return NodeView(address: address, halted: halted, tier: tier, reason: reason)
     }
 }

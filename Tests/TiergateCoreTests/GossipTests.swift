@@ -4,6 +4,16 @@ import Testing
 import TiergateTestKit
 
 struct WireTests {
+    /// A STATUS with a verdict holding proposals, votes and halts, and node facts.
+    static func sampleStatus(_ entries: [SignedEntry]) -> NodeStatus {
+        var tally = Tally()
+        for e in entries { tally.add(e, connected: true) }
+        let v = Verdict.compute(genesis: Lab().genesis, tally: tally, at: t0 + 60_000)
+        return NodeStatus.page(of: v, offset: 0, limit: 10, node: NodeStatus.NodeInfo(
+            name: "node-a", peerNodes: 3, digest: Blake2b.hash256([9]), detachedHalts: 1, buffered: 2, framesIn: 99,
+            connectionsClosedForMisbehaviour: 4))
+    }
+
     static func samples() -> [WireMessage] {
         let e = EncodingTests.sampleEntries()
         let k = VectorKeys.key("alice").publicKey
@@ -16,8 +26,9 @@ struct WireTests {
             .frontier(replyWanted: true, Frontier(heads: [FrontierHead(author: k, seq: 3, head: e[0].id)], detachedHalts: [e[2].id], evidenceAuthors: [k])),
             .submit(request: 7, entry: e[1].bytes),
             .ack(request: 7, status: .rejected, reason: "gap"),
-            .statusRequest(request: 8, at: t0),
-            .status(request: 8, json: Array("{}".utf8)),
+            .statusRequest(request: 8, StatusQuery(at: t0, offset: 2, limit: 50)),
+            .statusRequest(request: 8, StatusQuery(proposal: e[0].id)),
+            .status(request: 8, WireTests.sampleStatus(e)),
             .headRequest(request: 9, author: k),
             .head(request: 9, seq: 2, id: e[0].id, time: t0, entry: e[0].bytes),
             .exportRequest(request: 10),
@@ -163,6 +174,40 @@ struct GossipTests {
         // Submitting it again is acknowledged as already stored, and nothing is pushed.
         let again = mesh.nodes[0].received(.submit(request: 2, entry: h.bytes), from: 99, now: t0)
         #expect(again.count == 1)
+    }
+
+    /// STATUS, TOKEN and ATTEST share one cached verdict: recomputed when an entry is added or when time crosses
+    /// `validUntil`, never otherwise; an answer from the cache equals a fresh computation.
+    @Test func theVerdictIsCachedByTallyEpochAndValidity() {
+        var lab = Lab()
+        var node = GossipNode(store: EntryStore(genesis: lab.genesis))
+        _ = node.connected(1, outbound: false, now: t0)
+        _ = node.received(.hello(version: 1, genesis: lab.genesis.hash, role: .client, name: "cli"), from: 1, now: t0)
+        func status(_ at: UInt64) -> NodeStatus? {
+            let ds = node.received(.statusRequest(request: 1, StatusQuery(limit: 10)), from: 1, now: at)
+            guard case .send(_, .status(_, let s))? = ds.first else { return nil }
+            return s
+        }
+        let p = lab.propose("alice", tier: 1, at: t0, window: hour)
+        _ = node.received(.submit(request: 2, entry: p.bytes), from: 1, now: t0)
+        let before = node.verdictsComputed
+        let first = status(t0 + 1)
+        let second = status(t0 + 2)
+        #expect(node.verdictsComputed == before + 1, "the second answer comes from the cache")
+        #expect(first?.verdict.at == t0 + 1 && second?.verdict.at == t0 + 2)
+        #expect(second.map { VerdictValidityTests.same($0.verdict, node.store.verdict(at: t0 + 2)) } == true)
+        // A new entry changes the tally epoch: recomputed.
+        _ = node.received(.submit(request: 3, entry: lab.vote("bob", p, at: t0 + 3).bytes), from: 1, now: t0 + 3)
+        let third = status(t0 + 4)
+        #expect(node.verdictsComputed == before + 2)
+        #expect(third?.verdict.proposals.first?.yes == 1)
+        // Time crosses the window's close (validUntil): recomputed, and the proposal is closed.
+        let closed = status(t0 + hour + 1)
+        #expect(node.verdictsComputed == before + 3)
+        #expect(closed?.verdict.proposals.first?.open == false)
+        // A clock that went backwards never reads the cache.
+        _ = status(t0 + 5)
+        #expect(node.verdictsComputed == before + 4)
     }
 
     @Test func antiEntropyRepairsAndCostsOneDigestWhenInSync() {

@@ -1,5 +1,6 @@
 import Testing
 @testable import TiergateCore
+@testable import TiergateStorage
 import TiergateTestKit
 
 /// The read-only `observer` role (SPEC.md §3.2, §3.3, §5.1, §8.2, §9.3): it reads, it never counts.
@@ -50,7 +51,7 @@ struct ObserverTests {
         let v = lab.verdict([p] + votes, at: t0 + minute)
         #expect(v.authorizedTier == 0, "2 members + 1 observer is not 3 yes")
         let cast = v.proposals.first!.votes.first { $0.member == "gate" }
-        #expect(cast?.ignored == "observers never vote")
+        #expect(cast?.ignored?.code == .voteByObserver)
         // A third member's vote passes it, and the observer's vote still is not among those counted.
         let carol = lab.vote("carol", p, at: t0 + 4)
         #expect(lab.verdict([p, carol] + votes, at: t0 + minute).authorizedTier == 1)
@@ -66,7 +67,7 @@ struct ObserverTests {
         let ownVotes = ["alice", "bob", "carol"].map { lab.vote($0, own, at: t0 + 1) }
         let v1 = lab.verdict([own] + ownVotes, at: t0 + minute)
         #expect(v1.authorizedTier == 0)
-        #expect(v1.proposals.first { $0.id == own.id }?.invalid?.contains("observer") == true)
+        #expect(v1.proposals.first { $0.id == own.id }?.invalid?.code == .proposalByObserver)
     }
 
     @Test func anObserverCannotHaltEvenWhenEveryoneMay() {
@@ -75,7 +76,7 @@ struct ObserverTests {
         let h = lab.halt("gate", at: t0)
         let v = lab.verdict([h], at: t0 + minute)
         #expect(!v.halted)
-        #expect(v.ignored.contains { $0.id == h.id && $0.reason.contains("no halt authority") })
+        #expect(v.ignored.contains { $0.id == h.id && $0.reason.code == .haltWithoutAuthority })
         #expect(lab.verdict([lab.halt("erin", at: t0 + 1)], at: t0 + minute).halted, "a member's halt still halts")
     }
 

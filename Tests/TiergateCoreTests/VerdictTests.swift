@@ -1,5 +1,7 @@
+import Foundation
 import Testing
 @testable import TiergateCore
+@testable import TiergateStorage
 import TiergateTestKit
 
 struct VerdictTests {
@@ -93,7 +95,38 @@ struct VerdictTests {
         let late = lab.vote("carol", p, at: t0 + hour + 1)
         let v = lab.verdict([p, a, b, late], at: t0 + 2 * hour)
         #expect(v.authorizedTier == 0)
-        #expect(v.proposals[0].votes.first { $0.member == "carol" }?.ignored == "cast after voting closed")
+        #expect(v.proposals[0].votes.first { $0.member == "carol" }?.ignored?.code == .voteAfterWindow)
+    }
+
+    /// `--json` carries each reason's code beside its text (SPEC.md §5.7).
+    @Test func theJSONVerdictCarriesReasonCodes() {
+        var lab = Lab()
+        let p = lab.propose("alice", tier: 1, at: t0, window: hour)
+        let yes = ["alice", "bob", "carol"].enumerated().map { lab.vote($1, p, at: t0 + UInt64($0) + 1) }
+        let late = lab.vote("dave", p, at: t0 + hour + 1)
+        let json = lab.verdict([p, late] + yes, at: t0 + 2 * hour).json()
+        guard case .array(let proposals)? = json["proposals"], case .array(let votes)? = proposals.first?["votes"] else {
+            Issue.record("no proposals/votes in \(json.serialized())")
+            return
+        }
+        #expect(proposals.first?["outcome_code"] == .string("applied"))
+        #expect(proposals.first?["invalid_code"] == .null)
+        let dave = votes.first { $0["member"] == .string("dave") }
+        #expect(dave?["ignored_code"] == .string("vote_after_window"))
+        #expect(dave?["ignored"] == .string("cast after voting closed"))
+        #expect(votes.filter { $0["ignored_code"] == .null }.count == 3)
+    }
+
+    /// Every code the decision rule can give is in SPEC.md §5.7's table, and the table lists no other.
+    @Test func everyReasonCodeIsSpecified() throws {
+        let spec = try String(contentsOfFile: Paths.packageRoot + "/protocol-spec/SPEC.md", encoding: .utf8)
+        let section = try #require(spec.components(separatedBy: "### 5.7 Reason codes").dropFirst().first?
+            .components(separatedBy: "\n## ").first)
+        let specified = Set(section.split(separator: "\n").compactMap { line -> String? in
+            guard line.hasPrefix("| `") else { return nil }
+            return line.split(separator: "`").dropFirst().first.map(String.init)
+        })
+        #expect(specified == Set(ReasonCode.allCases.map(\.rawValue)))
     }
 
     @Test func aVoteCountsOnlyForTheExactProposalItSigns() {
@@ -113,7 +146,7 @@ struct VerdictTests {
         let votes = [lab.vote("alice", p, at: t0 + 1), lab.vote("bob", p, at: t0 + 2), lab.vote("mallory", p, at: t0 + 3)]
         let v = lab.verdict([p] + votes, at: t0 + hour)
         #expect(v.authorizedTier == 0)
-        #expect(v.proposals[0].votes.contains { $0.ignored == "not a member of roster version 1" })
+        #expect(v.proposals[0].votes.contains { $0.ignored?.code == .voteByNonMember })
         // A halt by a non-member does not count either (nobody outside the roster can stop the lab).
         let h = lab.halt("mallory", at: t0 + 4)
         #expect(!lab.verdict([h], at: t0 + hour).halted)
@@ -130,7 +163,7 @@ struct VerdictTests {
         let v = lab.verdict([p] + votes, at: t0 + hour)
         #expect(v.authorizedTier == 0)
         #expect(v.proposals[0].passed)
-        #expect(v.proposals[0].outcome?.hasPrefix("no effect") == true)
+        #expect(v.proposals[0].outcome?.code == .notNextTier)
     }
 
     /// alice proposes tier 1, alice+bob+carol vote yes: tier 1 from t0+3.
@@ -152,7 +185,7 @@ struct VerdictTests {
         let again = ["alice", "bob", "carol"].enumerated().map { lab.vote($1, p2, at: t0 + 2 * minute + UInt64($0) + 1) }
         v = lab.verdict(up + [h, p2] + again, at: t0 + hour)
         #expect(v.authorizedTier == 0)
-        #expect(v.proposals.last?.outcome == "no effect: halted when it passed")
+        #expect(v.proposals.last?.outcome?.code == .haltedWhenPassed)
         // A resume with too few votes does not clear it (resume = majority of 5 = 3 here).
         let r = lab.resume("bob", tier: 1, halts: [h.id], at: t0 + 3 * minute)
         let two = ["bob", "carol"].enumerated().map { lab.vote($1, r, at: t0 + 3 * minute + UInt64($0) + 1) }
@@ -183,7 +216,7 @@ struct VerdictTests {
         let byStaff = lab.halt("erin", at: t0 + minute)
         let v = lab.verdict(up + [byStaff], at: t0 + hour)
         #expect(!v.halted)
-        #expect(v.ignored.contains { $0.reason == "erin has no halt authority" })
+        #expect(v.ignored.contains { $0.reason.code == .haltWithoutAuthority && $0.reason.text == "erin has no halt authority" })
         let bySafety = lab.halt("bob", at: t0 + minute)
         #expect(lab.verdict(up + [byStaff, bySafety], at: t0 + hour).halted)
     }
@@ -203,7 +236,7 @@ struct VerdictTests {
         #expect(lab.verdict(up + [re] + votes, at: t0 + day + hour + 3).authorizedTier == 0)
         #expect(v.authorizedTier == 1)
         #expect(v.lapsesAt == t0 + hour + 3 + day)
-        #expect(v.proposals.last?.outcome == "re-affirmed")
+        #expect(v.proposals.last?.outcome?.code == .reaffirmed)
     }
 
     @Test func entriesBeyondTheClockSkewAreNotCountedYet() {
@@ -260,7 +293,7 @@ struct VerdictTests {
         v = lab.verdict([amend, fourth] + three, at: t0 + hour)
         #expect(v.rosterVersion == 2)
         #expect(v.roster.member(named: "bob")?.key == lab.keys["bob-new"]!.publicKey)
-        #expect(v.proposals[0].outcome == "applied: roster version 2 in force")
+        #expect(v.proposals[0].outcome?.code == .amendmentInForce)
         // Under version 2, bob's old key no longer counts; the new one does.
         let p = lab.propose("alice", tier: 1, at: t0 + minute, rosterVersion: 2)
         let a = lab.vote("alice", p, at: t0 + minute + 1, rosterVersion: 2)
@@ -274,7 +307,7 @@ struct VerdictTests {
         // Entries still naming version 1 after version 2 took effect never count.
         let stale = lab.propose("alice", tier: 2, at: t0 + 2 * minute, rosterVersion: 1)
         v = lab.verdict([amend, fourth, p, a, oldBob, c, newBob, stale] + three, at: t0 + hour)
-        #expect(v.proposals.first { $0.id == stale.id }?.invalid?.contains("version 2 was in force") == true)
+        #expect(v.proposals.first { $0.id == stale.id }?.invalid?.code == .proposalWrongRosterVersion)
     }
 
     @Test func amendmentCoolingOffDelaysTheNewRoster() {
@@ -405,5 +438,65 @@ struct VerdictTests {
             let shuffled = s.entries.shuffled(using: &rng)
             #expect(s.lab.verdict(shuffled, at: t0 + 3 * hour).json().serialized() == reference)
         }
+    }
+}
+
+/// The node's verdict cache rests on `Verdict.validUntil`: with the same entries, the verdict at any instant in
+/// [at, validUntil) is the verdict at `at` with only `at` changed (SPEC.md §8.6).
+struct VerdictValidityTests {
+    static func same(_ a: Verdict, _ b: Verdict) -> Bool {
+        var b = b
+        b.at = a.at
+        b.validUntil = a.validUntil
+        return a.json().serialized() == b.json().serialized()
+    }
+
+    @Test(arguments: 0..<40)
+    func aVerdictHoldsUntilValidUntil(seed: Int) {
+        var rng = Simulation.SplitMix(seed: UInt64(seed) &+ 1000)
+        var s = VerdictTests.randomScenario(&rng)
+        let names = s.lab.genesis.members.map(\.name)
+        let h = s.lab.halt(names[0], at: t0 + 90 * minute)
+        let r = s.lab.resume(names[0], tier: 1, halts: [h.id], at: t0 + 91 * minute)
+        s.entries += [h, r] + names.map { s.lab.vote($0, r, at: t0 + 92 * minute) }
+        var changes = 0
+        for k in 0..<40 {
+            let at = t0 + UInt64(k) * 5 * minute + UInt64.random(in: 0..<minute, using: &rng)
+            let v = s.lab.verdict(s.entries, at: at)
+            #expect(v.validUntil > at)
+            guard v.validUntil != .max else { continue }
+            changes += 1
+            for probe in [at + 1, at + (v.validUntil - at) / 2, v.validUntil - 1] where probe >= at {
+                #expect(Self.same(v, s.lab.verdict(s.entries, at: probe)), "seed \(seed): at \(at), probe \(probe), valid until \(v.validUntil)")
+            }
+        }
+        #expect(changes > 0, "the scenario has time boundaries")
+    }
+
+    @Test func validUntilIsTheInstantAWindowClosesOrAuthorisationLapses() {
+        var lab = Lab()
+        let p = lab.propose("alice", tier: 1, at: t0, window: hour)
+        let early = lab.verdict([p], at: t0 + 1)
+        #expect(early.validUntil == t0 + hour + 1, "open until its window closes")
+        #expect(early.proposals[0].open && !lab.verdict([p], at: early.validUntil).proposals[0].open)
+        let votes = ["alice", "bob", "carol"].enumerated().map { lab.vote($1, p, at: t0 + UInt64($0) + 1) }
+        let passed = lab.verdict([p] + votes, at: t0 + 2 * hour)
+        #expect(passed.authorizedTier == 1)
+        let lapse = try! #require(passed.lapsesAt)
+        #expect(passed.validUntil == lapse)
+        #expect(lab.verdict([p] + votes, at: lapse - 1).authorizedTier == 1)
+        #expect(lab.verdict([p] + votes, at: lapse).authorizedTier == 0)
+    }
+
+    @Test func aVoteDatedAheadBoundsTheVerdict() {
+        var lab = Lab()
+        let p = lab.propose("alice", tier: 1, at: t0, window: 7 * day)
+        let skew = lab.genesis.policy.maxSkewMs
+        let ahead = lab.vote("bob", p, at: t0 + hour + skew + 5_000)  // counted from t0 + hour + 5 s
+        let v = lab.verdict([p, ahead], at: t0 + hour)
+        #expect(v.proposals[0].votes[0].ignored?.code == .voteDatedAhead)
+        #expect(v.validUntil == t0 + hour + 5_000)
+        #expect(lab.verdict([p, ahead], at: v.validUntil - 1).proposals[0].votes[0].ignored?.code == .voteDatedAhead)
+        #expect(lab.verdict([p, ahead], at: v.validUntil).proposals[0].votes[0].ignored == nil)
     }
 }

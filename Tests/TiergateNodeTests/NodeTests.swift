@@ -42,8 +42,12 @@ final class TestNode {
 
     /// `identity`: the member key the node runs with; `attester`: the key that signs attestations (nil: none).
     init(lab: Lab, peers: [Int] = [], helloTimeoutMs: Int64 = 5_000, handshakeTimeoutMs: Int64 = 5_000, rateLimit: Double? = nil,
-         attester: String? = nil, identity: String? = nil) throws {
+         attester: String? = nil, identity: String? = nil, ledger: [SignedEntry] = []) throws {
         self.lab = lab
+        if !ledger.isEmpty {
+            let writer = try LedgerWriter(path: dir.file("ledger"), genesis: lab.genesis.hash)
+            try writer.append(entries: ledger)
+        }
         var cfg = NodeConfig(
             genesis: lab.genesis, dataDirectory: dir.path, listen: Endpoint(host: "127.0.0.1", port: 0),
             peers: peers.map { Endpoint(host: "127.0.0.1", port: $0) }, identity: lab.keys[identity ?? attester ?? "alice"]!)
@@ -208,7 +212,7 @@ extension Array where Element == WireMessage {
             #expect(waitFor(5) { node.logs.contains(logged) }, "\(name): log lacks '\(logged)': \(node.logs.all)")
         }
         let status = try bystander.status()
-        #expect(status["entries"] == .int(0), "\(name): state changed")
+        #expect(status.verdict.entryCount == 0, "\(name): state changed")
         // The node still accepts good work from others.
         let h = lab.halt("erin", at: SystemClock.nowMs())
         let (ack, _) = try node.client(lab).submit(h)
@@ -309,8 +313,7 @@ extension Array where Element == WireMessage {
         var digests: Set<String> = []
         for _ in 0..<100 {
             digests = Set(try [a, b, c].map { n -> String in
-                guard case .string(let d) = try n.client(lab).status()["node"]?["digest"] else { return "" }
-                return d
+                try n.client(lab).status().node?.digest.hex ?? ""
             })
             if digests.count == 1 { break }
             usleep(50_000)
@@ -318,8 +321,8 @@ extension Array where Element == WireMessage {
         #expect(digests.count == 1)
         for n in [a, b, c] {
             let s = try n.client(lab).status()
-            #expect(s["halted"] == .bool(true))
-            #expect(s["entries"] == .int(5))
+            #expect(s.verdict.halted)
+            #expect(s.verdict.entryCount == 5)
             // What a node acknowledged is in its ledger file, which verifies offline.
             let exported = try n.client(lab).export()
             let path = n.dir.file("copy.ledger")

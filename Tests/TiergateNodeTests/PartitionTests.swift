@@ -147,7 +147,7 @@ func waitFor(_ seconds: Double = 15, _ condition: () throws -> Bool) rethrows ->
         let now = SystemClock.nowMs()
         let p = lab.propose("alice", tier: 1, at: now)
         #expect(try n0.client(lab).submit(p).0 == .stored)
-        #expect(try waitFor { try all.allSatisfy { try $0.client(lab).status()["proposals"] != .array([]) } }, "everyone has the proposal")
+        #expect(try waitFor { try all.allSatisfy { try $0.client(lab).status().proposalsTotal > 0 } }, "everyone has the proposal")
 
         cross1.cut()
         cross2.cut()
@@ -155,23 +155,23 @@ func waitFor(_ seconds: Double = 15, _ condition: () throws -> Bool) rethrows ->
         for (node, who) in [(n0, "alice"), (n1, "bob")] { #expect(try node.client(lab).submit(lab.vote(who, p, at: now + 1)).0 == .stored) }
         // Majority side: carol, dave, erin vote yes: quorum there.
         for (node, who) in [(n2, "carol"), (n3, "dave"), (n4, "erin")] { #expect(try node.client(lab).submit(lab.vote(who, p, at: now + 2)).0 == .stored) }
-        #expect(try waitFor { try [n2, n3, n4].allSatisfy { try $0.client(lab).status()["authorized_tier"] == .int(1) } }, "the majority side authorises tier 1")
+        #expect(try waitFor { try [n2, n3, n4].allSatisfy { try $0.client(lab).status().verdict.authorizedTier == 1 } }, "the majority side authorises tier 1")
         usleep(500_000)
         for node in [n0, n1] {
-            #expect(try node.client(lab).status()["authorized_tier"] == .int(0), "the minority side never sees quorum")
+            #expect(try node.client(lab).status().verdict.authorizedTier == 0, "the minority side never sees quorum")
             #expect(throws: ClientError.self, "the minority side cannot obtain a token") { try node.client(lab).token(tier: 1) }
         }
         let h = lab.halt("bob", at: now + 3, reason: "minority halt")
         #expect(try n1.client(lab).submit(h).0 == .stored)
-        #expect(try waitFor { try [n0, n1].allSatisfy { try $0.client(lab).status()["halted"] == .bool(true) } })
-        #expect(try n2.client(lab).status()["halted"] == .bool(false), "the halt has not crossed the partition yet")
+        #expect(try waitFor { try [n0, n1].allSatisfy { try $0.client(lab).status().verdict.halted == true } })
+        #expect(try n2.client(lab).status().verdict.halted == false, "the halt has not crossed the partition yet")
 
         cross1.heal()
         cross2.heal()
         #expect(try waitFor(20) {
             let s = try all.map { try $0.client(lab).status() }
-            return s.allSatisfy { $0["halted"] == .bool(true) && $0["authorized_tier"] == .int(0) }
-                && Set(s.map { $0["node"]?["digest"]?.serialized() ?? "" }).count == 1
+            return s.allSatisfy { $0.verdict.halted && $0.verdict.authorizedTier == 0 }
+                && Set(s.map { $0.node?.digest }).count == 1
         }, "after healing every node holds the same entries and the same verdict, halt included")
     }
 
@@ -196,8 +196,7 @@ func waitFor(_ seconds: Double = 15, _ condition: () throws -> Bool) rethrows ->
         #expect(try waitFor {
             try [a, b, c].allSatisfy { n in
                 let s = try n.client(lab).status()
-                guard case .array(let eq) = s["equivocations"], eq.count == 1 else { return false }
-                return s["authorized_tier"] == .int(0)  // bob's yes is void: 2 of 3
+                return s.verdict.equivocations.count == 1 && s.verdict.authorizedTier == 0  // bob's yes is void: 2 of 3
             }
         }, "every node holds the proof and voids bob's vote")
     }
@@ -214,7 +213,7 @@ func waitFor(_ seconds: Double = 15, _ condition: () throws -> Bool) rethrows ->
         for r in [toA, toC] { r.send(.hello(version: 1, genesis: lab.genesis.hash, role: .node, name: "withholder")) }
         let h = lab.halt("erin", at: SystemClock.nowMs())
         #expect(try a.client(lab).submit(h).0 == .stored)
-        #expect(try waitFor { try c.client(lab).status()["halted"] == .bool(true) }, "the halt reached c through b")
+        #expect(try waitFor { try c.client(lab).status().verdict.halted == true }, "the halt reached c through b")
         withExtendedLifetime([toA, toC]) {}
     }
 }

@@ -13,7 +13,7 @@ import TiergateTestKit
         Lab(members: Lab.defaultMembers + [("gate", [Member.observerRole])], policy: { _ in Policy.defaultPolicy(memberCount: 5) })
     }
 
-    func entries(_ node: TestNode, _ lab: Lab) throws -> JSONValue? { try node.client(lab).status()["entries"] }
+    func entries(_ node: TestNode, _ lab: Lab) throws -> Int { try node.client(lab).status().verdict.entryCount }
 
     @Test func aNonMemberKeyIsRefused() throws {
         var lab = Lab()
@@ -36,7 +36,7 @@ import TiergateTestKit
         let (messages, closed) = raw.readUntilClosed()
         #expect(closed)
         #expect(messages.errorReason?.contains("not a member") == true)
-        #expect(try entries(node, lab) == .int(0), "nothing from a non-member was stored")
+        #expect(try entries(node, lab) == 0, "nothing from a non-member was stored")
     }
 
     @Test func aClientRefusesANodeThatProvesAnUnexpectedKey() throws {
@@ -70,8 +70,8 @@ import TiergateTestKit
         usleep(1_500_000)
         let attempts = intruder.logs.all.filter { $0.contains("link refused") }.count
         #expect(attempts == 1, "the refused dialer retried \(attempts) times in 1.5 s: \(intruder.logs.all)")
-        #expect(try entries(node, lab) == .int(0), "the other lab's halt never crossed")
-        #expect(try intruder.client(other).status()["node"]?["peers"] == .int(0))
+        #expect(try entries(node, lab) == 0, "the other lab's halt never crossed")
+        #expect(try intruder.client(other).status().node?.peerNodes == 0)
         // A client bound to the other lab fails the same way.
         #expect(throws: ClientError.self) {
             _ = try NodeClient(endpoint: Endpoint(host: "127.0.0.1", port: node.port), genesis: other.genesis.hash, identity: other.keys["bob"]!)
@@ -111,7 +111,7 @@ import TiergateTestKit
         }
         #expect(!stored, "\(flip.what): an altered stream delivered an entry")
         #expect(proxy.recorded(toTarget: flip.toTarget).count > flip.offset, "\(flip.what): the flipped byte was relayed")
-        #expect(try entries(node, lab) == .int(0), "\(flip.what): the node stored something")
+        #expect(try entries(node, lab) == 0, "\(flip.what): the node stored something")
         // The node logs why the link ended: bytes it could not authenticate itself (message 3 on), a malformed
         // length, or — for an altered message 1, which only the dialer can detect (at message 2) — the dialer leaving.
         if flip.toTarget || flip.offset < 194 {
@@ -149,7 +149,7 @@ import TiergateTestKit
         #expect(closed)
         #expect(messages.isEmpty)
         #expect(waitFor(5) { b.logs.contains("authentication failed") }, "\(b.logs.all)")
-        #expect(try entries(b, lab) == .int(0), "the replayed session delivered nothing")
+        #expect(try entries(b, lab) == 0, "the replayed session delivered nothing")
     }
 
     @Test func anObserverReadsStatusAndTokensButCannotSubmit() throws {
@@ -163,7 +163,7 @@ import TiergateTestKit
         for who in ["alice", "bob", "carol"] { #expect(try member.submit(lab.vote(who, p, at: now - 1_000)).0 == .stored) }
 
         let observer = try node.client(lab, as: "gate")
-        #expect(try observer.status()["authorized_tier"] == .int(1), "an observer reads status")
+        #expect(try observer.status().verdict.authorizedTier == 1, "an observer reads status")
         let token = try observer.token(tier: 1)
         #expect(try TokenChecker.check(try TierToken(decoding: token), genesis: lab.genesis, tier: 1, now: SystemClock.nowMs()).rosterVersion == 1,
                 "an observer fetches a token that checks")
@@ -177,7 +177,7 @@ import TiergateTestKit
         // Through a member's link, the observer's own vote is refused as an observer's.
         let (s3, r3) = try member.submit(own)
         #expect(s3 == .rejected && r3.contains("observer"), "\(r3)")
-        #expect(try member.status()["entries"] == .int(4))
+        #expect(try member.status().verdict.entryCount == 4)
         // An observer may not join the gossip as a node.
         let raw = try RawPeer(port: node.port)
         #expect(raw.handshake(genesis: lab.genesis.hash, as: lab.keys["gate"]!) == nil)

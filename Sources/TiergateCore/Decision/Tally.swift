@@ -56,6 +56,8 @@ public struct Tally: Sendable {
     /// Changes whenever something is added that can change the chain of roster versions (SPEC.md §5.2): an amend
     /// proposal, a binding vote on one, equivocation evidence. With the time, it keys caches of the roster in force.
     public private(set) var rosterEpoch = 0
+    /// Changes whenever anything is added: with ``Verdict/validUntil`` it keys the node's verdict cache.
+    public private(set) var epoch = 0
 
     public init() {}
 
@@ -63,6 +65,7 @@ public struct Tally: Sendable {
     /// only connected entries count, except halts, which count wherever they are seen (P3).
     public mutating func add(_ signed: SignedEntry, connected: Bool) {
         let e = signed.entry
+        epoch += 1
         if connected { entryCount += 1 }
         switch e.body {
         case .halt(let h):
@@ -97,6 +100,7 @@ public struct Tally: Sendable {
             if !(b.lexicographicallyPrecedes(a)) { return }
         }
         equivocations[key] = evidence
+        epoch += 1
         rosterEpoch += 1  // the member's votes are void, amendment votes included
         // Both sides are signed by a member; halts among them count (doubt resolves toward pause).
         for side in [evidence.first, evidence.second] {

@@ -12,7 +12,7 @@ public struct CastVote: Hashable, Sendable {
     public var time: UInt64
     public var reason: String
     /// Why the vote does not count, or nil when it counts.
-    public var ignored: String?
+    public var ignored: Reason?
 }
 
 /// Everything a person or script needs to know about one proposal at the verdict's time.
@@ -35,11 +35,11 @@ public struct ProposalStatus: Hashable, Sendable {
     public var vetoedBy: [String]
     public var passed: Bool
     public var passedAt: UInt64?
-    /// What passing did: "applied", "re-affirmed", or why it had no effect; nil while not passed.
-    public var outcome: String?
+    /// What passing did (applied, re-affirmed, or why it had no effect); nil while not passed.
+    public var outcome: Reason?
     public var open: Bool
     /// Why the proposal cannot count at all (stale roster version, non-member proposer), or nil.
-    public var invalid: String?
+    public var invalid: Reason?
     public var votes: [CastVote]
 }
 
@@ -63,7 +63,7 @@ public struct EquivocationStatus: Hashable, Sendable {
 /// An entry that was seen but does not count, and why.
 public struct IgnoredEntry: Hashable, Sendable {
     public var id: Digest
-    public var reason: String
+    public var reason: Reason
 }
 
 /// One change of the authorised tier, for the audit trail.
@@ -94,6 +94,10 @@ public struct Verdict: Sendable {
     public var ignored: [IgnoredEntry]
     public var history: [TierChange]
     public var entryCount: Int
+    /// The first instant after `at` at which time alone (no new entry) could change this verdict: a lapse, a
+    /// window closing, a roster version starting, an entry dated ahead coming within the skew. Until then, with
+    /// the same entries, the verdict is this one with only `at` changed (SPEC.md §8.6). `UInt64.max`: never.
+    public var validUntil: UInt64 = .max
 
     public var activeHalts: [HaltStatus] { halts.filter { $0.resolvedBy == nil } }
 }
@@ -119,8 +123,20 @@ private struct VerdictComputation {
     var rosters: [Roster] = []  // index = version - 1
     var activation: [UInt64] = []  // activation time of each version
     var ignored: [IgnoredEntry] = []
+    /// Collects the instants after `now` at which the verdict could change by time alone (``Verdict/validUntil``).
+    final class NextChange {
+        let now: UInt64
+        var at = UInt64.max
+        init(now: UInt64) { self.now = now }
+        func note(_ t: UInt64) { if t > now && t < at { at = t } }
+    }
+    let nextChange: NextChange
+
+    /// The instant an entry dated `time`, beyond the horizon now, comes within the clock skew.
+    func noteDatedAhead(_ time: UInt64) { nextChange.note(now.addingSaturating(time &- horizon)) }
 
     init(genesis: Roster, tally: Tally, now: UInt64) {
+        self.nextChange = NextChange(now: now)
         self.genesis = genesis
         self.tally = tally
         self.now = now
@@ -151,14 +167,16 @@ private struct VerdictComputation {
     }
 
     /// Why `p` cannot count, or nil. Versions in force are taken from `activation` as known so far.
-    func invalidity(of p: ProposalRecord) -> String? {
-        guard p.time <= horizon else { return "dated beyond the allowed clock skew; not counted yet" }
+    func invalidity(of p: ProposalRecord) -> Reason? {
+        guard p.time <= horizon else {
+            noteDatedAhead(p.time)
+            return Reason(.proposalDatedAhead, "dated beyond the allowed clock skew; not counted yet") }
         let idx = rosterIndex(at: p.time)
         guard p.rosterVersion == UInt64(idx + 1) else {
-            return "names roster version \(p.rosterVersion) but version \(idx + 1) was in force at its time"
+            return Reason(.proposalWrongRosterVersion, "names roster version \(p.rosterVersion) but version \(idx + 1) was in force at its time")
         }
-        guard let m = rosters[idx].member(withKey: p.author) else { return "proposer is not a member" }
-        guard !m.isObserver else { return "proposer is an observer; observers never propose" }
+        guard let m = rosters[idx].member(withKey: p.author) else { return Reason(.proposalByNonMember, "proposer is not a member") }
+        guard !m.isObserver else { return Reason(.proposalByObserver, "proposer is an observer; observers never propose") }
         return nil
     }
 
@@ -175,29 +193,32 @@ private struct VerdictComputation {
         let rule = rule(for: p, in: roster)
         let closes = min(p.proposal.closesAt, p.time &+ rule.windowMs)
         let versionEnds = cutoff(after: idx)
+        nextChange.note(closes.addingSaturating(1))  // `open` turns false after these instants
+        nextChange.note(versionEnds.addingSaturating(1))
         let invalid = invalidity(of: p)
 
         var cast: [CastVote] = []
         var counted: [(VoteRecord, Member)] = []
         for (key, v) in tally.votes[p.id] ?? [:] {
             let member = roster.member(withKey: key)
-            var why: String? = nil
+            var why: Reason? = nil
             if v.time > horizon {
-                why = "dated beyond the allowed clock skew; not counted yet"
+                noteDatedAhead(v.time)
+                why = Reason(.voteDatedAhead, "dated beyond the allowed clock skew; not counted yet")
             } else if member == nil {
-                why = "not a member of roster version \(p.rosterVersion)"
+                why = Reason(.voteByNonMember, "not a member of roster version \(p.rosterVersion)")
             } else if member!.isObserver {
-                why = "observers never vote"
+                why = Reason(.voteByObserver, "observers never vote")
             } else if tally.equivocations[key] != nil {
-                why = "member equivocated; votes void until the key is rotated"
+                why = Reason(.voteByEquivocator, "member equivocated; votes void until the key is rotated")
             } else if v.rosterVersion != p.rosterVersion {
-                why = "names roster version \(v.rosterVersion), the proposal \(p.rosterVersion)"
+                why = Reason(.voteWrongRosterVersion, "names roster version \(v.rosterVersion), the proposal \(p.rosterVersion)")
             } else if v.time < p.time {
-                why = "dated before the proposal"
+                why = Reason(.voteBeforeProposal, "dated before the proposal")
             } else if v.time > closes {
-                why = "cast after voting closed"
+                why = Reason(.voteAfterWindow, "cast after voting closed")
             } else if v.time > versionEnds {
-                why = "cast after roster version \(p.rosterVersion) was superseded"
+                why = Reason(.voteAfterRosterSuperseded, "cast after roster version \(p.rosterVersion) was superseded")
             }
             if let m = member, why == nil { counted.append((v, m)) }
             cast.append(CastVote(member: name(key), choice: v.choice, time: v.time, reason: v.reason, ignored: why))
@@ -246,14 +267,55 @@ private struct VerdictComputation {
         return Tallied(status: status, passedAt: passedAt)
     }
 
+    /// A passed amendment still cooling off at `now`.
+    struct Pending {
+        var version: UInt64
+        var activatesAt: UInt64
+        var hash: Digest
+    }
+
+    enum Event {
+        case halt(HaltRecord)
+        case pass(ProposalRecord, UInt64)
+        case activate(Int)
+    }
+
+    /// A timed event of the replay; ties are broken by `order` (halts first, activations last), then by id.
+    struct TimedEvent {
+        var time: UInt64
+        var order: Int
+        var id: Digest
+        var event: Event
+    }
+
+    /// The authorised tier as the replay moves through time.
+    struct ReplayState {
+        var rosterIdx = 0
+        var tier: UInt32
+        var since: UInt64? = nil
+        var active: [Digest: UInt32] = [:]  // halt id -> authorised tier when it struck
+        var history: [TierChange] = []
+    }
+
+    /// SPEC.md §5: the phases, in order.
     mutating func run() -> Verdict {
         rosters = [genesis]
         activation = [0]
-        horizon = now &+ genesis.policy.maxSkewMs
-        var pending: (version: UInt64, activatesAt: UInt64)? = nil
-        var pendingHash: Digest? = nil
+        horizon = now.addingSaturating(genesis.policy.maxSkewMs)
+        let pending = rosterVersions()
+        var (statuses, events) = passing()
+        var haltStatus = halts(into: &events)
+        events.sort { ($0.time, $0.order, $0.id) < ($1.time, $1.order, $1.id) }
+        var state = ReplayState(tier: genesis.baseTier)
+        for ev in events { replay(ev, &state, &statuses, &haltStatus) }
+        lapse(at: now, &state)
+        amendmentOutcomes(&statuses, pending: pending)
+        return report(state, statuses: statuses, halts: haltStatus, pending: pending)
+    }
 
-        // 1. The roster chain: at each version, the earliest passed valid amendment defines the next one.
+    /// Roster versions (§5.2): at each version, the earliest passed valid amendment defines the next one; it is in
+    /// force strictly after its cooling-off ends. Returns a passed amendment still cooling off at `now`.
+    mutating func rosterVersions() -> Pending? {
         let amendments = tally.proposals.values.filter {
             if case .amend = $0.proposal.action { return true } else { return false }
         }
@@ -268,163 +330,176 @@ private struct VerdictComputation {
                 else { continue }
                 if best == nil || (at, p.id) < (best!.time, best!.id) { best = (at, p.id, next) }
             }
-            guard let b = best else { break }
+            guard let b = best else { return nil }
             let activatesAt = b.time &+ current.policy.amendCoolingOffMs
             // A version starting exactly at `now` is not in force yet (strictly after its start, §5.2).
             if activatesAt >= now {
-                pending = (version + 1, activatesAt)
-                pendingHash = b.roster.hash
-                break
-            }
+                nextChange.note(activatesAt.addingSaturating(1))
+                return Pending(version: version + 1, activatesAt: activatesAt, hash: b.roster.hash) }
             rosters.append(b.roster)
             activation.append(activatesAt)
-            horizon = now &+ b.roster.policy.maxSkewMs
+            horizon = now.addingSaturating(b.roster.policy.maxSkewMs)
         }
+    }
 
-        // 2. Every proposal's tally under the roster chain.
+    /// Passing (§5.3): every proposal's tally under the roster chain; passed resumes and advances become events,
+    /// and so does the start of every roster version after the first.
+    func passing() -> (statuses: [Digest: ProposalStatus], events: [TimedEvent]) {
         var statuses: [Digest: ProposalStatus] = [:]
-        enum Event {
-            case halt(HaltRecord)
-            case pass(ProposalRecord, UInt64)
-            case activate(Int)
-        }
-        var events: [(time: UInt64, order: Int, id: Digest, event: Event)] = []
+        var events: [TimedEvent] = []
         for p in tally.proposals.values {
             let t = tally(p)
             statuses[p.id] = t.status
             if let at = t.passedAt {
                 switch p.proposal.action {
                 case .amend: break
-                case .resume: events.append((at, 2, p.id, .pass(p, at)))
-                case .advance: events.append((at, 3, p.id, .pass(p, at)))
+                case .resume: events.append(TimedEvent(time: at, order: 2, id: p.id, event: .pass(p, at)))
+                case .advance: events.append(TimedEvent(time: at, order: 3, id: p.id, event: .pass(p, at)))
                 }
             }
         }
         for v in 1..<max(rosters.count, 1) {
             // After every other event at the same instant: at its start instant the previous version is in force.
-            events.append((activation[v], 4, rosters[v].hash, .activate(v)))
+            events.append(TimedEvent(time: activation[v], order: 4, id: rosters[v].hash, event: .activate(v)))
         }
+        return (statuses, events)
+    }
 
-        // 3. Halts: from any member with halt authority, wherever seen.
+    /// Halts (§5.4): from any member with halt authority under the version in force at the halt's time, wherever
+    /// seen. Counted halts become events; the others are reported as ignored, with a reason.
+    mutating func halts(into events: inout [TimedEvent]) -> [Digest: HaltStatus] {
         var haltStatus: [Digest: HaltStatus] = [:]
         for h in tally.halts.values {
             if h.time > horizon {
-                ignored.append(IgnoredEntry(id: h.id, reason: "halt dated beyond the allowed clock skew; not counted yet"))
+                noteDatedAhead(h.time)
+                ignored.append(IgnoredEntry(id: h.id, reason: Reason(.haltDatedAhead, "halt dated beyond the allowed clock skew; not counted yet")))
                 continue
             }
             let idx = rosterIndex(at: h.time)
             guard h.rosterVersion == UInt64(idx + 1) else {
-                ignored.append(IgnoredEntry(id: h.id, reason: "halt names roster version \(h.rosterVersion), not the one in force"))
+                ignored.append(IgnoredEntry(id: h.id, reason: Reason(.haltWrongRosterVersion, "halt names roster version \(h.rosterVersion), not the one in force")))
                 continue
             }
             guard let m = rosters[idx].member(withKey: h.author) else {
-                ignored.append(IgnoredEntry(id: h.id, reason: "halt by a key that is not a member"))
+                ignored.append(IgnoredEntry(id: h.id, reason: Reason(.haltByNonMember, "halt by a key that is not a member")))
                 continue
             }
             guard rosters[idx].policy.mayHalt(roles: m.roles) else {
-                ignored.append(IgnoredEntry(id: h.id, reason: "\(m.name) has no halt authority"))
+                ignored.append(IgnoredEntry(id: h.id, reason: Reason(.haltWithoutAuthority, "\(m.name) has no halt authority")))
                 continue
             }
             haltStatus[h.id] = HaltStatus(id: h.id, member: m.name, time: h.time, reason: h.reason)
-            events.append((h.time, 0, h.id, .halt(h)))
+            events.append(TimedEvent(time: h.time, order: 0, id: h.id, event: .halt(h)))
         }
-        events.sort { ($0.time, $0.order, $0.id) < ($1.time, $1.order, $1.id) }
+        return haltStatus
+    }
 
-        // 4. Replay the events in time order.
-        var rosterIdx = 0
-        var tier = genesis.baseTier
-        var since: UInt64? = nil
-        var active: [Digest: UInt32] = [:]  // halt id -> authorised tier when it struck
-        var history: [TierChange] = []
-        func base() -> UInt32 { rosters[rosterIdx].baseTier }
-        func lapseCheck(_ t: UInt64) {
-            if let s = since, tier > base(), s &+ rosters[rosterIdx].policy.lapseMs <= t {
-                tier = base()
-                since = nil
-                history.append(TierChange(time: s &+ rosters[rosterIdx].policy.lapseMs, tier: tier, cause: "authorisation lapsed"))
-            }
+    /// Lapse (§5.5): authorisation above the base tier that was not re-affirmed within the policy's `lapse`.
+    func lapse(at t: UInt64, _ s: inout ReplayState) {
+        let base = rosters[s.rosterIdx].baseTier
+        let lapseMs = rosters[s.rosterIdx].policy.lapseMs
+        if let since = s.since, s.tier > base { nextChange.note(since.addingSaturating(lapseMs)) }
+        if let since = s.since, s.tier > base, since &+ lapseMs <= t {
+            s.tier = base
+            s.since = nil
+            s.history.append(TierChange(time: since &+ lapseMs, tier: base, cause: "authorisation lapsed"))
         }
-        for ev in events {
-            lapseCheck(ev.time)
-            switch ev.event {
-            case .activate(let v):
-                rosterIdx = v
-                let r = rosters[v]
-                // Authorisation granted by votes is kept (within the new ladder); the base tier is a default, so a
-                // lab resting at its base moves to the new base.
-                let next = since == nil ? r.baseTier : min(max(tier, r.baseTier), r.maxTier)
-                if next != tier {
-                    tier = next
-                    history.append(TierChange(time: ev.time, tier: tier, cause: "roster version \(v + 1) took effect"))
-                }
-                if tier == r.baseTier { since = nil }
-            case .halt(let h):
-                active[h.id] = tier
-                if tier != base() {
-                    tier = base()
-                    history.append(TierChange(time: h.time, tier: tier, cause: "halted by \(name(h.author)): \(h.reason)"))
-                }
-                since = nil
-            case .pass(let p, let at):
-                var outcome: String
-                switch p.proposal.action {
-                case .advance(let t):
-                    if !active.isEmpty {
-                        outcome = "no effect: halted when it passed"
-                    } else if t == tier &+ 1 && t <= rosters[rosterIdx].maxTier {
-                        tier = t
-                        since = at
-                        outcome = "applied"
-                        history.append(TierChange(time: at, tier: t, cause: "proposal \(p.id.short) passed"))
-                    } else if t == tier && t > base() {
-                        since = at
-                        outcome = "re-affirmed"
-                    } else {
-                        outcome = "no effect: authorised tier was \(tier) when it passed (one tier at a time)"
-                    }
-                case .resume(let t, let ids):
-                    var ceiling: UInt32? = nil
-                    for h in ids {
-                        if let struckAt = active.removeValue(forKey: h) {
-                            ceiling = max(ceiling ?? 0, struckAt)
-                            haltStatus[h]?.resolvedBy = p.id
-                            haltStatus[h]?.resolvedAt = at
-                        }
-                    }
-                    if ceiling == nil {
-                        outcome = "no effect: none of its halts was active"
-                    } else if !active.isEmpty {
-                        outcome = "resolved \(ids.count) halt(s); still halted by others"
-                    } else {
-                        let resumed = max(min(t, ceiling!, rosters[rosterIdx].maxTier), base())
-                        if resumed != tier {
-                            history.append(TierChange(time: at, tier: resumed, cause: "resumed by proposal \(p.id.short)"))
-                        }
-                        tier = resumed
-                        since = resumed > base() ? at : nil
-                        outcome = resumed < t ? "applied: resumed at tier \(resumed) (the tier when halted)" : "applied"
-                    }
-                case .amend:
-                    outcome = "applied"
-                }
-                statuses[p.id]?.outcome = outcome
+    }
+
+    /// Replay (§5.5): one event, after the lapse check at its time.
+    func replay(_ ev: TimedEvent, _ s: inout ReplayState, _ statuses: inout [Digest: ProposalStatus],
+                _ haltStatus: inout [Digest: HaltStatus]) {
+        lapse(at: ev.time, &s)
+        let base = rosters[s.rosterIdx].baseTier
+        switch ev.event {
+        case .activate(let v):
+            s.rosterIdx = v
+            let r = rosters[v]
+            // Authorisation granted by votes is kept (within the new ladder); the base tier is a default, so a
+            // lab resting at its base moves to the new base.
+            let next = s.since == nil ? r.baseTier : min(max(s.tier, r.baseTier), r.maxTier)
+            if next != s.tier {
+                s.tier = next
+                s.history.append(TierChange(time: ev.time, tier: s.tier, cause: "roster version \(v + 1) took effect"))
             }
+            if s.tier == r.baseTier { s.since = nil }
+        case .halt(let h):
+            s.active[h.id] = s.tier
+            if s.tier != base {
+                s.tier = base
+                s.history.append(TierChange(time: h.time, tier: s.tier, cause: "halted by \(name(h.author)): \(h.reason)"))
+            }
+            s.since = nil
+        case .pass(let p, let at):
+            statuses[p.id]?.outcome = passOutcome(p, at: at, &s, &haltStatus)
         }
-        lapseCheck(now)
+    }
+
+    /// What a passed advance or resume does to the replay state, and the outcome reported for it.
+    func passOutcome(_ p: ProposalRecord, at: UInt64, _ s: inout ReplayState,
+                     _ haltStatus: inout [Digest: HaltStatus]) -> Reason {
+        let base = rosters[s.rosterIdx].baseTier
+        let maxTier = rosters[s.rosterIdx].maxTier
+        switch p.proposal.action {
+        case .advance(let t):
+            if !s.active.isEmpty { return Reason(.haltedWhenPassed, "no effect: halted when it passed") }
+            if t == s.tier &+ 1 && t <= maxTier {
+                s.tier = t
+                s.since = at
+                s.history.append(TierChange(time: at, tier: t, cause: "proposal \(p.id.short) passed"))
+                return Reason(.applied, "applied")
+            }
+            if t == s.tier && t > base {
+                s.since = at
+                return Reason(.reaffirmed, "re-affirmed")
+            }
+            return Reason(.notNextTier, "no effect: authorised tier was \(s.tier) when it passed (one tier at a time)")
+        case .resume(let t, let ids):
+            var ceiling: UInt32? = nil
+            for h in ids {
+                if let struckAt = s.active.removeValue(forKey: h) {
+                    ceiling = max(ceiling ?? 0, struckAt)
+                    haltStatus[h]?.resolvedBy = p.id
+                    haltStatus[h]?.resolvedAt = at
+                }
+            }
+            guard let ceiling else { return Reason(.noActiveHalt, "no effect: none of its halts was active") }
+            if !s.active.isEmpty {
+                return Reason(.stillHaltedByOthers, "resolved \(ids.count) halt(s); still halted by others")
+            }
+            let resumed = max(min(t, ceiling, maxTier), base)
+            if resumed != s.tier {
+                s.history.append(TierChange(time: at, tier: resumed, cause: "resumed by proposal \(p.id.short)"))
+            }
+            s.tier = resumed
+            s.since = resumed > base ? at : nil
+            return resumed < t ? Reason(.appliedAtHaltedTier, "applied: resumed at tier \(resumed) (the tier when halted)")
+                : Reason(.applied, "applied")
+        case .amend:
+            return Reason(.amendmentInForce, "applied")
+        }
+    }
+
+    /// Outcomes of passed amendments (§5.2): in force, cooling off, or beaten by another amendment.
+    func amendmentOutcomes(_ statuses: inout [Digest: ProposalStatus], pending: Pending?) {
         for (id, s) in statuses where s.passed && s.outcome == nil {
             guard case .amend(let proposed) = tally.proposals[id]!.proposal.action else { continue }
             if let v = rosters.firstIndex(of: proposed), v > 0 {
-                statuses[id]?.outcome = "applied: roster version \(v + 1) in force"
-            } else if let p = pending, p.version == proposed.version, pendingHash == proposed.hash {
-                statuses[id]?.outcome = "passed; roster version \(p.version) takes effect after the cooling-off period"
+                statuses[id]?.outcome = Reason(.amendmentInForce, "applied: roster version \(v + 1) in force")
+            } else if let p = pending, p.version == proposed.version, p.hash == proposed.hash {
+                statuses[id]?.outcome = Reason(.amendmentCoolingOff, "passed; roster version \(p.version) takes effect after the cooling-off period")
             } else {
-                statuses[id]?.outcome = "no effect: another amendment of roster version \(proposed.version - 1) passed first"
+                statuses[id]?.outcome = Reason(.amendmentSuperseded, "no effect: another amendment of roster version \(proposed.version - 1) passed first")
             }
         }
+    }
 
-        let roster = rosters[rosterIdx]
-        let halted = !active.isEmpty
-        let authorized = halted ? roster.baseTier : tier
+    /// Report (§5.6): the verdict at `now`.
+    func report(_ s: ReplayState, statuses: [Digest: ProposalStatus], halts haltStatus: [Digest: HaltStatus],
+                pending: Pending?) -> Verdict {
+        let roster = rosters[s.rosterIdx]
+        let halted = !s.active.isEmpty
+        let authorized = halted ? roster.baseTier : s.tier
         var equivocations: [EquivocationStatus] = []
         for (key, ev) in tally.equivocations {
             equivocations.append(
@@ -433,12 +508,13 @@ private struct VerdictComputation {
         equivocations.sort { $0.member < $1.member }
         return Verdict(
             at: now, authorizedTier: authorized, baseTier: roster.baseTier, halted: halted,
-            authorizedSince: authorized > roster.baseTier ? since : nil,
-            lapsesAt: authorized > roster.baseTier ? since.map { $0 &+ roster.policy.lapseMs } : nil,
-            rosterVersion: roster.version, rosterHash: roster.hash, roster: roster, pendingRoster: pending,
+            authorizedSince: authorized > roster.baseTier ? s.since : nil,
+            lapsesAt: authorized > roster.baseTier ? s.since.map { $0 &+ roster.policy.lapseMs } : nil,
+            rosterVersion: roster.version, rosterHash: roster.hash, roster: roster,
+            pendingRoster: pending.map { ($0.version, $0.activatesAt) },
             halts: haltStatus.values.sorted { ($0.time, $0.id) < ($1.time, $1.id) },
             proposals: statuses.values.sorted { ($0.time, $0.id) < ($1.time, $1.id) },
-            equivocations: equivocations, ignored: ignored.sorted { $0.id < $1.id }, history: history,
-            entryCount: tally.entryCount)
+            equivocations: equivocations, ignored: ignored.sorted { $0.id < $1.id }, history: s.history,
+            entryCount: tally.entryCount, validUntil: nextChange.at)
     }
 }

@@ -72,10 +72,12 @@ public struct EntryStore: Sendable {
         let author = e.entry.author
         guard knownKeys.contains(author) else { throw .notAMember(author.fingerprint) }
         var out = InsertOutcome()
-        let feed = feeds[author] ?? []
+        // Never hold the feed array in a local across `append`: the append would then copy the whole feed
+        // (copy-on-write), making a long feed's load and catch-up quadratic.
+        let count = feeds[author]?.count ?? 0
         let seq = e.entry.seq
-        if seq <= UInt64(feed.count) {
-            let held = feed[Int(seq) - 1]
+        if seq <= UInt64(count) {
+            let held = feeds[author]![Int(seq) - 1]
             if held.id == e.id {
                 out.duplicate = true
             } else if evidence[author] == nil {
@@ -90,8 +92,8 @@ public struct EntryStore: Sendable {
             }
             return out
         }
-        if seq == UInt64(feed.count) + 1 {
-            guard extendable(e, after: feed.last) else {
+        if seq == UInt64(count) + 1 {
+            guard extendable(e, after: feeds[author]?.last) else {
                 // Same position as the next free one but not linked to our head: a fork further back.
                 return noteBrokenLink(e, &out)
             }

@@ -63,6 +63,24 @@ public struct GossipNode: Sendable {
     var peers: [PeerID: Peer] = [:]
     var nextAntiEntropy: UInt64 = 0
     var rosterCache: (epoch: Int, second: UInt64, roster: Roster)?
+    /// The last verdict and the tally epoch it was computed at (see ``verdict(now:)``).
+    var verdictCache: (epoch: Int, verdict: Verdict)?
+    /// Verdicts computed (not served from the cache); for tests and benchmarks.
+    public private(set) var verdictsComputed = 0
+
+    /// The verdict at `now`, from the cache while no entry was added and time alone cannot have changed it
+    /// (``Verdict/validUntil``); STATUS, TOKEN and ATTEST each need it, and a verdict is a pass over every entry.
+    public mutating func verdict(now: UInt64) -> Verdict {
+        if let c = verdictCache, c.epoch == store.tally.epoch, c.verdict.at <= now, now < c.verdict.validUntil {
+            var v = c.verdict
+            v.at = now
+            return v
+        }
+        let v = store.verdict(at: now)
+        verdictsComputed += 1
+        verdictCache = (store.tally.epoch, v)
+        return v
+    }
 
     struct PendingToken: Sendable {
         var client: PeerID
@@ -118,7 +136,7 @@ public struct GossipNode: Sendable {
     mutating func rosterInForce(now: UInt64) -> Roster {
         let epoch = store.tally.rosterEpoch, second = now / 1000
         if let c = rosterCache, c.epoch == epoch, c.second == second { return c.roster }
-        let r = store.verdict(at: now).roster
+        let r = verdict(now: now).roster
         rosterCache = (epoch, second, r)
         return r
     }
@@ -297,19 +315,23 @@ public struct GossipNode: Sendable {
             var out = persistAndPush(outcome, except: nil)
             out.append(.send(peer, .ack(request: request, status: .stored, reason: "")))
             return out
-        case .statusRequest(let request, let at):
-            let v = store.verdict(at: at == 0 ? now : at)
-            guard case .object(var fields) = v.json() else { return [] }
-            fields.append(("roster_in_force", v.roster.json()))
-            fields.append(("node", .object([
-                ("name", .string(settings.nodeName)), ("peers", .int(readyPeerNodes.count)),
-                ("digest", .string(store.digest.hex)), ("detached_halts", .int(store.detachedHalts.count)),
-                ("buffered", .int(store.pending.values.reduce(0) { $0 + $1.count })),
-                ("frames_in", .int(framesIn)), ("connections_closed_for_misbehaviour", .int(rejected)),
-            ])))
-            var json = Array(JSONValue.object(fields).serialized().utf8)
-            if json.count > WireMessage.maxStatusJSON { json = Array("{\"error\":\"status too large\"}".utf8) }
-            return [.send(peer, .status(request: request, json: json))]
+        case .statusRequest(let request, let q):
+            var v = q.at == 0 ? verdict(now: now) : store.verdict(at: q.at)
+            let info = NodeStatus.NodeInfo(
+                name: settings.nodeName, peerNodes: UInt32(clamping: readyPeerNodes.count), digest: store.digest,
+                detachedHalts: UInt32(clamping: store.detachedHalts.count),
+                buffered: UInt32(clamping: store.pending.values.reduce(0) { $0 + $1.count }),
+                framesIn: UInt64(clamping: framesIn), connectionsClosedForMisbehaviour: UInt64(clamping: rejected))
+            var status: NodeStatus
+            if let id = q.proposal {
+                let total = v.proposals.count
+                v.proposals = v.proposals.filter { $0.id == id }
+                status = NodeStatus.page(of: v, offset: 0, limit: 1, node: info)
+                status.proposalsTotal = total
+            } else {
+                status = NodeStatus.page(of: v, offset: Int(q.offset), limit: Int(q.limit), node: info)
+            }
+            return [.send(peer, .status(request: request, status))]
         case .headRequest(let request, let author):
             guard let h = store.head(of: author) else {
                 return [.send(peer, .head(request: request, seq: 0, id: .zero, time: 0, entry: []))]
@@ -327,7 +349,7 @@ public struct GossipNode: Sendable {
             guard var p = pendingTokens[request], let a = attestation else { return [] }
             let core = p.token.coreHash
             guard a.isValid(core: core), a.authorizedTier >= p.token.tier,
-                store.verdict(at: now).roster.member(withKey: a.attester) != nil,
+                verdict(now: now).roster.member(withKey: a.attester) != nil,
                 !p.token.attestations.contains(where: { $0.attester == a.attester })
             else { return [] }
             p.token.attestations.append(a)
@@ -345,7 +367,7 @@ public struct GossipNode: Sendable {
     // MARK: Tokens (SPEC.md §9)
 
     private mutating func issueToken(request: UInt64, tier: UInt32, for peer: PeerID, now: UInt64) -> [Directive] {
-        let v = store.verdict(at: now)
+        let v = verdict(now: now)
         func refuse(_ why: String) -> [Directive] { [.send(peer, .token(request: request, reason: why, token: []))] }
         if v.halted {
             return refuse("halted by \(v.activeHalts.map { "\($0.member) (\($0.reason))" }.joined(separator: ", ")); no token while a halt is in force")
@@ -374,7 +396,7 @@ public struct GossipNode: Sendable {
     }
 
     private mutating func attest(request: UInt64, core: Digest, tier: UInt32, issuedAt: UInt64, to peer: PeerID, now: UInt64) -> [Directive] {
-        let v = store.verdict(at: now)
+        let v = verdict(now: now)
         func refuse(_ why: String) -> [Directive] { [.send(peer, .attest(request: request, reason: why, attestation: nil))] }
         guard let key = settings.attester, v.roster.member(withKey: key.publicKey) != nil else { return refuse("no member key") }
         if v.halted { return refuse("halted") }

@@ -25,7 +25,7 @@ extension Verdict {
                     ("entries", .array(e.ids.map { .string($0.hex) })),
                 ])
             })),
-            ("ignored", .array(ignored.map { .object([("id", .string($0.id.hex)), ("reason", .string($0.reason))]) })),
+            ("ignored", .array(ignored.map { .object([("id", .string($0.id.hex)), ("reason", .string($0.reason.text)), ("reason_code", .string($0.reason.code.rawValue))]) })),
             ("history", .array(history.map { c in
                 .object([("time", time(c.time)), ("tier", .uint(UInt64(c.tier))), ("cause", .string(c.cause))])
             })),
@@ -51,13 +51,13 @@ extension Verdict {
             ("roles", .array(p.roles.map { .object([("role", .string($0.role)), ("have", .int($0.have)), ("need", .int($0.need))]) })),
             ("vetoed_by", .array(p.vetoedBy.map { .string($0) })),
             ("passed", .bool(p.passed)), ("passed_at", p.passedAt.map { .string(TimeText.format($0)) } ?? .null),
-            ("outcome", p.outcome.map { .string($0) } ?? .null), ("open", .bool(p.open)),
-            ("invalid", p.invalid.map { .string($0) } ?? .null),
+            ("outcome", p.outcome.map { .string($0.text) } ?? .null), ("outcome_code", p.outcome.map { .string($0.code.rawValue) } ?? .null), ("open", .bool(p.open)),
+            ("invalid", p.invalid.map { .string($0.text) } ?? .null), ("invalid_code", p.invalid.map { .string($0.code.rawValue) } ?? .null),
             ("votes", .array(p.votes.map { v in
                 .object([
                     ("member", .string(v.member)), ("choice", .string(v.choice.name)),
                     ("time", .string(TimeText.format(v.time))), ("reason", .string(v.reason)),
-                    ("counted", .bool(v.ignored == nil)), ("ignored", v.ignored.map { .string($0) } ?? .null),
+                    ("counted", .bool(v.ignored == nil)), ("ignored", v.ignored.map { .string($0.text) } ?? .null), ("ignored_code", v.ignored.map { .string($0.code.rawValue) } ?? .null),
                 ])
             })),
         ])
@@ -76,38 +76,83 @@ extension ProposalStatus {
 }
 
 extension Verdict {
-    /// A human-readable report.
+    /// A human-readable report (the one renderer of status text: ``NodeStatus/text()``).
+    public func text() -> String { NodeStatus(verdict: self).text() }
+}
+
+extension NodeStatus {
+    /// The status as people read it: `tiergate status` offline and from a node, the demo, and the tests.
     public func text() -> String {
+        let v = verdict
         var out: [String] = []
-        let state = halted ? "HALTED" : (authorizedTier > baseTier ? "AUTHORISED" : "PAUSED (base tier)")
-        out.append("authorised tier: \(authorizedTier)   [\(state)]   base tier: \(baseTier)   as of \(TimeText.format(at))")
-        if let s = authorizedSince, let l = lapsesAt {
+        let state = v.halted ? "HALTED" : (v.authorizedTier > v.baseTier ? "AUTHORISED" : "PAUSED (base tier)")
+        out.append("authorised tier: \(v.authorizedTier)   [\(state)]   base tier: \(v.baseTier)   as of \(TimeText.format(v.at))")
+        if let s = v.authorizedSince, let l = v.lapsesAt {
             out.append("authorised since \(TimeText.format(s)); lapses at \(TimeText.format(l)) unless re-affirmed")
         }
-        out.append("roster version \(rosterVersion) (\(rosterHash.short)…), \(roster.members.count) members; \(entryCount) entries")
-        if let p = pendingRoster {
+        out.append("roster version \(v.rosterVersion) (\(v.rosterHash.short)…), \(v.roster.members.count) members; \(v.entryCount) entries")
+        if let n = node {
+            out.append("node \(n.name): \(n.peerNodes) peer node(s) connected, digest \(n.digest.short)…, \(n.detachedHalts) detached halt(s), \(n.buffered) buffered")
+        }
+        if let p = v.pendingRoster {
             out.append("roster version \(p.version) passed and takes effect at \(TimeText.format(p.activatesAt))")
         }
-        for h in activeHalts {
+        for h in v.activeHalts {
             out.append("HALT \(h.id.short)… by \(h.member) at \(TimeText.format(h.time)): \(h.reason)")
         }
-        if !proposals.isEmpty { out.append("proposals:") }
-        for p in proposals {
-            let state = p.passed ? "PASSED \(TimeText.format(p.passedAt!)) — \(p.outcome ?? "")" :
-                (p.invalid.map { "INVALID: \($0)" } ?? (p.open ? "open until \(TimeText.format(p.closesAt))" : "closed, not passed"))
+        if haltsTotal > v.activeHalts.count { out.append("… and \(haltsTotal - v.activeHalts.count) more halts in force") }
+        if !v.proposals.isEmpty {
+            let shown = v.proposals.count < proposalsTotal
+                ? " (the \(v.proposals.count) newest from position \(offset + 1) of \(proposalsTotal); --offset for more)" : ""
+            out.append("proposals:\(shown)")
+        } else if proposalsTotal > 0 {
+            out.append("proposals: \(proposalsTotal), none shown")
+        }
+        for p in v.proposals {
             out.append("  \(p.id.short)… \(p.action) tier \(p.tier) \"\(p.title)\" by \(p.proposer)")
-            out.append("      \(p.progressLine) — \(state)")
-            for v in p.votes {
-                let note = v.ignored.map { " (not counted: \($0))" } ?? ""
-                let reason = v.reason.isEmpty ? "" : " \"\(v.reason)\""
-                out.append("      \(TimeText.format(v.time))  \(v.member): \(v.choice.name)\(reason)\(note)")
+            out.append("      \(p.progressLine) — \(p.stateLine)")
+            for vote in p.votes {
+                let note = vote.ignored.map { " (not counted: \($0))" } ?? ""
+                let reason = vote.reason.isEmpty ? "" : " \"\(vote.reason)\""
+                out.append("      \(TimeText.format(vote.time))  \(vote.member): \(vote.choice.name)\(reason)\(note)")
             }
         }
-        for e in equivocations {
+        for e in v.equivocations {
             out.append("EQUIVOCATION by \(e.member) at feed position \(e.seq): entries \(e.ids.map { $0.short + "…" }.joined(separator: " and ")); votes void")
         }
-        for i in ignored.prefix(20) { out.append("ignored \(i.id.short)…: \(i.reason)") }
-        if ignored.count > 20 { out.append("… and \(ignored.count - 20) more ignored entries") }
+        for i in v.ignored.prefix(20) { out.append("ignored \(i.id.short)…: \(i.reason)") }
+        if ignoredTotal > min(20, v.ignored.count) { out.append("… and \(ignoredTotal - min(20, v.ignored.count)) more ignored entries") }
         return out.joined(separator: "\n")
+    }
+
+    /// The JSON form: the verdict's fields (SPEC.md §5.6), the roster in force, the totals of the lists that may be
+    /// partial, and `node` when a node answered.
+    public func json() -> JSONValue {
+        guard case .object(var fields) = verdict.json() else { return verdict.json() }
+        fields.append(("proposals_total", .int(proposalsTotal)))
+        fields.append(("proposals_offset", .int(offset)))
+        fields.append(("halts_total", .int(haltsTotal)))
+        fields.append(("resolved_halts_total", .int(resolvedTotal)))
+        fields.append(("ignored_total", .int(ignoredTotal)))
+        fields.append(("history_total", .int(historyTotal)))
+        fields.append(("roster_in_force", verdict.roster.json()))
+        if let n = node {
+            fields.append(("node", .object([
+                ("name", .string(n.name)), ("peers", .uint(UInt64(n.peerNodes))), ("digest", .string(n.digest.hex)),
+                ("detached_halts", .uint(UInt64(n.detachedHalts))), ("buffered", .uint(UInt64(n.buffered))),
+                ("frames_in", .uint(n.framesIn)),
+                ("connections_closed_for_misbehaviour", .uint(n.connectionsClosedForMisbehaviour)),
+            ])))
+        }
+        return .object(fields)
+    }
+}
+
+extension ProposalStatus {
+    /// `PASSED … — applied`, `INVALID: …`, `open until …` or `closed, not passed`.
+    public var stateLine: String {
+        if passed, let at = passedAt { return "PASSED \(TimeText.format(at)) — \(outcome?.text ?? "")" }
+        if let invalid { return "INVALID: \(invalid)" }
+        return open ? "open until \(TimeText.format(closesAt))" : "closed, not passed"
     }
 }

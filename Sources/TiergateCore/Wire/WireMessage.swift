@@ -33,6 +33,27 @@ public enum AckStatus: UInt8, Sendable {
     case rejected = 2
 }
 
+/// What a STATUS_REQUEST asks for (SPEC.md §8.6).
+public struct StatusQuery: Hashable, Sendable {
+    /// The verdict's time; 0 = the node's now.
+    public var at: UInt64
+    /// The page of proposals, newest first; `limit` 0 asks for none (what `check` and `gate` need).
+    public var offset: UInt32
+    public var limit: UInt32
+    /// Only this proposal (the page then holds it, or nothing when the node does not know it).
+    public var proposal: Digest?
+
+    public init(at: UInt64 = 0, offset: UInt32 = 0, limit: UInt32 = 0, proposal: Digest? = nil) {
+        self.at = at
+        self.offset = offset
+        self.limit = limit
+        self.proposal = proposal
+    }
+
+    /// The default page of `status`.
+    public static let defaultLimit: UInt32 = 100
+}
+
 /// The messages of the node protocol (SPEC.md §8.2).
 public enum WireMessage: Hashable, Sendable {
     case hello(version: UInt32, genesis: Digest, role: PeerRole, name: String)
@@ -43,8 +64,8 @@ public enum WireMessage: Hashable, Sendable {
     case frontier(replyWanted: Bool, Frontier)
     case submit(request: UInt64, entry: [UInt8])
     case ack(request: UInt64, status: AckStatus, reason: String)
-    case statusRequest(request: UInt64, at: UInt64)
-    case status(request: UInt64, json: [UInt8])
+    case statusRequest(request: UInt64, StatusQuery)
+    case status(request: UInt64, NodeStatus)
     case headRequest(request: UInt64, author: PublicKey)
     case head(request: UInt64, seq: UInt64, id: Digest, time: UInt64, entry: [UInt8])
     case exportRequest(request: UInt64)
@@ -61,7 +82,6 @@ public enum WireMessage: Hashable, Sendable {
     public static let maxFrameBody = 4 << 20
     public static let maxEntriesPerMessage = 1024
     public static let maxFrontier = 4096
-    public static let maxStatusJSON = 4_190_000
     public static let maxExportChunk = 1 << 20
 
     public var typeCode: UInt8 {
@@ -124,12 +144,16 @@ public enum WireMessage: Hashable, Sendable {
             w.u64(r)
             w.u8(s.rawValue)
             w.string(reason)
-        case .statusRequest(let r, let at):
+        case .statusRequest(let r, let q):
             w.u64(r)
-            w.u64(at)
-        case .status(let r, let json):
+            w.u64(q.at)
+            w.u32(q.offset)
+            w.u32(q.limit)
+            w.u8(q.proposal == nil ? 0 : 1)
+            if let p = q.proposal { w.raw(p.bytes) }
+        case .status(let r, let status):
             w.u64(r)
-            w.lengthPrefixed(json)
+            status.encode(into: &w)
         case .headRequest(let r, let a):
             w.u64(r)
             w.raw(a.bytes)
@@ -220,8 +244,13 @@ public enum WireMessage: Hashable, Sendable {
             let s = try r.u8("ack.status")
             guard let status = AckStatus(rawValue: s) else { throw .invalidValue(field: "ack.status", reason: "unknown status \(s)") }
             self = .ack(request: req, status: status, reason: try r.text("ack.reason", max: 1024))
-        case 9: self = .statusRequest(request: try r.u64("status_request.request"), at: try r.u64("status_request.at"))
-        case 10: self = .status(request: try r.u64("status.request"), json: try r.lengthPrefixed("status.json", max: WireMessage.maxStatusJSON))
+        case 9:
+            let req = try r.u64("status_request.request")
+            var q = StatusQuery(at: try r.u64("status_request.at"), offset: try r.u32("status_request.offset"),
+                                limit: try r.u32("status_request.limit"))
+            if try NodeStatus.bool(&r, "status_request.proposal") { q.proposal = try r.digest("status_request.proposal") }
+            self = .statusRequest(request: req, q)
+        case 10: self = .status(request: try r.u64("status.request"), try NodeStatus(from: &r))
         case 11: self = .headRequest(request: try r.u64("head_request.request"), author: try r.publicKey("head_request.author"))
         case 12:
             self = .head(
