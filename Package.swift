@@ -6,6 +6,7 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .executable(name: "tiergate", targets: ["tiergate"]),
+        .executable(name: "tiergate-bench", targets: ["tiergate-bench"]),
         .library(name: "TiergateCore", targets: ["TiergateCore"]),
         .library(name: "TiergateStorage", targets: ["TiergateStorage"]),
         .library(name: "TiergateNode", targets: ["TiergateNode"]),
@@ -43,14 +44,45 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
+        // What the commands share: failures and exit codes, output, loading files and keys, connecting to a node.
+        .target(
+            name: "TiergateCLIKit",
+            dependencies: [
+                "TiergateCore",
+                "TiergateStorage",
+                "TiergateNode",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        // The `tiergate demo` story (five real node processes), kept out of the commands' code.
+        .target(
+            name: "TiergateDemo",
+            dependencies: ["TiergateCore", "TiergateStorage", "TiergateNode", "TiergateCLIKit"]
+        ),
         .executableTarget(
             name: "tiergate",
             dependencies: [
                 "TiergateCore",
                 "TiergateStorage",
                 "TiergateNode",
+                "TiergateCLIKit",
+                "TiergateDemo",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        // The benchmarks: their own program, not part of the product binary.
+        .executableTarget(
+            name: "tiergate-bench",
+            dependencies: [
+                "TiergateCore",
+                "TiergateStorage",
+                "TiergateNode",
+                "TiergateCLIKit",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

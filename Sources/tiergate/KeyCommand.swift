@@ -1,5 +1,6 @@
 import ArgumentParser
 import TiergateCore
+import TiergateCLIKit
 import TiergateStorage
 
 struct KeyCommand: ParsableCommand {

@@ -3,6 +3,7 @@ import Logging
 import NIOCore
 import ServiceLifecycle
 import TiergateCore
+import TiergateCLIKit
 import TiergateStorage
 import TiergateNode
 

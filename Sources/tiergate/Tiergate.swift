@@ -1,5 +1,6 @@
 import ArgumentParser
 import TiergateCore
+import TiergateCLIKit
 import TiergateStorage
 
 @main
@@ -22,7 +23,7 @@ struct Tiergate: AsyncParsableCommand {
         version: version,
         subcommands: [
             KeygenCommand.self, KeyCommand.self, RosterCommand.self, ProposeCommand.self, VoteCommand.self,
-            HaltCommand.self, SubmitCommand.self, StatusCommand.self, LedgerCommand.self, NodeCommand.self, TokenCommand.self, CheckCommand.self, GateCommand.self, SimulateCommand.self, BenchCommand.self, DemoCommand.self,
+            HaltCommand.self, SubmitCommand.self, StatusCommand.self, LedgerCommand.self, NodeCommand.self, TokenCommand.self, CheckCommand.self, GateCommand.self, SimulateCommand.self, DemoCommand.self,
         ]
     )
 }

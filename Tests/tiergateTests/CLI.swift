@@ -22,10 +22,13 @@ enum CLI {
         func json() throws -> JSONValue { try JSONValue.parse(stdout) }
     }
 
+    /// The benchmark program, built beside `tiergate`.
+    static var benchBinary: String { (binary as NSString).deletingLastPathComponent + "/tiergate-bench" }
+
     @discardableResult
-    static func run(_ args: [String], in dir: String? = nil, env: [String: String] = [:]) throws -> Result {
+    static func run(_ args: [String], in dir: String? = nil, env: [String: String] = [:], executable: String? = nil) throws -> Result {
         let p = Process()
-        p.executableURL = URL(fileURLWithPath: binary)
+        p.executableURL = URL(fileURLWithPath: executable ?? binary)
         p.arguments = args
         // The tests decide which key a command uses: never inherit TIERGATE_KEY from whoever runs the suite.
         var environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("TIERGATE_") || $0.key == "TIERGATE_BIN" }

@@ -238,10 +238,11 @@ final class NodeProcess {
 }
 
 @Suite(.serialized) struct BenchSmokeTests {
-    /// `tiergate bench --quick` runs every benchmark and reports its figure, baseline and ratio (never a timing assertion).
+    /// `tiergate-bench --quick` runs every benchmark and reports its figure, baseline and ratio (never a timing
+    /// assertion); the suite runs only this smoke, and the product binary has no bench command.
     @Test func quickBenchmarksRunAndReportRatios() throws {
         let started = Date()
-        let r = try CLI.run(["bench", "--quick", "--json"])
+        let r = try CLI.run(["--quick", "--json", "--tiergate", CLI.binary], executable: CLI.benchBinary)
         #expect(r.code == 0, "\(r.stderr)")
         let j = try r.json()
         guard case .array(let verify) = j["verify"], let large = verify.last else { Issue.record("no verify figures"); return }

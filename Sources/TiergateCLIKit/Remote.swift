@@ -7,15 +7,17 @@ import TiergateNode
 /// The key a command uses to open an encrypted, member-authenticated link to a node (SPEC.md §12).
 /// `--key` falls back to $TIERGATE_KEY and `--passphrase-file` to $TIERGATE_PASSPHRASE_FILE, so a training
 /// cluster's gate can be configured once (an observer key is enough to read status and fetch tokens).
-struct LinkKeyOptions: ParsableArguments {
+public struct LinkKeyOptions: ParsableArguments {
     @Option(name: .customLong("key"), help: ArgumentHelp(
         "A roster member's or observer's secret key file for the node link (default: $TIERGATE_KEY).", valueName: "key"))
-    var linkKey: String?
+    public var linkKey: String?
     @Option(name: .customLong("passphrase-file"), help: ArgumentHelp(
         "Passphrase file for a sealed --key (default: $TIERGATE_PASSPHRASE_FILE).", valueName: "passphrase-file"))
-    var linkPassphraseFile: String?
+    public var linkPassphraseFile: String?
 
-    func load() throws -> SigningKey {
+    public init() {}
+
+    public func load() throws -> SigningKey {
         let env = ProcessInfo.processInfo.environment
         guard let path = linkKey ?? env["TIERGATE_KEY"].flatMap({ $0.isEmpty ? nil : $0 }) else {
             throw CLIFailure.cannotEvaluate(
@@ -26,16 +28,16 @@ struct LinkKeyOptions: ParsableArguments {
 }
 
 /// Node access for the CLI, mapping client errors to exit codes (unreachable: 2).
-enum Remote {
+public enum Remote {
     /// Opens a link to the node at `address` of the lab `roster` (genesis), as `identity`. The node must prove the key
     /// of a roster member that is not an observer.
-    static func connect(_ address: String, roster: Roster, identity: SigningKey) throws -> NodeClient {
+    public static func connect(_ address: String, roster: Roster, identity: SigningKey) throws -> NodeClient {
         try connect(address, genesis: roster.hash, identity: identity, nodeKeys: Set(roster.members.voters.map(\.key)))
     }
 
     /// As above when only the genesis hash is known (`submit` of entry files): any key that completes the handshake
     /// bound to that genesis is accepted; the entries are signed, so a false node can only fail to store them.
-    static func connect(_ address: String, genesis: Digest, identity: SigningKey, nodeKeys: Set<PublicKey>? = nil) throws -> NodeClient {
+    public static func connect(_ address: String, genesis: Digest, identity: SigningKey, nodeKeys: Set<PublicKey>? = nil) throws -> NodeClient {
         guard let e = Endpoint(address) else { throw CLIFailure.cannotEvaluate("--node takes HOST:PORT, got '\(address)'") }
         do { return try NodeClient(endpoint: e, genesis: genesis, identity: identity, nodeKeys: nodeKeys) } catch {
             throw CLIFailure.cannotEvaluate("\(error)")
@@ -43,7 +45,7 @@ enum Remote {
     }
 
     /// Submits one entry; only "stored" or "already stored" is success.
-    static func submit(_ e: SignedEntry, to client: NodeClient) throws {
+    public static func submit(_ e: SignedEntry, to client: NodeClient) throws {
         let (status, reason): (AckStatus, String)
         do { (status, reason) = try client.submit(e) } catch { throw CLIFailure.cannotEvaluate("node \(client.endpoint): \(error)") }
         switch status {

@@ -7,10 +7,14 @@ import NIOPosix
 import TiergateCore
 import TiergateStorage
 import TiergateNode
+import TiergateCLIKit
 
+/// `tiergate-bench`: the benchmarks, a program of their own (not part of the product binary). It runs the
+/// `tiergate` binary beside it (or `--tiergate PATH`) where a benchmark measures the CLI end to end.
+@main
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "bench",
+        commandName: "tiergate-bench",
         abstract: "Benchmarks, each reported as a ratio against a baseline measured in the same run.",
         discussion: """
             NAMES: verify, check, halt, simulate, catchup, link (default: all).
@@ -23,13 +27,14 @@ struct BenchCommand: ParsableCommand {
                         seal+open throughput vs libsodium's raw ChaCha20-Poly1305 on the same 64 KiB chunks
             --quick runs each in seconds, for a smoke check. Benchmarks never fail on timing.
 
-            Example: tiergate bench verify --json
+            Example: tiergate-bench verify --json
             """)
 
     @Argument(help: "Which benchmarks to run.") var names: [String] = []
     @Flag(help: "Small sizes: each benchmark runs in seconds.") var quick = false
     @Flag(help: "Print one JSON object with every figure.") var json = false
     @Option(help: "Entries in the verify benchmark's large ledger (default 1,000,000; quick 20,000).") var entries: Int?
+    @Option(help: "The tiergate binary to measure (default: the one beside tiergate-bench).") var tiergate: String?
 
     func validate() throws {
         let known = ["verify", "check", "halt", "simulate", "catchup", "link"]
@@ -38,7 +43,12 @@ struct BenchCommand: ParsableCommand {
 
     func run() throws {
         let selected = names.isEmpty ? ["verify", "check", "halt", "simulate", "catchup", "link"] : names
-        let bench = Bench(quick: quick, json: json)
+        let beside = (Bench.selfPath as NSString).deletingLastPathComponent + "/tiergate"
+        let binary = tiergate ?? beside
+        guard FileManager.default.isExecutableFile(atPath: binary) else {
+            throw ValidationError("no tiergate binary at \(binary); build it (swift build) or pass --tiergate PATH")
+        }
+        let bench = Bench(quick: quick, json: json, binary: binary)
         defer { try? FileManager.default.removeItem(atPath: bench.dir) }  // generated ledgers, rosters, node data
         var results: [(String, JSONValue)] = [("machine", bench.machine())]
         for n in selected {
@@ -59,12 +69,15 @@ struct BenchCommand: ParsableCommand {
 struct Bench {
     let quick: Bool
     let json: Bool
-    let binary = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+    static let selfPath = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+    /// The `tiergate` binary the CLI benchmarks run.
+    let binary: String
     let dir: String
 
-    init(quick: Bool, json: Bool) {
+    init(quick: Bool, json: Bool, binary: String) {
         self.quick = quick
         self.json = json
+        self.binary = binary
         dir = NSTemporaryDirectory() + "tiergate-bench-\(getpid())"
         try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
     }

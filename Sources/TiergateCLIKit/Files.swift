@@ -5,8 +5,8 @@ import TiergateStorage
 import Glibc
 #endif
 
-enum Files {
-    static func makeDirectory(_ path: String) throws {
+public enum Files {
+    public static func makeDirectory(_ path: String) throws {
         var st = stat()
         if stat(path, &st) == 0 {
             guard st.st_mode & S_IFMT == S_IFDIR else { throw CLIFailure.cannotEvaluate("\(path) exists and is not a directory") }
@@ -17,16 +17,16 @@ enum Files {
         }
     }
 
-    static func read(_ path: String, max: Int = 64 << 20) throws -> [UInt8] {
+    public static func read(_ path: String, max: Int = 64 << 20) throws -> [UInt8] {
         do { return try KeyFiles.readFile(path, max: max) } catch { throw CLIFailure.cannotEvaluate("\(error)") }
     }
 
-    static func exists(_ path: String) -> Bool {
+    public static func exists(_ path: String) -> Bool {
         access(path, F_OK) == 0
     }
 
     /// Hashes a file with BLAKE2b-256 in 1 MiB chunks.
-    static func blake2b(_ path: String) throws -> Digest {
+    public static func blake2b(_ path: String) throws -> Digest {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw CLIFailure.cannotEvaluate("cannot read evidence file \(path): \(String(cString: strerror(errno)))") }
         defer { close(fd) }
@@ -45,7 +45,7 @@ enum Files {
     }
 
     /// Writes a file atomically (temp + fsync + rename).
-    static func replace(_ path: String, _ bytes: [UInt8], mode: mode_t = 0o644) throws {
+    public static func replace(_ path: String, _ bytes: [UInt8], mode: mode_t = 0o644) throws {
         do { try KeyFiles.replace(path, bytes, mode: mode) } catch { throw CLIFailure.cannotEvaluate("\(error)") }
     }
 }

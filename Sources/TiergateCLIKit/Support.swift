@@ -7,31 +7,36 @@ import Glibc
 #endif
 
 /// A failure the CLI reports with a message and one of the documented exit codes.
-struct CLIFailure: Error {
-    var code: Int32
-    var message: String
+public struct CLIFailure: Error {
+    public var code: Int32
+    public var message: String
 
-    static func cannotEvaluate(_ message: String) -> CLIFailure { CLIFailure(code: 2, message: message) }
-    static func negative(_ message: String) -> CLIFailure { CLIFailure(code: 1, message: message) }
+    public static func cannotEvaluate(_ message: String) -> CLIFailure { CLIFailure(code: 2, message: message) }
+    public static func negative(_ message: String) -> CLIFailure { CLIFailure(code: 1, message: message) }
+
+    public init(code: Int32, message: String) {
+        self.code = code
+        self.message = message
+    }
 }
 
-enum Out {
-    static func line(_ s: String) {
+public enum Out {
+    public static func line(_ s: String) {
         print(s)
     }
 
-    static func err(_ s: String) {
+    public static func err(_ s: String) {
         var text = s
         if !text.hasSuffix("\n") { text += "\n" }
         writeStderr(text)
     }
 
-    static func json(_ v: JSONValue) {
+    public static func json(_ v: JSONValue) {
         print(v.serialized(pretty: true))
     }
 
     /// Writes straight to fd 2 (unbuffered), after flushing stdout so that the two interleave in order.
-    static func writeStderr(_ text: String) {
+    public static func writeStderr(_ text: String) {
         fflush(nil)
         var bytes = Array(text.utf8)
         var done = 0
@@ -42,13 +47,13 @@ enum Out {
         }
     }
 
-    static var stderrIsTerminal: Bool { isatty(2) == 1 }
+    public static var stderrIsTerminal: Bool { isatty(2) == 1 }
 }
 
 extension ParsableCommand {
     /// Runs `body`, turning failures into the documented exit codes with a message on stderr
     /// (and, with `json`, a single `{"ok": false, "error": ...}` object on stdout).
-    func guarded(json: Bool = false, _ body: () throws -> Void) throws {
+    public func guarded(json: Bool = false, _ body: () throws -> Void) throws {
         do {
             try body()
         } catch let f as CLIFailure {
@@ -62,8 +67,8 @@ extension ParsableCommand {
 }
 
 /// Loading helpers shared by the commands; each converts library errors to CLI failures.
-enum Load {
-    static func genesis(_ path: String) throws -> GenesisDocument {
+public enum Load {
+    public static func genesis(_ path: String) throws -> GenesisDocument {
         let bytes: [UInt8]
         do { bytes = try KeyFiles.readFile(path, max: 1 << 20) } catch {
             throw CLIFailure.cannotEvaluate("\(error)")
@@ -74,7 +79,7 @@ enum Load {
     }
 
     /// A genesis roster that every founder signed: the only kind entries may be checked against.
-    static func trustedGenesis(_ path: String) throws -> GenesisDocument {
+    public static func trustedGenesis(_ path: String) throws -> GenesisDocument {
         let doc = try genesis(path)
         let report = doc.checkSignatures()
         guard report.complete, doc.roster.version == 1 else {
@@ -85,12 +90,12 @@ enum Load {
         return doc
     }
 
-    static func passphrase(_ path: String?) throws -> [UInt8]? {
+    public static func passphrase(_ path: String?) throws -> [UInt8]? {
         guard let p = path else { return nil }
         do { return try KeyFiles.readPassphrase(path: p) } catch { throw CLIFailure.cannotEvaluate("\(error)") }
     }
 
-    static func signingKey(_ path: String, passphraseFile: String?) throws -> SigningKey {
+    public static func signingKey(_ path: String, passphraseFile: String?) throws -> SigningKey {
         var pass = try passphrase(passphraseFile)
         defer { if pass != nil { Sodium.zero(&pass!) } }
         do { return try KeyFiles.readSecretKey(path: path, passphrase: pass) } catch {
@@ -98,7 +103,7 @@ enum Load {
         }
     }
 
-    static func time(_ text: String?, option: String) throws -> UInt64 {
+    public static func time(_ text: String?, option: String) throws -> UInt64 {
         guard let t = text else { return SystemClock.nowMs() }
         guard let v = TimeText.parse(t) else {
             throw ValidationError("\(option) takes an RFC 3339 UTC time like 2026-11-29T12:00:00Z, got '\(t)'")
@@ -107,7 +112,7 @@ enum Load {
     }
 
     /// Audits a ledger; unreadable files are exit 2.
-    static func audit(_ path: String, genesis: Roster, progress: Bool = false) throws -> AuditResult {
+    public static func audit(_ path: String, genesis: Roster, progress: Bool = false) throws -> AuditResult {
         var lastShown = -1
         let show: ((Int, Int) -> Void)? =
             progress && Out.stderrIsTerminal
