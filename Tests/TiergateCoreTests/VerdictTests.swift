@@ -340,6 +340,16 @@ struct VerdictTests {
         var proposal: SignedEntry
     }
 
+    /// A random scenario, then a halt, a resume of it and everyone's vote on the resume.
+    static func randomScenarioWithHaltAndResume(_ rng: inout Simulation.SplitMix) -> Scenario {
+        var s = randomScenario(&rng)
+        let names = s.lab.genesis.members.map(\.name)
+        let h = s.lab.halt(names[0], at: t0 + 90 * minute)
+        let r = s.lab.resume(names[0], tier: 1, halts: [h.id], at: t0 + 91 * minute)
+        s.entries += [h, r] + names.map { s.lab.vote($0, r, at: t0 + 92 * minute) }
+        return s
+    }
+
     static func randomScenario(_ rng: inout Simulation.SplitMix) -> Scenario {
         let names = ["m0", "m1", "m2", "m3", "m4", "m5", "m6"]
         let roleNames = ["safety", "leader", "board", "auditor"]
@@ -427,12 +437,7 @@ struct VerdictTests {
     @Test(arguments: 0..<60)
     func arrivalOrderDoesNotChangeTheVerdict(seed: Int) {
         var rng = Simulation.SplitMix(seed: UInt64(seed) &+ 1)
-        var s = Self.randomScenario(&rng)
-        // Add a halt and a resume for variety.
-        let names = s.lab.genesis.members.map(\.name)
-        let h = s.lab.halt(names[0], at: t0 + 90 * minute)
-        let r = s.lab.resume(names[0], tier: 1, halts: [h.id], at: t0 + 91 * minute)
-        s.entries += [h, r] + names.map { s.lab.vote($0, r, at: t0 + 92 * minute) }
+        let s = Self.randomScenarioWithHaltAndResume(&rng)
         let reference = s.lab.verdict(s.entries, at: t0 + 3 * hour).json().serialized()
         for _ in 0..<5 {
             let shuffled = s.entries.shuffled(using: &rng)
@@ -454,11 +459,7 @@ struct VerdictValidityTests {
     @Test(arguments: 0..<40)
     func aVerdictHoldsUntilValidUntil(seed: Int) {
         var rng = Simulation.SplitMix(seed: UInt64(seed) &+ 1000)
-        var s = VerdictTests.randomScenario(&rng)
-        let names = s.lab.genesis.members.map(\.name)
-        let h = s.lab.halt(names[0], at: t0 + 90 * minute)
-        let r = s.lab.resume(names[0], tier: 1, halts: [h.id], at: t0 + 91 * minute)
-        s.entries += [h, r] + names.map { s.lab.vote($0, r, at: t0 + 92 * minute) }
+        let s = VerdictTests.randomScenarioWithHaltAndResume(&rng)
         var changes = 0
         for k in 0..<40 {
             let at = t0 + UInt64(k) * 5 * minute + UInt64.random(in: 0..<minute, using: &rng)
