@@ -37,47 +37,76 @@ struct FuzzRegressionTests {
 
     // MARK: - The fuzz targets' decoder paths, with #expect in place of fatalError
 
-    /// `frame`: FrameParser over the whole stream; every decoded message round-trips exactly.
-    static func replayFrame(_ bytes: [UInt8], _ label: String) {
+    /// What the last stage a target reaches made of an input: accepted whole, or rejected with the error's text.
+    enum Outcome: Equatable, CustomStringConvertible {
+        case accepted
+        case rejected(String)
+        /// A frame stream that ended inside a frame: the node waits for more bytes (and its timeouts end that).
+        case incomplete
+
+        var isRejected: Bool { if case .rejected = self { return true } else { return false } }
+        var description: String {
+            switch self {
+            case .accepted: return "accepted"
+            case .rejected(let why): return "rejected: \(why)"
+            case .incomplete: return "incomplete"
+            }
+        }
+    }
+
+    /// `frame`: FrameParser over the whole stream; every decoded message round-trips exactly. Rejected when the
+    /// parser throws (a node closes the connection) or a nested entry or token is rejected.
+    @discardableResult
+    static func replayFrame(_ bytes: [UInt8], _ label: String) -> Outcome {
         var parser = FrameParser()
         parser.append(bytes)
         var offset = 0
+        var nested: Outcome = .accepted
         while true {
             let message: WireMessage?
-            do { message = try parser.next() } catch { _ = error.description; break }
+            do { message = try parser.next() } catch { return .rejected(error.description) }
             guard let m = message else { break }
             let n = Int(bytes[offset]) << 24 | Int(bytes[offset + 1]) << 16 | Int(bytes[offset + 2]) << 8 | Int(bytes[offset + 3])
             let body = Array(bytes[(offset + 4)..<(offset + 4 + n)])
             offset += 4 + n
             #expect(m.encodedBody() == body, "\(label): \(m.name) re-encodes differently")
             #expect((try? WireMessage(body: m.encodedBody())) == m, "\(label): \(m.name) does not round-trip")
+            var inner: [Outcome] = []
             switch m {
-            case .entries(let list): for e in list { replayEntry(e, label) }
-            case .evidence(let a, let b):
-                replayEntry(a, label)
-                replayEntry(b, label)
-            case .submit(_, let e): replayEntry(e, label)
-            case .head(_, _, _, _, let e) where !e.isEmpty: replayEntry(e, label)
-            case .token(_, _, let t) where !t.isEmpty: replayToken(t, label)
+            case .entries(let list): inner = list.map { replayEntry($0, label) }
+            case .evidence(let a, let b): inner = [replayEntry(a, label), replayEntry(b, label)]
+            case .submit(_, let e): inner = [replayEntry(e, label)]
+            case .head(_, _, _, _, let e) where !e.isEmpty: inner = [replayEntry(e, label)]
+            case .token(_, _, let t) where !t.isEmpty: inner = [replayToken(t, label)]
+            case .status(_, let status):
+                _ = status.text()
+                _ = status.json().serialized()
             default: break
             }
+            if nested == .accepted, let bad = inner.first(where: \.isRejected) { nested = bad }
         }
+        return parser.buffered > 0 && nested == .accepted ? .incomplete : nested
     }
 
-    /// `entry`: SignedEntry(decoding:), the signature check, and the exact round trip.
-    static func replayEntry(_ bytes: [UInt8], _ label: String) {
+    /// `entry`: SignedEntry(decoding:), the signature check, and the exact round trip. Accepted only when it
+    /// decodes and verifies for the fixed lab.
+    @discardableResult
+    static func replayEntry(_ bytes: [UInt8], _ label: String) -> Outcome {
         do {
             let e = try SignedEntry(decoding: bytes)
             _ = e.signatureIsValid
-            _ = try? e.verified(lab: genesis.lab, genesis: genesis.hash)
             #expect(e.bytes == bytes, "\(label): a decoded entry re-encodes differently")
+            do { _ = try e.verified(lab: genesis.lab, genesis: genesis.hash) } catch { return .rejected(error.description) }
+            return .accepted
         } catch {
-            _ = error.description
+            return .rejected(error.description)
         }
     }
 
-    /// `ledger`: LedgerReader iteration, LedgerAudit.run (sequential) and the verdict over its tally.
-    static func replayLedger(_ bytes: [UInt8], _ label: String) {
+    /// `ledger`: LedgerReader iteration, LedgerAudit.run (sequential) and the verdict over its tally. Accepted
+    /// only when the audit finds the ledger valid.
+    @discardableResult
+    static func replayLedger(_ bytes: [UInt8], _ label: String) -> Outcome {
         let dir = TempDir()
         let path = dir.file("fuzz.ledger")
         #expect(FileManager.default.createFile(atPath: path, contents: Data(bytes)), "\(label): cannot write the ledger file")
@@ -99,53 +128,95 @@ struct FuzzRegressionTests {
         }
         do {
             let result = try LedgerAudit.run(path: path, genesis: genesis, parallel: false)
-            _ = result.problems.map(\.description)
             _ = result.gaps
             _ = Verdict.compute(genesis: genesis, tally: result.tally, at: now).json().serialized()
+            return result.isValid ? .accepted : .rejected(result.problems.map(\.description).joined(separator: "; "))
         } catch {
-            _ = error.description
+            return .rejected(error.description)
         }
     }
 
-    /// `roster`: the JSON roster file reader and the canonical roster decoder, on the same bytes.
-    static func replayRoster(_ bytes: [UInt8], _ label: String) {
+    /// `roster`: the JSON roster file reader and the canonical roster decoder, on the same bytes. Accepted when
+    /// either reads it.
+    @discardableResult
+    static func replayRoster(_ bytes: [UInt8], _ label: String) -> Outcome {
+        var errors: [String] = []
+        var accepted = false
         do {
             let doc = try GenesisDocument(fileBytes: bytes)
             _ = doc.checkSignatures()
             #expect((try? GenesisDocument(fileBytes: doc.fileBytes())) == doc, "\(label): roster file does not round-trip")
+            accepted = true
         } catch {
-            _ = error.description
+            errors.append(error.description)
         }
         do {
             let r = try Roster(decoding: bytes)
             #expect(r.encoded() == bytes, "\(label): a decoded roster re-encodes differently")
+            accepted = true
         } catch {
-            _ = error.description
+            errors.append(error.description)
         }
+        return accepted ? .accepted : .rejected(errors.joined(separator: "; "))
     }
 
-    /// `token`: TierToken(decoding:), then the offline check for tier 1 at the fixed time.
-    static func replayToken(_ bytes: [UInt8], _ label: String) {
+    /// `token`: TierToken(decoding:), then the offline check for tier 1 at the fixed time. Accepted only when the
+    /// check allows.
+    @discardableResult
+    static func replayToken(_ bytes: [UInt8], _ label: String) -> Outcome {
         do {
             let token = try TierToken(decoding: bytes)
             #expect(token.encoded() == bytes, "\(label): a decoded token re-encodes differently")
             do {
                 _ = try TokenChecker.check(token, genesis: genesis, tier: 1, now: now)
+                return .accepted
             } catch {
-                _ = error.description
+                return .rejected(error.description)
             }
         } catch {
-            _ = error.description
+            return .rejected(error.description)
         }
+    }
+
+    /// Runs each input through `replay` and expects the outcome: rejection (with `reason` in the error text, when
+    /// given), or acceptance for the inputs listed as valid controls.
+    static func expectOutcomes(_ inputs: [(String, [UInt8])], _ expectations: [String: Expected],
+                               _ replay: ([UInt8], String) -> Outcome, sourceLocation: SourceLocation = #_sourceLocation) {
+        #expect(Set(inputs.map(\.0)) == Set(expectations.keys), "every input has an expected outcome", sourceLocation: sourceLocation)
+        for (label, bytes) in inputs {
+            guard let expected = expectations[label] else { continue }
+            let got = replay(bytes, label)
+            switch expected {
+            case .rejected(let reason):
+                guard case .rejected(let why) = got else {
+                    Issue.record("\(label): expected rejection, got \(got)", sourceLocation: sourceLocation)
+                    continue
+                }
+                if let reason, !why.contains(reason) {
+                    Issue.record("\(label): rejected, but not for '\(reason)': \(why)", sourceLocation: sourceLocation)
+                }
+            case .accepted:
+                if got != .accepted { Issue.record("\(label): expected acceptance, got \(got)", sourceLocation: sourceLocation) }
+            case .incomplete:
+                if got != .incomplete { Issue.record("\(label): expected an incomplete stream, got \(got)", sourceLocation: sourceLocation) }
+            }
+        }
+    }
+
+    enum Expected {
+        case rejected(String?)
+        case accepted
+        case incomplete
+        static var rejected: Expected { .rejected(nil) }
     }
 
     static func replay(_ target: String, _ bytes: [UInt8], _ label: String) {
         switch target {
-        case "frame": replayFrame(bytes, label)
-        case "entry": replayEntry(bytes, label)
-        case "ledger": replayLedger(bytes, label)
-        case "roster": replayRoster(bytes, label)
-        case "token": replayToken(bytes, label)
+        case "frame": _ = replayFrame(bytes, label)
+        case "entry": _ = replayEntry(bytes, label)
+        case "ledger": _ = replayLedger(bytes, label)
+        case "roster": _ = replayRoster(bytes, label)
+        case "token": _ = replayToken(bytes, label)
         case "link": LinkReplay.replay(bytes, label)
         default: Issue.record("unknown fuzz target \(target) (\(label))")
         }
@@ -214,7 +285,26 @@ struct FuzzRegressionTests {
             ("SUBMIT of an amendment to a roster at the top tier",
              WireMessage.submit(request: 1, entry: Self.amendment(to: Self.rosterAtTopTier()).bytes).encodedFrame()),
         ]
-        for (label, bytes) in inputs { Self.replayFrame(bytes, "frame: \(label)") }
+        let expected: [String: Expected] = [
+            "length beyond the limit": .rejected("exceeds the 4194304-byte limit"),
+            "length 4 MiB + 1": .rejected("exceeds the 4194304-byte limit"),
+            "zero length": .rejected("ended inside field 'message.type'"),
+            "unknown type 0": .rejected("unknown message type 0"),
+            "unknown type 255": .rejected("unknown message type 255"),
+            "ENTRIES count UInt32.max": .rejected("field 'entries' is too long"),
+            "ENTRIES item length UInt32.max": .rejected("field 'entries[]' is too long"),
+            "FRONTIER 4097 heads": .rejected("field 'frontier.heads' is too long"),
+            "FRONTIER reply flag 2": .rejected("'frontier.reply_wanted' has an invalid value"),
+            "HELLO name not UTF-8": .rejected("not valid UTF-8"),
+            "HELLO name 65 bytes": .rejected("field 'hello.name' is too long"),
+            "ATTEST present 2": .rejected("'attest.present' has an invalid value"),
+            "ATTEST halted 1": .rejected("an attestation states that no halt is in force"),
+            "STATUS json longer than the frame": .rejected("ended inside field 'status.at'"),
+            "EXPORT chunk above 1 MiB": .rejected("field 'export.chunk' is too long"),
+            "trailing byte after DIGEST": .rejected("unexpected trailing byte"),
+            "SUBMIT of an amendment to a roster at the top tier": .rejected("'policy.advance_overrides' has an invalid value"),
+        ]
+        Self.expectOutcomes(inputs, expected) { Self.replayFrame($0, "frame: \($1)") }
     }
 
     @Test func hostileEntries() {
@@ -232,7 +322,17 @@ struct FuzzRegressionTests {
             ("an evidence count of UInt32.max", hugeEvidence + [UInt8](repeating: 0, count: 64)),
             ("an amendment to a roster at the top tier", Self.amendment(to: Self.rosterAtTopTier()).bytes),
         ]
-        for (label, bytes) in inputs { Self.replayEntry(bytes, "entry: \(label)") }
+        let expected: [String: Expected] = [
+            "empty": .rejected("ended inside field 'entry.signature'"),
+            "64 zero bytes": .rejected("ended inside field 'entry.signature'"),
+            "65 zero bytes": .rejected("unsupported entry format 0"),
+            "one byte over the entry limit": .rejected("exceeds the 196608-byte limit"),
+            "a valid entry with a byte appended": .rejected("unexpected trailing byte"),
+            "a valid entry missing its last byte": .rejected("ended inside field 'entry.signature'"),
+            "an evidence count of UInt32.max": .rejected("field 'proposal.evidence' is too long"),
+            "an amendment to a roster at the top tier": .rejected("'policy.advance_overrides' has an invalid value"),
+        ]
+        Self.expectOutcomes(inputs, expected) { Self.replayEntry($0, "entry: \($1)") }
     }
 
     @Test func hostileLedgers() {
@@ -260,7 +360,23 @@ struct FuzzRegressionTests {
             ("empty evidence frame", header + LedgerFormat.frame(.evidence, payload: [])),
             ("an amendment to a roster at the top tier", header + amend),
         ]
-        for (label, bytes) in inputs { Self.replayLedger(bytes, "ledger: \(label)") }
+        let expected: [String: Expected] = [
+            "empty file": .rejected("shorter than the 48-byte header"),
+            "47 bytes": .rejected("shorter than the 48-byte header"),
+            "bad magic": .rejected("bad magic"),
+            "version 2": .rejected("unsupported ledger version 2"),
+            "another genesis": .rejected("the ledger header names genesis roster"),
+            "header only": .accepted,  // an empty ledger is valid
+            "frame length UInt32.max": .rejected("torn tail"),
+            "4 bytes of a frame header": .rejected("torn tail"),
+            "checksum mismatch then more frames": .rejected("corrupt frame #0 at offset 48: checksum mismatch"),
+            "checksum mismatch at the end": .rejected("torn tail"),
+            "unknown frame type": .rejected("unknown frame type 9"),
+            "the same entry twice": .rejected("is already taken"),
+            "empty evidence frame": .rejected("ended inside field 'evidence.first'"),
+            "an amendment to a roster at the top tier": .rejected("'policy.advance_overrides' has an invalid value"),
+        ]
+        Self.expectOutcomes(inputs, expected) { Self.replayLedger($0, "ledger: \($1)") }
     }
 
     @Test func hostileRosters() {
@@ -285,7 +401,23 @@ struct FuzzRegressionTests {
             ("canonical roster at the top tier with an override", Self.rosterAtTopTier().encoded()),
             ("roster file at the top tier with an override", GenesisDocument(roster: Self.rosterAtTopTier()).fileBytes()),
         ]
-        for (label, bytes) in inputs { Self.replayRoster(bytes, "roster: \(label)") }
+        let expected: [String: Expected] = [
+            "empty": .rejected("unexpected end of document"),
+            "empty object": .rejected("format: missing"),
+            "nesting 100000 deep": .rejected("nesting deeper than 64"),
+            "duplicate key": .rejected("duplicate key \"format\""),
+            "lone surrogate escape": .rejected("invalid \\u escape"),
+            "truncated escape": .rejected("invalid \\u escape"),
+            "number with a huge exponent": .rejected("roster.version: expected a non-negative integer"),
+            "version above UInt64.max": .rejected("roster.version: expected a non-negative integer"),
+            "duration overflow": .rejected("roster.policy.lapse: expected a duration"),
+            "canonical roster with a trailing byte": .rejected("unexpected trailing byte"),
+            "canonical roster truncated": .rejected("ended inside field 'policy.freshness_quorum'"),
+            "canonical roster, members count UInt32.max": .rejected("field 'roster.members' is too long"),
+            "canonical roster at the top tier with an override": .rejected("'policy.advance_overrides' has an invalid value"),
+            "roster file at the top tier with an override": .rejected("inconsistent roster"),
+        ]
+        Self.expectOutcomes(inputs, expected) { Self.replayRoster($0, "roster: \($1)") }
     }
 
     @Test func hostileTokens() {
@@ -316,7 +448,19 @@ struct FuzzRegressionTests {
             ("a member's attestation dated UInt64.max", token(entries: quorum, attestationTime: .max)),
             ("a member's attestation dated UInt64.max - 1 minute", token(entries: quorum, attestationTime: .max - minute)),
         ]
-        for (label, bytes) in inputs { Self.replayToken(bytes, "token: \(label)") }
+        let expected: [String: Expected] = [
+            "empty": .rejected("not a Tiergate token"),
+            "magic only": .rejected("ended inside field 'token.format'"),
+            "entries count UInt32.max": .rejected("field 'token.entries' is too long"),
+            "expires_at equal to issued_at": .rejected("must be after issued_at"),
+            "one byte over the token limit": .rejected("field 'token' is too long"),
+            "a valid token": .accepted,  // the control: the same construction, untampered, is allowed
+            "a valid token with a byte appended": .rejected("unexpected trailing byte"),
+            "an unsigned amendment to a roster at the top tier": .rejected("token carries an invalid entry"),
+            "a member's attestation dated UInt64.max": .rejected("is not from the token's issue time"),
+            "a member's attestation dated UInt64.max - 1 minute": .rejected("is not from the token's issue time"),
+        ]
+        Self.expectOutcomes(inputs, expected) { Self.replayToken($0, "token: \($1)") }
     }
 }
 

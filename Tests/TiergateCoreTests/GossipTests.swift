@@ -264,6 +264,34 @@ struct GossipTests {
         #expect(largest < 25_000, "no message beyond the batch bound")
     }
 
+    /// One catch-up batch in flight per peer: DIGESTs and FRONTIERs wanting a reply that arrive before the batch's
+    /// follow-up do not start another batch (the catching-up peer would get the same entries again, and its link's
+    /// send queue would overflow and be cut as "not reading"); the follow-up continues, and a lost follow-up only
+    /// delays the next batch by `batchFollowUpTimeoutMs`.
+    @Test func aCatchUpKeepsOneBatchInFlight() {
+        var lab = Lab()
+        var settings = GossipSettings()
+        settings.antiEntropyBatchBytes = 20_000
+        var a = GossipNode(store: EntryStore(genesis: lab.genesis), settings: settings)
+        let b = GossipNode(store: EntryStore(genesis: lab.genesis), settings: settings)
+        let p = lab.propose("alice", tier: 1, at: t0)
+        _ = a.inject(p)
+        for i in 0..<600 { _ = a.inject(lab.vote(["bob", "carol", "dave"][i % 3], p, .abstain, at: t0 + UInt64(i))) }
+        _ = a.connected(1, outbound: false, now: t0)
+        _ = a.received(.hello(version: 1, genesis: lab.genesis.hash, role: .node, name: "b"), from: 1, now: t0)
+        func batches(_ ds: [Directive]) -> Int { ds.filter { if case .send(_, .entries) = $0 { return true } else { return false } }.count }
+        let first = a.received(.frontier(replyWanted: true, b.store.frontier), from: 1, now: t0)
+        #expect(batches(first) > 0, "the first batch goes out")
+        #expect(first.contains { if case .send(_, .frontier(true, _)) = $0 { return true } else { return false } }, "and asks for the follow-up")
+        // Before the batch is in: B's periodic DIGEST and a FRONTIER wanting a reply start nothing.
+        #expect(a.received(.digest(b.store.computeDigest()), from: 1, now: t0 + 1_000).isEmpty)
+        #expect(batches(a.received(.frontier(replyWanted: true, b.store.frontier), from: 1, now: t0 + 1_500)) == 0)
+        // The follow-up (B's frontier, no reply wanted) continues the catch-up.
+        #expect(batches(a.received(.frontier(replyWanted: false, b.store.frontier), from: 1, now: t0 + 2_000)) > 0)
+        // A follow-up that never comes: after the timeout a new exchange may start.
+        #expect(!a.received(.digest(b.store.computeDigest()), from: 1, now: t0 + 2_000 + settings.batchFollowUpTimeoutMs).isEmpty)
+    }
+
     @Test func equivocationIsDetectedAcrossNodesAndEvidenceSpreads() {
         var lab = Lab()
         let p = lab.propose("alice", tier: 1, at: t0)

@@ -31,6 +31,8 @@ public struct GossipSettings: Sendable {
     public var attester: SigningKey?
     /// Entries sent in answer to one FRONTIER, at most; the rest follows a round trip later (SPEC.md §8.4).
     public var antiEntropyBatchBytes = 4 << 20
+    /// How long a catch-up batch may wait for its follow-up FRONTIER before another may be sent.
+    public var batchFollowUpTimeoutMs: UInt64 = 30_000
     /// How long to wait for peers' attestations when the freshness quorum is above 1.
     public var attestationTimeoutMs: UInt64 = 3_000
     /// How a batch of received entries has its signatures checked; the node shell passes `.allCores`.
@@ -56,6 +58,10 @@ public struct GossipNode: Sendable {
         var outbound: Bool
         var tokens: Double
         var lastRefill: UInt64
+        /// Set while a truncated catch-up batch to this peer awaits its follow-up FRONTIER (until this time): one
+        /// batch in flight per peer, so a peer busy checking signatures is not sent the same entries again by
+        /// every DIGEST, and its link's send queue stays within bounds (SPEC.md §8.4).
+        var batchInFlightUntil: UInt64?
     }
 
     public private(set) var store: EntryStore
@@ -268,15 +274,24 @@ public struct GossipNode: Sendable {
             return flushBatch([], except: peer)
         case .digest(let theirs):
             guard role == .node else { return misbehaving(peer, "clients may not send \(message.name)") }
+            // While a catch-up batch to this peer is in flight, its follow-up FRONTIER continues the exchange.
+            if let until = peers[peer]?.batchInFlightUntil, now < until { return [] }
             return theirs == store.digest ? [] : [.send(peer, .frontier(replyWanted: true, store.frontier))]
         case .frontier(let replyWanted, let theirs):
             guard role == .node else { return misbehaving(peer, "clients may not send \(message.name)") }
+            if let until = peers[peer]?.batchInFlightUntil, now < until {
+                // The follow-up of a truncated batch is a FRONTIER without reply_wanted (their answer to ours);
+                // a FRONTIER that wants a reply, sent before our batch is in, would only repeat the batch.
+                if replyWanted { return [] }
+            }
+            peers[peer]?.batchInFlightUntil = nil
             var out: [Directive] = []
             let (entries, evidence, truncated) = store.missing(from: theirs, maxBytes: settings.antiEntropyBatchBytes)
             out += GossipNode.chunked(entries).map { .send(peer, .entries($0)) }
             out += evidence.map { .send(peer, .evidence(first: $0.first.bytes, second: $0.second.bytes)) }
             if truncated {
                 // More remains: ask for their frontier again once this batch is in (self-clocked catch-up).
+                peers[peer]?.batchInFlightUntil = now.addingSaturating(settings.batchFollowUpTimeoutMs)
                 out.append(.send(peer, .frontier(replyWanted: true, store.frontier)))
             } else if replyWanted && store.lacksSomething(of: theirs) {
                 out.append(.send(peer, .frontier(replyWanted: false, store.frontier)))
