@@ -109,6 +109,7 @@ let package = Package(
                 "TiergateNode",
                 "TiergateTestKit",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),
