@@ -264,32 +264,56 @@ struct GossipTests {
         #expect(largest < 25_000, "no message beyond the batch bound")
     }
 
-    /// One catch-up batch in flight per peer: DIGESTs and FRONTIERs wanting a reply that arrive before the batch's
-    /// follow-up do not start another batch (the catching-up peer would get the same entries again, and its link's
-    /// send queue would overflow and be cut as "not reading"); the follow-up continues, and a lost follow-up only
-    /// delays the next batch by `batchFollowUpTimeoutMs`.
-    @Test func aCatchUpKeepsOneBatchInFlight() {
+    /// A catch-up sends each entry once. DIGESTs and FRONTIERs wanting a reply that arrive before a batch's
+    /// follow-up start nothing (before, each started a duplicate 4 MiB batch until the link's send queue passed
+    /// 16 MiB and the catching-up peer was cut as "not reading"); a follow-up that predates the batch in flight
+    /// (two exchanges crossed at connect) gets the *next* entries, so two batches can be in flight but none twice;
+    /// a follow-up that never comes only delays the next exchange by `batchFollowUpTimeoutMs`.
+    @Test func aCatchUpSendsEachEntryOnce() {
         var lab = Lab()
         var settings = GossipSettings()
         settings.antiEntropyBatchBytes = 20_000
         var a = GossipNode(store: EntryStore(genesis: lab.genesis), settings: settings)
-        let b = GossipNode(store: EntryStore(genesis: lab.genesis), settings: settings)
+        var bStore = EntryStore(genesis: lab.genesis)  // the catching-up peer's store
         let p = lab.propose("alice", tier: 1, at: t0)
         _ = a.inject(p)
         for i in 0..<600 { _ = a.inject(lab.vote(["bob", "carol", "dave"][i % 3], p, .abstain, at: t0 + UInt64(i))) }
         _ = a.connected(1, outbound: false, now: t0)
         _ = a.received(.hello(version: 1, genesis: lab.genesis.hash, role: .node, name: "b"), from: 1, now: t0)
-        func batches(_ ds: [Directive]) -> Int { ds.filter { if case .send(_, .entries) = $0 { return true } else { return false } }.count }
-        let first = a.received(.frontier(replyWanted: true, b.store.frontier), from: 1, now: t0)
-        #expect(batches(first) > 0, "the first batch goes out")
+        var sent: [Digest] = []
+        func batch(_ ds: [Directive]) -> [SignedEntry] {
+            let list = ds.flatMap { d -> [SignedEntry] in
+                guard case .send(_, .entries(let l)) = d else { return [] }
+                return l.map { try! SignedEntry(decoding: $0) }
+            }
+            sent += list.map(\.id)
+            return list
+        }
+        let stale = bStore.frontier
+        let first = a.received(.frontier(replyWanted: true, stale), from: 1, now: t0)
+        let one = batch(first)
+        #expect(!one.isEmpty, "the first batch goes out")
         #expect(first.contains { if case .send(_, .frontier(true, _)) = $0 { return true } else { return false } }, "and asks for the follow-up")
         // Before the batch is in: B's periodic DIGEST and a FRONTIER wanting a reply start nothing.
-        #expect(a.received(.digest(b.store.computeDigest()), from: 1, now: t0 + 1_000).isEmpty)
-        #expect(batches(a.received(.frontier(replyWanted: true, b.store.frontier), from: 1, now: t0 + 1_500)) == 0)
-        // The follow-up (B's frontier, no reply wanted) continues the catch-up.
-        #expect(batches(a.received(.frontier(replyWanted: false, b.store.frontier), from: 1, now: t0 + 2_000)) > 0)
-        // A follow-up that never comes: after the timeout a new exchange may start.
-        #expect(!a.received(.digest(b.store.computeDigest()), from: 1, now: t0 + 2_000 + settings.batchFollowUpTimeoutMs).isEmpty)
+        #expect(a.received(.digest(bStore.computeDigest()), from: 1, now: t0 + 1_000).isEmpty)
+        #expect(batch(a.received(.frontier(replyWanted: true, stale), from: 1, now: t0 + 1_500)).isEmpty)
+        // A follow-up from before the batch arrived gets the next entries, not the same ones.
+        let two = batch(a.received(.frontier(replyWanted: false, stale), from: 1, now: t0 + 2_000))
+        #expect(!two.isEmpty && Set(one.map(\.id)).isDisjoint(with: two.map(\.id)))
+        // B stores both; its follow-ups carry the catch-up to the end.
+        for e in one + two { _ = try? bStore.insertVerified(e) }
+        var now = t0 + 3_000
+        while true {
+            let next = batch(a.received(.frontier(replyWanted: false, bStore.frontier), from: 1, now: now))
+            if next.isEmpty { break }
+            for e in next { _ = try? bStore.insertVerified(e) }
+            now += 100
+        }
+        #expect(bStore.entryCount == 601)
+        #expect(sent.count == 601 && Set(sent).count == 601, "every entry sent exactly once")
+        // Nothing in flight any more: a DIGEST is answered again.
+        _ = a.inject(lab.halt("erin", at: t0 + 700))
+        #expect(!a.received(.digest(bStore.computeDigest()), from: 1, now: now + settings.batchFollowUpTimeoutMs).isEmpty)
     }
 
     @Test func equivocationIsDetectedAcrossNodesAndEvidenceSpreads() {

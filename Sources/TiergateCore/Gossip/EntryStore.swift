@@ -222,6 +222,25 @@ public struct EntryStore: Sendable {
             evidenceAuthors: evidence.keys.sorted())
     }
 
+    /// `other` with each author's head raised to `ahead[author]`: positions of this store's feeds already sent to
+    /// that peer in a catch-up still in flight, so the next batch starts after them. A head of theirs that differs
+    /// from ours at its position (a fork) is left alone, so the proof still goes out.
+    public func raising(_ other: Frontier, to ahead: [PublicKey: UInt64]) -> Frontier {
+        guard !ahead.isEmpty else { return other }
+        var heads: [PublicKey: FrontierHead] = [:]
+        for h in other.heads { heads[h.author] = h }
+        for (author, seq) in ahead {
+            guard let feed = feeds[author], seq >= 1, seq <= UInt64(feed.count) else { continue }
+            if let t = heads[author] {
+                guard t.seq < seq else { continue }
+                if t.seq >= 1, t.seq <= UInt64(feed.count), feed[Int(t.seq) - 1].id != t.head { continue }
+            }
+            heads[author] = FrontierHead(author: author, seq: seq, head: feed[Int(seq) - 1].id)
+        }
+        return Frontier(heads: heads.values.sorted { $0.author < $1.author }, detachedHalts: other.detachedHalts,
+                        evidenceAuthors: other.evidenceAuthors)
+    }
+
     /// SPEC.md §8.4; computed when first asked for after a change (a catch-up of many entries hashes once).
     public var digest: Digest {
         mutating get {

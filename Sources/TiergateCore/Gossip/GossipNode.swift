@@ -58,10 +58,15 @@ public struct GossipNode: Sendable {
         var outbound: Bool
         var tokens: Double
         var lastRefill: UInt64
-        /// Set while a truncated catch-up batch to this peer awaits its follow-up FRONTIER (until this time): one
-        /// batch in flight per peer, so a peer busy checking signatures is not sent the same entries again by
-        /// every DIGEST, and its link's send queue stays within bounds (SPEC.md §8.4).
+        /// Set while a truncated catch-up batch to this peer awaits its follow-up FRONTIER (until this time): a
+        /// peer busy checking signatures is not sent the same entries again by every DIGEST, and its link's send
+        /// queue stays within bounds (SPEC.md §8.4).
         var batchInFlightUntil: UInt64?
+        /// Feed positions already sent in the catch-up in flight, per author: the next batch starts after them even
+        /// when the peer's FRONTIER predates them, so no entry is sent twice and two batches can be in flight.
+        var sentAhead: [PublicKey: UInt64] = [:]
+        /// When `sentAhead` stops being trusted (their FRONTIER never caught up: entries lost or refused).
+        var sentAheadUntil: UInt64 = 0
     }
 
     public private(set) var store: EntryStore
@@ -285,10 +290,19 @@ public struct GossipNode: Sendable {
                 if replyWanted { return [] }
             }
             peers[peer]?.batchInFlightUntil = nil
+            if now >= peers[peer]?.sentAheadUntil ?? 0 { peers[peer]?.sentAhead = [:] }
+            for h in theirs.heads where (peers[peer]?.sentAhead[h.author] ?? .max) <= h.seq {
+                peers[peer]?.sentAhead[h.author] = nil  // they have it now
+            }
             var out: [Directive] = []
-            let (entries, evidence, truncated) = store.missing(from: theirs, maxBytes: settings.antiEntropyBatchBytes)
+            let effective = store.raising(theirs, to: peers[peer]?.sentAhead ?? [:])
+            let (entries, evidence, truncated) = store.missing(from: effective, maxBytes: settings.antiEntropyBatchBytes)
             out += GossipNode.chunked(entries).map { .send(peer, .entries($0)) }
             out += evidence.map { .send(peer, .evidence(first: $0.first.bytes, second: $0.second.bytes)) }
+            for e in entries where e.entry.seq > (peers[peer]?.sentAhead[e.entry.author] ?? 0) {
+                peers[peer]?.sentAhead[e.entry.author] = e.entry.seq
+            }
+            if !entries.isEmpty { peers[peer]?.sentAheadUntil = now.addingSaturating(settings.batchFollowUpTimeoutMs) }
             if truncated {
                 // More remains: ask for their frontier again once this batch is in (self-clocked catch-up).
                 peers[peer]?.batchInFlightUntil = now.addingSaturating(settings.batchFollowUpTimeoutMs)
