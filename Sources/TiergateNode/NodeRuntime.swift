@@ -76,10 +76,11 @@ public final class NodeRuntime: @unchecked Sendable {
         logger.info("ledger loaded", metadata: ["ledger.entries": "\(store.entryCount)", "ledger.path": "\(config.ledgerPath)"])
     }
 
-    /// Binds the listener, starts dialing peers and the periodic tick. Returns the bound address.
-    public func start() throws -> SocketAddress {
+    /// Binds the listener, then (on the node's event loop) starts the I/O thread, dialing peers and the periodic
+    /// tick; the future gives the bound address. Never blocks: `NodeService` awaits it.
+    public func bind() -> EventLoopFuture<SocketAddress> {
         // Every channel of this node lives on its one event loop (the runtime state is confined to it).
-        let server = try ServerBootstrap(group: loop, childGroup: loop)
+        ServerBootstrap(group: loop, childGroup: loop)
             .serverChannelOption(.backlog, value: 256)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
@@ -96,17 +97,23 @@ public final class NodeRuntime: @unchecked Sendable {
                     try self.addHandlers(to: channel, dialer: nil)
                 }
             }
-            .bind(host: config.listen.host, port: config.listen.port).wait()
-        serverChannel = server
-        io.start()
-        loop.execute {
-            for p in self.config.peers { self.dial(Dialer(endpoint: p), after: 0) }
-            self.tickTask = self.loop.scheduleRepeatedTask(initialDelay: .milliseconds(100), delay: .milliseconds(100)) { _ in
-                self.tick()
+            .bind(host: config.listen.host, port: config.listen.port)
+            .hop(to: loop)
+            .flatMapThrowing { server in
+                self.serverChannel = server
+                self.io.start()
+                for p in self.config.peers { self.dial(Dialer(endpoint: p), after: 0) }
+                self.tickTask = self.loop.scheduleRepeatedTask(initialDelay: .milliseconds(100), delay: .milliseconds(100)) { _ in
+                    self.tick()
+                }
+                guard let address = server.localAddress else { throw NodeError.cannotListen("the listener has no address") }
+                return address
             }
-        }
-        return server.localAddress!
     }
+
+    /// ``bind()``, waited for: for synchronous callers (tests, benchmarks); never call it from async code or an
+    /// event loop.
+    public func start() throws -> SocketAddress { try bind().wait() }
 
     /// Completes when the node must stop: with nil after ``requestStop()``, or with the error that stops it (the
     /// ledger cannot be written). The library never exits the process: the caller decides.

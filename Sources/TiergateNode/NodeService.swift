@@ -26,7 +26,7 @@ public struct NodeService: Service {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let runtime = try NodeRuntime(config: config, group: group, logger: logger)
         let address: SocketAddress
-        do { address = try runtime.start() } catch {
+        do { address = try await runtime.bind().get() } catch {
             try await group.shutdownGracefully()
             throw NodeError.cannotListen("\(config.listen): \(error)")
         }

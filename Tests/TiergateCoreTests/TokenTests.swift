@@ -71,6 +71,24 @@ struct TokenTests {
         }
     }
 
+    /// Two different entries of one member at one feed position inside a token are equivocation, as in a ledger
+    /// (SPEC.md §9.3): that member's vote stops counting, so the quorum is gone.
+    @Test func anEquivocationInsideATokenVoidsThatMembersVotes() throws {
+        var lab = Lab()
+        let (_, bytes) = Self.issue(lab: &lab)
+        var token = try TierToken(decoding: bytes)
+        let bob = lab.keys["bob"]!.publicKey
+        let held = lab.heads[bob]
+        lab.heads[bob] = nil  // bob signs again at his first position
+        let p = try SignedEntry(decoding: token.entries[0])
+        let fork = lab.vote("bob", p, .abstain, at: t0 + 30)
+        lab.heads[bob] = held
+        token.entries.append(fork.bytes)
+        #expect(throws: TokenDenial.notAuthorised(tier: 1, recomputed: 0, halted: false)) {
+            try TokenChecker.check(token, genesis: lab.genesis, tier: 1, now: t0 + hour + minute)
+        }
+    }
+
     @Test func everyFlippedBitIsDenied() throws {
         var lab = Lab()
         let (_, bytes) = Self.issue(lab: &lab)

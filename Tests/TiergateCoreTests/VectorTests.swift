@@ -246,6 +246,19 @@ struct VectorTests {
         let v4 = ["alice", "bob", "gate"].enumerated().map { lab4.vote($1, p4, at: t0 + UInt64($0) + 1) }
         try w4.append(entries: [p4] + v4 + [lab4.halt("gate", at: t0 + minute, reason: "observer halt")])
         let observer = readBytes(dir.file("observer"))
+
+        // The auditor holds a veto. Three yes votes pass the proposal; the auditor's "no" comes after: a pass is
+        // final (SPEC.md §5.3), so tier 1 stays authorised.
+        var lab5 = Lab(policy: { n in
+            var p = Policy.defaultPolicy(memberCount: n)
+            p.advance.vetoRoles = ["auditor"]
+            return p
+        })
+        let w5 = try LedgerWriter(path: dir.file("veto"), genesis: lab5.genesis.hash)
+        let p5 = lab5.propose("alice", tier: 1, at: t0)
+        let v5 = ["alice", "bob", "carol"].enumerated().map { lab5.vote($1, p5, at: t0 + UInt64($0) + 1) }
+        try w5.append(entries: [p5] + v5 + [lab5.vote("dave", p5, .no, at: t0 + minute)])
+        let vetoAfterPass = readBytes(dir.file("veto"))
         return [
             LedgerVector(file: "advance.ledger", description: "proposal to tier 1 passes with 3 of 5 yes votes", bytes: advance),
             LedgerVector(file: "halt.ledger", description: "advance, then one halt by a staff member", bytes: halt),
@@ -256,6 +269,8 @@ struct VectorTests {
             LedgerVector(file: "torn-tail.ledger", description: "advance.ledger with the last 7 bytes missing (interrupted append)", bytes: torn),
             LedgerVector(file: "observer.ledger", description: "2 members and the observer 'gate' vote yes (3 of 5 needed), then gate halts: neither the vote nor the halt counts",
                          bytes: observer, roster: ("genesis-observer.json", lab4.document)),
+            LedgerVector(file: "veto-after-pass.ledger", description: "3 of 5 yes pass tier 1; the auditor (a veto role) votes no afterwards: a pass is final, tier 1 stays authorised",
+                         bytes: vetoAfterPass, roster: ("genesis-veto.json", lab5.document)),
         ]
     }
 
@@ -290,10 +305,10 @@ struct VectorTests {
                 case .bool(let halted) = d["halted"]! else { fatalError() }
             return (f, valid, UInt64(tier)!, halted)
         }
-        #expect(m.map(\.0) == ["advance.ledger", "halt.ledger", "resume.ledger", "equivocation.ledger", "amendment-rotate-key.ledger", "tampered.ledger", "torn-tail.ledger", "observer.ledger"])
-        #expect(m.map(\.1) == [true, true, true, true, true, false, false, true])
-        #expect(m.map(\.2) == [1, 0, 1, 0, 1, 0, 0, 0])
-        #expect(m.map(\.3) == [false, true, false, false, false, false, false, false])
+        #expect(m.map(\.0) == ["advance.ledger", "halt.ledger", "resume.ledger", "equivocation.ledger", "amendment-rotate-key.ledger", "tampered.ledger", "torn-tail.ledger", "observer.ledger", "veto-after-pass.ledger"])
+        #expect(m.map(\.1) == [true, true, true, true, true, false, false, true, true])
+        #expect(m.map(\.2) == [1, 0, 1, 0, 1, 0, 0, 0, 1])
+        #expect(m.map(\.3) == [false, true, false, false, false, false, false, false, false])
     }
 }
 

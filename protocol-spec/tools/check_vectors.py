@@ -70,6 +70,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import (
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 
 VECTORS = Path(__file__).resolve().parent.parent / "vectors"
+MAX_DURATION_MS = 3650 * 86_400_000       # SPEC 3.1: window, lapse and cooling-off are at most 10 years
 
 
 # =============================================================================================
@@ -495,6 +496,8 @@ def decode_rule(rd: Reader) -> Rule:
     window = rd.u64()
     if window < 1000:
         raise DecodeError("rule window_ms < 1000")
+    if window > MAX_DURATION_MS:
+        raise DecodeError("rule window_ms > 10 years")
     return Rule(min_yes, minimums, veto, window)
 
 
@@ -583,6 +586,10 @@ def check_roster_consistency(r: Roster) -> None:
         raise DecodeError("lapse_ms < token_ttl_ms")
     if r.max_skew_ms > 3_600_000:
         raise DecodeError("max_skew_ms > 3600000")
+    if r.lapse_ms > MAX_DURATION_MS:
+        raise DecodeError("lapse_ms > 10 years")
+    if r.amend_cooling_off_ms > MAX_DURATION_MS:
+        raise DecodeError("amend_cooling_off_ms > 10 years")
     if not 1 <= r.freshness_quorum <= v:
         raise DecodeError(f"freshness_quorum {r.freshness_quorum} not in 1..{v} "
                           "(members not observers)")
@@ -2513,6 +2520,19 @@ def self_checks(res: Results) -> None:
                and any("inconsistent" in p for p in rf_bad.problems), str(rf_bad.problems))
         except NotARoster as exc:
             ok(f"self/roster file: {label} makes it inconsistent", False, f"not a roster: {exc}")
+    # SPEC 3.1: window, lapse and amend_cooling_off are at most 10 years (3650 days); one day more is rejected.
+    for label, pol_over, pol_at in [
+            ("window", {"advance": {"window": "3651d"}}, {"advance": {"window": "3650d"}}),
+            ("lapse", {"lapse": "3651d"}, {"lapse": "3650d"}),
+            ("amend_cooling_off", {"amend_cooling_off": "3651d"}, {"amend_cooling_off": "3650d"})]:
+        try:
+            over = load_roster_file(roster_json(pol_over))
+            over_ok = not over.trusted
+        except NotARoster:
+            over_ok = True
+        at_limit = load_roster_file(roster_json(pol_at))
+        ok(f"self/roster file: {label} of 3651 days is rejected, 3650 days accepted",
+           over_ok and at_limit.trusted, "; ".join(at_limit.problems))
     d = load_roster_file(roster_json())                     # no policy object at all
     week = 7 * day
     want = Roster(b"acme", 1, ZERO32, 2, 4, d.roster.members, Rule(3, [], [], week), [],

@@ -191,7 +191,7 @@ private struct VerdictComputation {
         let idx = p.rosterVersion <= UInt64(rosters.count) ? Int(p.rosterVersion) - 1 : rosters.count - 1
         let roster = rosters[idx]
         let rule = rule(for: p, in: roster)
-        let closes = min(p.proposal.closesAt, p.time &+ rule.windowMs)
+        let closes = min(p.proposal.closesAt, p.time.addingSaturating(rule.windowMs))
         let versionEnds = cutoff(after: idx)
         nextChange.note(closes.addingSaturating(1))  // `open` turns false after these instants
         nextChange.note(versionEnds.addingSaturating(1))
@@ -331,7 +331,7 @@ private struct VerdictComputation {
                 if best == nil || (at, p.id) < (best!.time, best!.id) { best = (at, p.id, next) }
             }
             guard let b = best else { return nil }
-            let activatesAt = b.time &+ current.policy.amendCoolingOffMs
+            let activatesAt = b.time.addingSaturating(current.policy.amendCoolingOffMs)
             // A version starting exactly at `now` is not in force yet (strictly after its start, §5.2).
             if activatesAt >= now {
                 nextChange.note(activatesAt.addingSaturating(1))
@@ -399,10 +399,11 @@ private struct VerdictComputation {
         let base = rosters[s.rosterIdx].baseTier
         let lapseMs = rosters[s.rosterIdx].policy.lapseMs
         if let since = s.since, s.tier > base { nextChange.note(since.addingSaturating(lapseMs)) }
-        if let since = s.since, s.tier > base, since &+ lapseMs <= t {
+        // `since + lapse ≤ t`, exactly (no sum that could pass 2^64).
+        if let since = s.since, s.tier > base, t >= since, t - since >= lapseMs {
             s.tier = base
             s.since = nil
-            s.history.append(TierChange(time: since &+ lapseMs, tier: base, cause: "authorisation lapsed"))
+            s.history.append(TierChange(time: since.addingSaturating(lapseMs), tier: base, cause: "authorisation lapsed"))
         }
     }
 
@@ -443,7 +444,7 @@ private struct VerdictComputation {
         switch p.proposal.action {
         case .advance(let t):
             if !s.active.isEmpty { return Reason(.haltedWhenPassed, "no effect: halted when it passed") }
-            if t == s.tier &+ 1 && t <= maxTier {
+            if s.tier < UInt32.max && t == s.tier + 1 && t <= maxTier {
                 s.tier = t
                 s.since = at
                 s.history.append(TierChange(time: at, tier: t, cause: "proposal \(p.id.short) passed"))
@@ -509,7 +510,7 @@ private struct VerdictComputation {
         return Verdict(
             at: now, authorizedTier: authorized, baseTier: roster.baseTier, halted: halted,
             authorizedSince: authorized > roster.baseTier ? s.since : nil,
-            lapsesAt: authorized > roster.baseTier ? s.since.map { $0 &+ roster.policy.lapseMs } : nil,
+            lapsesAt: authorized > roster.baseTier ? s.since.map { $0.addingSaturating(roster.policy.lapseMs) } : nil,
             rosterVersion: roster.version, rosterHash: roster.hash, roster: roster,
             pendingRoster: pending.map { ($0.version, $0.activatesAt) },
             halts: haltStatus.values.sorted { ($0.time, $0.id) < ($1.time, $1.id) },

@@ -167,7 +167,7 @@ public struct GossipNode: Sendable {
         guard var p = peers[peer] else { return [] }
         framesIn += 1
         // Rate limit (token bucket on the injected clock).
-        let elapsed = Double(now &- p.lastRefill) / 1000
+        let elapsed = Double(now > p.lastRefill ? now - p.lastRefill : 0) / 1000  // a clock that went back refills nothing
         p.tokens = min(settings.rateBurst, p.tokens + elapsed * settings.rateLimitPerSecond)
         p.lastRefill = now
         p.tokens -= 1
@@ -213,7 +213,7 @@ public struct GossipNode: Sendable {
             out.append(.send(p.client, .token(request: p.clientRequest, reason: "only \(have) of the \(p.quorum) member nodes the policy requires attested in time", token: [])))
         }
         guard now >= nextAntiEntropy else { return out }
-        nextAntiEntropy = now + settings.antiEntropyIntervalMs
+        nextAntiEntropy = now.addingSaturating(settings.antiEntropyIntervalMs)
         let nodes = readyPeerNodes
         guard let target = nodes.randomElement(using: &random) else { return out }
         return out + [.send(target, .digest(store.digest))]
@@ -410,7 +410,7 @@ public struct GossipNode: Sendable {
         let entries = TokenChecker.evidenceEntries(store: store, verdict: v).map(\.bytes)
         var token = TierToken(
             lab: store.genesis.lab, genesis: store.genesisHash, tier: tier, issuedAt: now,
-            expiresAt: now + v.roster.policy.tokenTTLMs, entries: entries)
+            expiresAt: now.addingSaturating(v.roster.policy.tokenTTLMs), entries: entries)
         guard token.encoded().count < TierToken.maxBytes - 64 * 200 else { return refuse("the token would exceed its size limit") }
         let core = token.coreHash
         token.attestations = [Attestation(core: core, key: key, time: now, digest: store.digest, tier: v.authorizedTier)]
@@ -418,7 +418,7 @@ public struct GossipNode: Sendable {
         if quorum <= 1 { return [.send(peer, .token(request: request, reason: "", token: token.encoded()))] }
         let id = nextAttestRequest
         nextAttestRequest += 1
-        pendingTokens[id] = PendingToken(client: peer, clientRequest: request, token: token, quorum: quorum, deadline: now + settings.attestationTimeoutMs)
+        pendingTokens[id] = PendingToken(client: peer, clientRequest: request, token: token, quorum: quorum, deadline: now.addingSaturating(settings.attestationTimeoutMs))
         let peersToAsk = readyPeerNodes
         if peersToAsk.isEmpty { return [] }  // the deadline answers
         return peersToAsk.map { .send($0, .attestRequest(request: id, core: core, tier: tier, issuedAt: now)) }

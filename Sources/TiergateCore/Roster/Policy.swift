@@ -116,4 +116,8 @@ public enum Limits {
     public static let minTokenTTLMs: UInt64 = 1_000
     public static let maxTokenTTLMs: UInt64 = 86_400_000
     public static let minWindowMs: UInt64 = 1_000
+    /// The longest voting window, lapse and amendment cooling-off (SPEC.md §3.1): 10 years of 365 days. With
+    /// every duration this small, no sum of a time and a duration reaches 2^64 before the year 584,000,000; the
+    /// decision rule still saturates every such sum (§5).
+    public static let maxDurationMs: UInt64 = 3_650 * 86_400_000
 }

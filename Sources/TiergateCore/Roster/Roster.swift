@@ -239,6 +239,12 @@ extension Roster {
         guard policy.lapseMs >= policy.tokenTTLMs else {
             throw .invalidValue(field: "policy.lapse", reason: "must be at least the token TTL")
         }
+        guard policy.lapseMs <= Limits.maxDurationMs else {
+            throw .invalidValue(field: "policy.lapse", reason: "must be at most 10 years (3650d)")
+        }
+        guard policy.amendCoolingOffMs <= Limits.maxDurationMs else {
+            throw .invalidValue(field: "policy.amend_cooling_off", reason: "must be at most 10 years (3650d)")
+        }
         guard policy.maxSkewMs <= 3_600_000 else {
             throw .invalidValue(field: "policy.max_skew", reason: "must be at most 1h")
         }
@@ -269,8 +275,8 @@ extension Roster {
                     field: "\(field).role_minimums", reason: "needs \(m.count) '\(m.role)' but \(holders) member(s) hold it")
             }
         }
-        guard rule.windowMs >= Limits.minWindowMs else {
-            throw .invalidValue(field: "\(field).window", reason: "the voting window must be at least 1s")
+        guard rule.windowMs >= Limits.minWindowMs, rule.windowMs <= Limits.maxDurationMs else {
+            throw .invalidValue(field: "\(field).window", reason: "the voting window must be between 1s and 10 years (3650d)")
         }
     }
 }

@@ -43,12 +43,20 @@ public enum TokenChecker {
         }
         guard token.tier >= asked else { throw .tierTooLow(token: token.tier, asked: asked) }
         var tally = Tally()
+        var atPosition: [PublicKey: [UInt64: SignedEntry]] = [:]
         for (i, bytes) in token.entries.enumerated() {
             let e: SignedEntry
             do { e = try SignedEntry(decoding: bytes).verified(lab: genesis.lab, genesis: g) } catch {
                 throw .badEntry("entry #\(i): \(error)")
             }
             tally.add(e, connected: true)
+            // Two different entries of one author at one feed position are equivocation, here as in a ledger
+            // (SPEC.md §9.3): that member's votes stop counting.
+            if let other = atPosition[e.entry.author]?[e.entry.seq], other.id != e.id {
+                tally.addEquivocation(EquivocationEvidence(first: other, second: e))
+            } else {
+                atPosition[e.entry.author, default: [:]][e.entry.seq] = e
+            }
         }
         let verdict = Verdict.compute(genesis: genesis, tally: tally, at: now)
         let policy = verdict.roster.policy
