@@ -9,7 +9,9 @@ struct SigningOptions: ParsableArguments {
     @Option(help: "Your secret key file (its signer state KEY.signer sits beside it).") var key: String
     @Option(help: "Passphrase file for a sealed key.") var passphraseFile: String?
     @Option(help: "The lab's genesis roster file.") var roster: String
-    @Option(help: "Deliver to this node (HOST:PORT); exit 0 only once the node has it on disk.") var node: String?
+    @Option(help: ArgumentHelp(
+        "Deliver to this node (HOST:PORT); give it several times to deliver to several nodes (a halt needs two members' nodes).",
+        valueName: "host:port")) var node: [String] = []
     @Option(help: "Append the signed entry to this ledger file (fsync'd before exit 0).") var ledger: String?
     @Option(help: "Write the signed entry to this file, to carry to a ledger or node later.") var out: String?
     @Option(help: "With --out: the roster version in force (default 1; with --ledger or --node it is read from there).")
@@ -17,13 +19,13 @@ struct SigningOptions: ParsableArguments {
     @Flag(help: "Print a JSON object instead of text.") var json = false
 
     func validate() throws {
-        guard [node, ledger, out].compactMap({ $0 }).count == 1 else {
-            throw ValidationError("deliver the signed entry to exactly one of --node HOST:PORT, --ledger FILE or --out FILE")
+        guard [node.isEmpty ? nil : "", ledger, out].compactMap({ $0 }).count == 1 else {
+            throw ValidationError("deliver the signed entry to --node HOST:PORT (one or more), or to one of --ledger FILE or --out FILE")
         }
         if out == nil, rosterVersion != nil {
             throw ValidationError("--roster-version goes with --out; with --ledger or --node it is read from there")
         }
-        if let n = node, Endpoint(n) == nil { throw ValidationError("--node takes HOST:PORT, got '\(n)'") }
+        for n in node where Endpoint(n) == nil { throw ValidationError("--node takes HOST:PORT, got '\(n)'") }
     }
 }
 
@@ -31,7 +33,8 @@ struct SigningOptions: ParsableArguments {
 struct SigningContext {
     enum Destination {
         case ledger(LedgerWriter)
-        case node(NodeClient)
+        /// The nodes that answered, in the order given; `unreachable` are those that did not.
+        case nodes([NodeClient], unreachable: [(address: String, error: String)])
         case file(String)
     }
 
@@ -47,6 +50,8 @@ struct SigningContext {
     var state: SignerState
     var statePath: String
     var options: SigningOptions
+    /// What each node did with the entry, after `signAndDeliver` to nodes.
+    var delivery: Delivery?
 
     static func load(_ o: SigningOptions) throws -> SigningContext {
         let doc = try Load.trustedGenesis(o.roster)
@@ -86,17 +91,35 @@ struct SigningContext {
             view = v
             destination = .ledger(writer)
             head = .some(writer.chain.heads[key.publicKey])
-        } else if let n = o.node {
-            let client = try Remote.connect(n, roster: doc.roster, identity: key)
-            do {
-                let status = try client.status()
-                head = .some(try client.head(of: key.publicKey))
-                roster = status.verdict.roster
-                view = status.verdict
-            } catch let e as CLIFailure { throw e } catch {
-                throw CLIFailure.cannotEvaluate("node \(n): \(error)")
+        } else if !o.node.isEmpty {
+            // Every node given is tried; the view (roster in force, proposals) comes from the first that answers, the
+            // feed head from the most advanced one. Delivery rules are in `deliver`.
+            var clients: [NodeClient] = []
+            var unreachable: [(String, String)] = []
+            for n in o.node {
+                do {
+                    let client = try Remote.connect(n, roster: doc.roster, identity: key)
+                    let nodeHead: FeedHead?
+                    do {
+                        if view == nil {
+                            let status = try client.status()
+                            roster = status.verdict.roster
+                            view = status.verdict
+                        }
+                        nodeHead = try client.head(of: key.publicKey)
+                    } catch { throw CLIFailure.cannotEvaluate("node \(n): \(error)") }
+                    let best: UInt64? = { if case .some(let known) = head { return known?.seq ?? 0 } else { return nil } }()
+                    if best == nil || (nodeHead?.seq ?? 0) > best! { head = .some(nodeHead) }
+                    clients.append(client)
+                } catch let e as CLIFailure {
+                    unreachable.append((n, e.message))
+                }
             }
-            destination = .node(client)
+            guard !clients.isEmpty else {
+                throw CLIFailure.cannotEvaluate(unreachable.map { "\($0.0): \($0.1)" }.joined(separator: "; "))
+            }
+            for (n, why) in unreachable { Out.err("warning: node \(n) not reached: \(why)") }
+            destination = .nodes(clients, unreachable: unreachable)
         } else {
             if let rv = o.rosterVersion, rv != 1 {
                 throw CLIFailure.cannotEvaluate(
@@ -114,14 +137,14 @@ struct SigningContext {
         }
         return SigningContext(
             genesis: doc, key: key, member: member, roster: roster, view: view, destination: destination, head: head,
-            state: state, statePath: statePath, options: o)
+            state: state, statePath: statePath, options: o, delivery: nil)
     }
 
     /// A proposal as the ledger or the node sees it now, by id.
     func proposal(_ id: Digest) throws -> ProposalStatus? {
-        if case .node(let client) = destination {
+        if case .nodes(let clients, _) = destination, let client = clients.first {
             do { return try client.status(StatusQuery(proposal: id)).verdict.proposals.first { $0.id == id } } catch {
-                throw CLIFailure.cannotEvaluate("node: \(error)")
+                throw CLIFailure.cannotEvaluate("node \(client.endpoint): \(error)")
             }
         }
         return view?.proposals.first { $0.id == id }
@@ -165,9 +188,8 @@ struct SigningContext {
         case .ledger(let w):
             do { try w.append(entries: batch) } catch { throw CLIFailure.cannotEvaluate("\(error)") }
             Out.err("appended to \(w.path) (fsync'd)")
-        case .node(let client):
-            for e in batch { try Remote.submit(e, to: client) }
-            Out.err("stored by node \(client.endpoint) (on its disk)")
+        case .nodes(let clients, let unreachable):
+            delivery = try Delivery.deliver(batch, to: clients, unreachable: unreachable, roster: roster)
         case .file(let out):
             try Files.replace(out, signed.bytes, mode: 0o644)
             Out.err("wrote \(out); deliver it with `tiergate submit \(out) --node HOST:PORT` or `tiergate ledger append`")
@@ -178,7 +200,7 @@ struct SigningContext {
     var destinationName: String {
         switch destination {
         case .ledger(let w): return w.path
-        case .node(let c): return "\(c.endpoint)"
+        case .nodes(let cs, _): return cs.map { "\($0.endpoint)" }.joined(separator: ", ")
         case .file(let f): return f
         }
     }
@@ -190,7 +212,7 @@ struct SigningContext {
                 ("author", .string(member.name)), ("seq", .uint(signed.entry.seq)),
                 ("time", .string(TimeText.format(signed.entry.time))),
                 ("delivered_to", .string(destinationName)),
-            ] + extra))
+            ] + (delivery.map { [("nodes", $0.json)] } ?? []) + extra))
         } else {
             Out.line(lastLine)
         }
@@ -346,7 +368,12 @@ struct HaltCommand: ParsableCommand {
             Any member with halt authority may halt alone; nobody's permission is needed. The halt id printed is
             what a later resume proposal names (--resume HALT_ID).
 
-            Example: tiergate halt --reason "eval shows deceptive behaviour" --key keys/erin.key --roster roster.json --ledger lab.ledger
+            Give --node several times: the halt goes to every node given, and with two or more it succeeds only
+            once the nodes of two different members stored it (each node that did is listed), so a single node that
+            drops it cannot lose the stop. Exit 2 when that was not reached; the halt is then in force where stored.
+
+            Example: tiergate halt --reason "eval shows deceptive behaviour" --key keys/erin.key --roster roster.json \\
+                       --node 10.0.0.1:7400 --node 10.0.0.2:7400
             """)
 
     @Option(help: "Why, in one line (required).") var reason: String
@@ -369,5 +396,59 @@ struct HaltCommand: ParsableCommand {
             let signed = try ctx.signAndDeliver(.halt(Halt(reason: reason)), describe: ["reason:    \"\(reason)\""])
             ctx.report(signed, extra: [("halt_id", .string(signed.id.hex))], lastLine: signed.id.hex)
         }
+    }
+}
+
+/// Delivering signed entries to several nodes (SPEC.md §8.3): which stored them, which did not, and whether that is
+/// enough. A halt must reach the nodes of two distinct members (or the one node given), so that one node that
+/// drops it cannot lose the stop; other entries need one node that stored them.
+struct Delivery {
+    struct Stored {
+        var address: String
+        var member: String
+    }
+
+    var stored: [Stored] = []
+    var failed: [(address: String, error: String, rejected: Bool)] = []
+
+    var json: JSONValue {
+        .object([
+            ("stored_by", .array(stored.map { .object([("node", .string($0.address)), ("member", .string($0.member))]) })),
+            ("not_stored_by", .array(failed.map {
+                .object([("node", .string($0.address)), ("error", .string($0.error)), ("rejected", .bool($0.rejected))])
+            })),
+        ])
+    }
+
+    static func deliver(_ batch: [SignedEntry], to clients: [NodeClient], unreachable: [(address: String, error: String)],
+                        roster: Roster) throws -> Delivery {
+        var d = Delivery()
+        for u in unreachable { d.failed.append((u.address, u.error, false)) }
+        for client in clients {
+            let address = "\(client.endpoint)"
+            let member = client.nodeKey.flatMap { roster.member(withKey: $0)?.name } ?? client.nodeKey?.fingerprint ?? "?"
+            do {
+                for e in batch { try Remote.submit(e, to: client) }
+                d.stored.append(Stored(address: address, member: member))
+                Out.err("stored by node \(address) (\(member)'s node, on its disk)")
+            } catch let f as CLIFailure {
+                d.failed.append((address, f.message, f.code == 1))
+                Out.err("warning: node \(address) did not store it: \(f.message)")
+            }
+        }
+        let given = clients.count + unreachable.count
+        let members = Set(d.stored.map(\.member))
+        let isHalt = batch.last?.entry.kind == .halt
+        if isHalt && given >= 2 && members.count < 2 {
+            let held = d.stored.isEmpty ? "no node stored it" : "it is in force on \(d.stored.map { "\($0.address) (\($0.member))" }.joined(separator: ", ")) only"
+            throw CLIFailure.cannotEvaluate(
+                "the halt must reach the nodes of two different members and \(held); "
+                    + "give --node of another member's node (a new halt is harmless: one resume lifts both)")
+        }
+        if d.stored.isEmpty {
+            let rejected = d.failed.contains { $0.rejected }
+            throw CLIFailure(code: rejected ? 1 : 2, message: "no node stored it: " + d.failed.map { "\($0.address): \($0.error)" }.joined(separator: "; "))
+        }
+        return d
     }
 }

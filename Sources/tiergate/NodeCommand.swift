@@ -140,12 +140,24 @@ struct NodeCommand: AsyncParsableCommand {
 struct SubmitCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "submit",
-        abstract: "Deliver signed entry files (made with --out) to a node; exit 0 once the node has them on disk.",
-        discussion: "Example: tiergate submit bob-vote.entry --node 10.0.0.1:7400")
+        abstract: "Deliver signed entry files (made with --out) to nodes; exit 0 once they have them on disk.",
+        discussion: """
+            Give --node several times to deliver to several nodes. Exit 0 once one node stored every entry — or, when
+            the last entry is a halt and two or more nodes are given, once the nodes of two different members did.
+
+            Example: tiergate submit bob-vote.entry --node 10.0.0.1:7400 --node 10.0.0.2:7400
+            """)
 
     @Argument(help: "Signed entry files, in feed order.") var files: [String]
-    @Option(help: "The node, HOST:PORT.") var node: String
+    @Option(help: ArgumentHelp("A node, HOST:PORT; give it several times for several nodes.", valueName: "host:port"))
+    var node: [String]
+    @Option(help: "The lab's genesis roster file: names the members whose nodes stored the entries.") var roster: String?
     @OptionGroup var link: LinkKeyOptions
+
+    func validate() throws {
+        guard !node.isEmpty else { throw ValidationError("give --node HOST:PORT (one or more)") }
+        for n in node where Endpoint(n) == nil { throw ValidationError("--node takes HOST:PORT, got '\(n)'") }
+    }
 
     func run() throws {
         try guarded {
@@ -158,9 +170,19 @@ struct SubmitCommand: ParsableCommand {
                 }
             }
             guard let first = entries.first else { return }
-            let client = try Remote.connect(node, genesis: first.entry.genesis, identity: try link.load())
-            for e in entries { try Remote.submit(e, to: client) }
-            Out.line("node \(node) stored \(entries.count) entr\(entries.count == 1 ? "y" : "ies")")
+            let identity = try link.load()
+            let roster = try roster.map { try Load.trustedGenesis($0).roster }
+            var clients: [NodeClient] = []
+            var unreachable: [(address: String, error: String)] = []
+            for n in node {
+                do {
+                    clients.append(try roster.map { try Remote.connect(n, roster: $0, identity: identity) }
+                        ?? Remote.connect(n, genesis: first.entry.genesis, identity: identity))
+                } catch let f as CLIFailure { unreachable.append((n, f.message)) }
+            }
+            let members = roster ?? Roster(lab: first.entry.lab, baseTier: 0, maxTier: 0, members: [], policy: Policy.defaultPolicy(memberCount: 1))
+            let d = try Delivery.deliver(entries, to: clients, unreachable: unreachable, roster: members)
+            Out.line("\(d.stored.map(\.address).joined(separator: ", ")) stored \(entries.count) entr\(entries.count == 1 ? "y" : "ies")")
         }
     }
 }
