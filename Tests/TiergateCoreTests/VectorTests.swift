@@ -259,6 +259,16 @@ struct VectorTests {
         let v5 = ["alice", "bob", "carol"].enumerated().map { lab5.vote($1, p5, at: t0 + UInt64($0) + 1) }
         try w5.append(entries: [p5] + v5 + [lab5.vote("dave", p5, .no, at: t0 + minute)])
         let vetoAfterPass = readBytes(dir.file("veto"))
+
+        // A halt signed with a clock two hours fast (the manifest's verdict time is t0 + 1 h): a stop now
+        // (SPEC.md §5.4); and the same ledger with a resume that names it, passing before the halt's own date.
+        var lab6 = Lab()
+        let up6 = VerdictTests.authorised(&lab6)
+        let ahead = lab6.halt("erin", at: t0 + 3 * hour, reason: "clock two hours fast")
+        let haltAhead = try build("halt-ahead") { try $0.append(entries: up6 + [ahead]) }
+        let r6 = lab6.resume("bob", tier: 1, halts: [ahead.id], at: t0 + 10 * minute)
+        let rv6 = ["bob", "carol", "dave"].enumerated().map { lab6.vote($1, r6, at: t0 + 10 * minute + UInt64($0) + 1) }
+        let haltAheadResumed = try build("halt-ahead-resumed") { try $0.append(entries: up6 + [ahead, r6] + rv6) }
         return [
             LedgerVector(file: "advance.ledger", description: "proposal to tier 1 passes with 3 of 5 yes votes", bytes: advance),
             LedgerVector(file: "halt.ledger", description: "advance, then one halt by a staff member", bytes: halt),
@@ -271,6 +281,10 @@ struct VectorTests {
                          bytes: observer, roster: ("genesis-observer.json", lab4.document)),
             LedgerVector(file: "veto-after-pass.ledger", description: "3 of 5 yes pass tier 1; the auditor (a veto role) votes no afterwards: a pass is final, tier 1 stays authorised",
                          bytes: vetoAfterPass, roster: ("genesis-veto.json", lab5.document)),
+            LedgerVector(file: "halt-dated-ahead.ledger", description: "tier 1 authorised, then a halt dated 2 h after the verdict time (a fast clock): it counts now, halted",
+                         bytes: haltAhead),
+            LedgerVector(file: "halt-dated-ahead-resumed.ledger", description: "halt-dated-ahead.ledger plus a resume naming the halt that passes before the halt's date: never in force, tier 1",
+                         bytes: haltAheadResumed),
         ]
     }
 
@@ -305,10 +319,10 @@ struct VectorTests {
                 case .bool(let halted) = d["halted"]! else { fatalError() }
             return (f, valid, UInt64(tier)!, halted)
         }
-        #expect(m.map(\.0) == ["advance.ledger", "halt.ledger", "resume.ledger", "equivocation.ledger", "amendment-rotate-key.ledger", "tampered.ledger", "torn-tail.ledger", "observer.ledger", "veto-after-pass.ledger"])
-        #expect(m.map(\.1) == [true, true, true, true, true, false, false, true, true])
-        #expect(m.map(\.2) == [1, 0, 1, 0, 1, 0, 0, 0, 1])
-        #expect(m.map(\.3) == [false, true, false, false, false, false, false, false, false])
+        #expect(m.map(\.0) == ["advance.ledger", "halt.ledger", "resume.ledger", "equivocation.ledger", "amendment-rotate-key.ledger", "tampered.ledger", "torn-tail.ledger", "observer.ledger", "veto-after-pass.ledger", "halt-dated-ahead.ledger", "halt-dated-ahead-resumed.ledger"])
+        #expect(m.map(\.1) == [true, true, true, true, true, false, false, true, true, true, true])
+        #expect(m.map(\.2) == [1, 0, 1, 0, 1, 0, 0, 0, 1, 0, 1])
+        #expect(m.map(\.3) == [false, true, false, false, false, false, false, false, false, true, false])
     }
 }
 

@@ -249,10 +249,33 @@ struct VerdictTests {
         #expect(lab.verdict([p, a, b, future], at: t0 + 7 * minute).authorizedTier == 0)
         // At t0 + 8m it is exactly 2 minutes ahead: within the skew.
         #expect(lab.verdict([p, a, b, future], at: t0 + 8 * minute).authorizedTier == 1)
-        // A halt dated beyond the skew does not count yet either (it will, once its time is near).
+        // A halt counts whatever its date (SPEC.md §5.4): one dated beyond the skew (a fast clock) is a stop now.
         let h = lab.halt("erin", at: t0 + 30 * minute)
-        #expect(!lab.verdict([p, a, b, future, h], at: t0 + 20 * minute).halted)
+        #expect(lab.verdict([p, a, b, future, h], at: t0 + 20 * minute).halted)
         #expect(lab.verdict([p, a, b, future, h], at: t0 + 28 * minute).halted)
+        #expect(lab.verdict([p, a, b, future, h], at: t0 + 20 * minute).ignored.isEmpty)
+    }
+
+    /// A halt signed with a clock two hours fast stops the lab at once, and a resume that names it lifts it even
+    /// though the resume passes before the halt's own date (it never comes into force); a resume that does not
+    /// name it leaves the lab halted.
+    @Test func aHaltDatedAheadStopsNowAndAResumeNamingItLiftsIt() {
+        var lab = Lab()
+        let up = Self.authorised(&lab)
+        let fast = lab.halt("erin", at: t0 + 2 * hour, reason: "clock two hours fast")
+        let now = t0 + 10 * minute
+        #expect(lab.verdict(up + [fast], at: now).halted)
+        #expect(lab.verdict(up + [fast], at: now).authorizedTier == 0)
+        let r = lab.resume("bob", tier: 1, halts: [fast.id], at: now + minute)
+        let rv = ["bob", "carol", "dave"].enumerated().map { lab.vote($1, r, at: now + minute + UInt64($0) + 1) }
+        let after = lab.verdict(up + [fast, r] + rv, at: now + 5 * minute)
+        #expect(!after.halted && after.authorizedTier == 1)
+        #expect(after.proposals.last?.outcome?.code == .resolvedAhead)
+        #expect(after.halts.first?.resolvedBy == r.id)
+        // Still lifted once the halt's own time has come: it never came into force.
+        #expect(!lab.verdict(up + [fast, r] + rv, at: t0 + 3 * hour).halted)
+        // Without the resume it is a stop throughout.
+        #expect(lab.verdict(up + [fast], at: t0 + 3 * hour).halted)
     }
 
     @Test func equivocationVoidsTheMembersVotesAndIsReported() {
@@ -467,7 +490,7 @@ struct VerdictValidityTests {
             #expect(v.validUntil > at)
             guard v.validUntil != .max else { continue }
             changes += 1
-            for probe in [at + 1, at + (v.validUntil - at) / 2, v.validUntil - 1] where probe >= at {
+            for probe in [at + 1, at + (v.validUntil - at) / 2, v.validUntil - 1] where probe >= at && probe < v.validUntil {
                 #expect(Self.same(v, s.lab.verdict(s.entries, at: probe)), "seed \(seed): at \(at), probe \(probe), valid until \(v.validUntil)")
             }
         }

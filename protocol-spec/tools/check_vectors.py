@@ -1113,10 +1113,12 @@ class DecisionRule:
 
         # SPEC 5.5: events (time, order, id, payload)
         events = []
-        for h in self.halts:                                # SPEC 5.4
-            if self.counts(h, chain, horizon) and \
+        counted_halts = set()
+        for h in self.halts:                                # SPEC 5.4: whatever its date
+            if self.fits(h, chain) and \
                     self.version_at(chain, h.time).roster.may_halt(h.author):
-                events.append((h.time, 0, h.id, h))
+                events.append((min(h.time, horizon), 0, h.id, h))
+                counted_halts.add(h.id)
         for v in chain[1:]:                 # order 4: after everything else at that instant
             events.append((v.start, 4, v.hash, v))
         passed = {}
@@ -1133,6 +1135,8 @@ class DecisionRule:
         roster = g
         tier, since = g.base_tier, None
         active: dict[bytes, int] = {}
+        replayed: set[bytes] = set()
+        resolved_ahead: set[bytes] = set()           # named by a resume before their replay time
 
         def lapse(t: int) -> None:
             nonlocal tier, since
@@ -1145,6 +1149,9 @@ class DecisionRule:
                 roster = ev.roster
                 tier, since = activate(tier, since, roster)
             elif order == 0:                                # halt
+                replayed.add(ev.id)
+                if ev.id in resolved_ahead:
+                    continue
                 active[ev.id] = tier
                 tier, since = roster.base_tier, None
             elif order == 3:                                # advance to T
@@ -1157,6 +1164,8 @@ class DecisionRule:
                     since = t                               # re-affirmed
             else:                                           # resume
                 struck = [active.pop(h) for h in ev.halts if h in active]
+                resolved_ahead.update(h for h in ev.halts
+                                      if h in counted_halts and h not in replayed)
                 if struck and not active:
                     tier = max(roster.base_tier, min(ev.tier, max(struck)))
                     since = t if tier > roster.base_tier else None

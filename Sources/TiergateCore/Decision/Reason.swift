@@ -28,8 +28,7 @@ public enum ReasonCode: String, Sendable, CaseIterable {
     case proposalWrongRosterVersion = "proposal_wrong_roster_version"
     case proposalByNonMember = "proposal_by_non_member"
     case proposalByObserver = "proposal_by_observer"
-    // A halt that does not count (§5.4).
-    case haltDatedAhead = "halt_dated_ahead"
+    // A halt that does not count (§5.4). (A halt dated ahead counts: there is no code for it.)
     case haltWrongRosterVersion = "halt_wrong_roster_version"
     case haltByNonMember = "halt_by_non_member"
     case haltWithoutAuthority = "halt_without_authority"
@@ -40,6 +39,7 @@ public enum ReasonCode: String, Sendable, CaseIterable {
     case haltedWhenPassed = "no_effect_halted"
     case notNextTier = "no_effect_not_next_tier"
     case noActiveHalt = "no_effect_no_active_halt"
+    case resolvedAhead = "resolved_halts_dated_ahead"
     case stillHaltedByOthers = "resolved_still_halted"
     case amendmentInForce = "amendment_in_force"
     case amendmentCoolingOff = "amendment_cooling_off"

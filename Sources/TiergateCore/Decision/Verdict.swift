@@ -295,6 +295,10 @@ private struct VerdictComputation {
         var since: UInt64? = nil
         var active: [Digest: UInt32] = [:]  // halt id -> authorised tier when it struck
         var history: [TierChange] = []
+        /// Halts already replayed.
+        var replayedHalts: Set<Digest> = []
+        /// Halts a passed resume named before their own (later) replay time: they never come into force.
+        var resolvedAhead: Set<Digest> = []
     }
 
     /// SPEC.md §5: the phases, in order.
@@ -366,15 +370,14 @@ private struct VerdictComputation {
     }
 
     /// Halts (§5.4): from any member with halt authority under the version in force at the halt's time, wherever
-    /// seen. Counted halts become events; the others are reported as ignored, with a reason.
+    /// seen, whatever their date: a halt dated beyond the horizon is a stop now, replayed at the horizon. Counted
+    /// halts become events; the others are reported as ignored, with a reason.
     mutating func halts(into events: inout [TimedEvent]) -> [Digest: HaltStatus] {
         var haltStatus: [Digest: HaltStatus] = [:]
         for h in tally.halts.values {
-            if h.time > horizon {
-                noteDatedAhead(h.time)
-                ignored.append(IgnoredEntry(id: h.id, reason: Reason(.haltDatedAhead, "halt dated beyond the allowed clock skew; not counted yet")))
-                continue
-            }
+            // Replayed at the horizon, which moves with `now`: until the halt's own time is within the skew, the
+            // verdict may change at any instant (a cache must not keep it).
+            if h.time > horizon { nextChange.note(now.addingSaturating(1)) }
             let idx = rosterIndex(at: h.time)
             guard h.rosterVersion == UInt64(idx + 1) else {
                 ignored.append(IgnoredEntry(id: h.id, reason: Reason(.haltWrongRosterVersion, "halt names roster version \(h.rosterVersion), not the one in force")))
@@ -389,7 +392,7 @@ private struct VerdictComputation {
                 continue
             }
             haltStatus[h.id] = HaltStatus(id: h.id, member: m.name, time: h.time, reason: h.reason)
-            events.append(TimedEvent(time: h.time, order: 0, id: h.id, event: .halt(h)))
+            events.append(TimedEvent(time: min(h.time, horizon), order: 0, id: h.id, event: .halt(h)))
         }
         return haltStatus
     }
@@ -425,6 +428,8 @@ private struct VerdictComputation {
             }
             if s.tier == r.baseTier { s.since = nil }
         case .halt(let h):
+            s.replayedHalts.insert(h.id)
+            if s.resolvedAhead.contains(h.id) { return }  // a resume that passed earlier in the replay named it
             s.active[h.id] = s.tier
             if s.tier != base {
                 s.tier = base
@@ -457,14 +462,24 @@ private struct VerdictComputation {
             return Reason(.notNextTier, "no effect: authorised tier was \(s.tier) when it passed (one tier at a time)")
         case .resume(let t, let ids):
             var ceiling: UInt32? = nil
+            var ahead = 0
             for h in ids {
                 if let struckAt = s.active.removeValue(forKey: h) {
                     ceiling = max(ceiling ?? 0, struckAt)
                     haltStatus[h]?.resolvedBy = p.id
                     haltStatus[h]?.resolvedAt = at
+                } else if haltStatus[h] != nil, !s.replayedHalts.contains(h), !s.resolvedAhead.contains(h) {
+                    // A counted halt dated after this pass (a fast clock): resolved before it comes into force.
+                    s.resolvedAhead.insert(h)
+                    haltStatus[h]?.resolvedBy = p.id
+                    haltStatus[h]?.resolvedAt = at
+                    ahead += 1
                 }
             }
-            guard let ceiling else { return Reason(.noActiveHalt, "no effect: none of its halts was active") }
+            guard let ceiling else {
+                return ahead > 0 ? Reason(.resolvedAhead, "resolved \(ahead) halt(s) dated after it passed, before they came into force")
+                    : Reason(.noActiveHalt, "no effect: none of its halts was active")
+            }
             if !s.active.isEmpty {
                 return Reason(.stillHaltedByOthers, "resolved \(ids.count) halt(s); still halted by others")
             }
