@@ -157,7 +157,25 @@ struct SigningContext {
         do { position = try Authoring.nextPosition(feed: state.feeds[genesisHash], ledgerHead: head) } catch {
             throw CLIFailure.cannotEvaluate(error.description)
         }
-        let time = max(SystemClock.nowMs(), position.notBefore)
+        // Feed times never go back (SPEC.md §4.3). When this key's last entry is dated ahead of this clock (it was
+        // signed with a fast clock), never date the new entry ahead silently: a vote or proposal dated ahead would
+        // not count until then. A halt counts whatever its date (§5.4), so it is dated at the feed time, said here.
+        let now = SystemClock.nowMs()
+        var time = now
+        if position.notBefore > now {
+            let ahead = Self.roughly(position.notBefore - now)
+            if case .halt = body {
+                time = position.notBefore
+                Out.err("note: this key's last entry is dated \(TimeText.format(position.notBefore)), \(ahead) ahead of this "
+                    + "machine's clock; the halt is dated then (feed times never go back) and counts at once all the same")
+            } else {
+                throw CLIFailure.cannotEvaluate(
+                    "this key's last entry is dated \(TimeText.format(position.notBefore)), \(ahead) ahead of this machine's "
+                        + "clock (\(TimeText.format(now))): a new entry cannot be dated before it, and one dated ahead would not "
+                        + "count for \(ahead). Check this machine's clock; if it is right, the earlier entry was signed with a "
+                        + "fast clock: wait until \(TimeText.format(position.notBefore)), or halt (a halt counts at once)")
+            }
+        }
         let entry = Entry(
             lab: roster.lab, genesis: genesisHash, rosterVersion: roster.version, author: key.publicKey,
             seq: position.seq, prev: position.prev, time: time, body: body)
@@ -195,6 +213,14 @@ struct SigningContext {
             Out.err("wrote \(out); deliver it with `tiergate submit \(out) --node HOST:PORT` or `tiergate ledger append`")
         }
         return signed
+    }
+
+    /// `2 h 0 min`, `3 min 5 s`, `12 s`: a duration as people read it.
+    static func roughly(_ ms: UInt64) -> String {
+        let s = ms / 1000
+        if s >= 3600 { return "\(s / 3600) h \(s % 3600 / 60) min" }
+        if s >= 60 { return "\(s / 60) min \(s % 60) s" }
+        return "\(max(s, 1)) s"
     }
 
     var destinationName: String {
