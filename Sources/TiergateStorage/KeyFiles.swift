@@ -248,3 +248,35 @@ public enum KeyFiles {
         LedgerWriter.syncDirectory(of: path)
     }
 }
+
+/// An exclusive lock on one key's signer state (SPEC.md §7.3), held from reading the feed position to recording
+/// the delivered entry: two signers started at once with one key take turns instead of signing two entries at one
+/// position (an equivocation, which voids the member's votes). The lock file, `KEY.signer.lock`, is never renamed
+/// (the state file is replaced atomically, so it cannot carry the lock itself); the lock ends with the process.
+public final class SignerLock {
+    private let fd: Int32
+
+    public static func path(forKey keyPath: String) -> String { keyPath + ".signer.lock" }
+
+    /// Takes the lock, waiting while another process holds it; `onWait` is called once before waiting.
+    public init(keyPath: String, onWait: () -> Void) throws(KeyFileError) {
+        let p = Self.path(forKey: keyPath)
+        fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw .unreadable(path: p, reason: "cannot open the signer lock: \(String(cString: strerror(errno)))") }
+        if flock(fd, LOCK_EX | LOCK_NB) != 0 {
+            onWait()
+            while flock(fd, LOCK_EX) != 0 {
+                guard errno == EINTR else {
+                    let reason = String(cString: strerror(errno))
+                    close(fd)
+                    throw .unreadable(path: p, reason: "cannot lock the signer state: \(reason)")
+                }
+            }
+        }
+    }
+
+    deinit {
+        flock(fd, LOCK_UN)
+        close(fd)
+    }
+}

@@ -52,11 +52,19 @@ struct SigningContext {
     var options: SigningOptions
     /// What each node did with the entry, after `signAndDeliver` to nodes.
     var delivery: Delivery?
+    /// Held until this command ends: no other signer with this key reads or takes a position meanwhile.
+    let lock: SignerLock
 
     static func load(_ o: SigningOptions) throws -> SigningContext {
         let doc = try Load.trustedGenesis(o.roster)
         let key = try Load.signingKey(o.key, passphraseFile: o.passphraseFile)
         let statePath = SignerState.path(forKey: o.key)
+        let lock: SignerLock
+        do {
+            lock = try SignerLock(keyPath: o.key) {
+                Out.err("note: another tiergate is signing with this key; waiting for it to finish (one position at a time)")
+            }
+        } catch { throw CLIFailure.cannotEvaluate("\(error)") }
         guard Files.exists(statePath) else {
             throw CLIFailure.cannotEvaluate(AuthoringError.stateMissing(path: statePath).description)
         }
@@ -137,7 +145,7 @@ struct SigningContext {
         }
         return SigningContext(
             genesis: doc, key: key, member: member, roster: roster, view: view, destination: destination, head: head,
-            state: state, statePath: statePath, options: o, delivery: nil)
+            state: state, statePath: statePath, options: o, delivery: nil, lock: lock)
     }
 
     /// A proposal as the ledger or the node sees it now, by id.

@@ -31,6 +31,11 @@ struct KeyResync: ParsableCommand {
             let audit = try Load.audit(ledger, genesis: doc.roster)
             guard audit.isValid else { throw CLIFailure.negative("\(ledger) does not verify; resync from a valid ledger") }
             let path = SignerState.path(forKey: key)
+            let lock: SignerLock  // no signer with this key runs while the state is rebuilt
+            do { lock = try SignerLock(keyPath: key) { Out.err("note: another tiergate is signing with this key; waiting") } } catch {
+                throw CLIFailure.cannotEvaluate("\(error)")
+            }
+            defer { withExtendedLifetime(lock) {} }
             var state = SignerState(publicKey: k.publicKey)
             if Files.exists(path), let old = try? SignerState(json: try JSONValue.parse(try Files.read(path))) {
                 guard old.publicKey == k.publicKey else { throw CLIFailure.cannotEvaluate("\(path) belongs to another key") }

@@ -333,7 +333,10 @@ public struct GossipNode: Sendable {
                 // Persist the proof (and any halt), but the entry itself is not stored: say so.
                 var out = persistAndPush(outcome, except: nil)
                 out.append(.send(peer, .ack(request: request, status: .rejected,
-                    reason: "this author already signed a different entry at position \(e.entry.seq) (equivocation); the entry is kept only as evidence")))
+                    reason: "this author already signed a different entry at position \(e.entry.seq) (equivocation); the entry is kept only as "
+                        + "evidence, and this key's votes stop counting until a roster amendment rotates it. Two signers used the key at "
+                        + "once, or its signer state was restored from an old copy: stop signing with it, and run `tiergate key resync` "
+                        + "before any other use")))
                 return out
             }
             if outcome.bufferedBehindGap && outcome.detachedHalt == nil {
