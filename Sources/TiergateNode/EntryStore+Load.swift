@@ -42,7 +42,8 @@ public enum NodeError: Error, CustomStringConvertible {
         switch self {
         case .corruptLedger(let p, let problems):
             return "ledger \(p) does not verify (\(problems.count) problem(s); first: \(problems.first ?? "")); "
-                + "move it aside and let the node re-fetch from its peers, or restore it"
+                + "nothing was cut. Move it aside (mv \(p) \(p).corrupt) and restart: the node starts empty and re-fetches "
+                + "every entry from its peers; keep the moved file for an audit (tiergate ledger verify), or restore a copy"
         case .cannotListen(let r): return "cannot listen: \(r)"
         case .io(let r): return r
         case .persistFailed(let r):

@@ -56,9 +56,12 @@ public final class NodeRuntime: @unchecked Sendable {
         self.group = group
         self.loop = group.next()
         self.ioTail = loop.makeSucceededVoidFuture()
-        self.stopPromise = loop.makePromise(of: NodeError?.self)
         self.logger = logger
         do { writer = try LedgerWriter(path: config.ledgerPath, genesis: config.genesis.hash) } catch {
+            if case .read(.corruptFrame) = error {
+                // Not a torn tail: frames after the damage would be lost by a cut. Say what to do instead.
+                throw NodeError.corruptLedger(path: config.ledgerPath, problems: ["\(error)"])
+            }
             throw NodeError.io("\(error)")
         }
         if writer.recoveredBytes > 0 {
@@ -73,6 +76,8 @@ public final class NodeRuntime: @unchecked Sendable {
             throw NodeError.io("\(me.name) is an observer; observers read through a node (status, token), they do not run one")
         }
         gossip = GossipNode(store: store, settings: config.gossip)
+        // Made last: a promise created before a throw above would be leaked (NIO traps on that).
+        stopPromise = loop.makePromise(of: NodeError?.self)
         logger.info("ledger loaded", metadata: ["ledger.entries": "\(store.entryCount)", "ledger.path": "\(config.ledgerPath)"])
     }
 

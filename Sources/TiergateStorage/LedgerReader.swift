@@ -120,14 +120,17 @@ public final class LedgerReader {
 
     /// The next frame, nil at a clean end of file.
     ///
-    /// Throws ``LedgerReadError/tornTail`` when the remaining bytes are a partial or corrupt final frame and
-    /// ``LedgerReadError/corruptFrame`` when a frame that is followed by more data is corrupt.
+    /// Throws ``LedgerReadError/tornTail`` only when the bytes from here to the end are an interrupted append:
+    /// no intact frame follows (a scan finds no header whose checksum holds), and they are all zeros (what some
+    /// filesystems leave after a crash) or at most one maximal frame. Anything else that does not read as a frame
+    /// is ``LedgerReadError/corruptFrame`` — a flipped bit in a length field, say, must never make acknowledged
+    /// frames after it look like a tail to cut (SPEC.md §6.3).
     public func next() throws(LedgerReadError) -> RawFrame? {
         let remaining = fileSize - position
         if remaining == 0 { return nil }
         let frameIndex = index
         guard remaining >= LedgerFormat.frameHeaderLength else {
-            throw .tornTail(offset: position, frameIndex: frameIndex, bytes: remaining, reason: "incomplete frame header")
+            throw try classify(reason: "incomplete frame header", remaining: remaining)
         }
         try fill(position, LedgerFormat.frameHeaderLength)
         let h = position - bufferStart
@@ -135,20 +138,17 @@ public final class LedgerReader {
         let length = Int(buffer[h + 1]) << 24 | Int(buffer[h + 2]) << 16 | Int(buffer[h + 3]) << 8 | Int(buffer[h + 4])
         let total = LedgerFormat.frameHeaderLength + length + LedgerFormat.checksumLength
         guard length <= LedgerFormat.maxPayload else {
-            throw classify(reason: "declared length \(length) exceeds the maximum \(LedgerFormat.maxPayload)", remaining: remaining)
+            throw try classify(reason: "declared length \(length) exceeds the maximum \(LedgerFormat.maxPayload)", remaining: remaining)
         }
         guard total <= remaining else {
-            throw .tornTail(offset: position, frameIndex: frameIndex, bytes: remaining, reason: "frame declares \(total) bytes, \(remaining) remain")
+            throw try classify(reason: "frame declares \(total) bytes, \(remaining) remain", remaining: remaining)
         }
         try fill(position, total)
         let s = position - bufferStart
         let body = Array(buffer[s..<s + LedgerFormat.frameHeaderLength + length])
         let sum = Array(buffer[s + LedgerFormat.frameHeaderLength + length..<s + total])
         guard Sodium.constantTimeEqual(Blake2b.hash(body, outputLength: LedgerFormat.checksumLength), sum) else {
-            if total == remaining {
-                throw .tornTail(offset: position, frameIndex: frameIndex, bytes: remaining, reason: "checksum mismatch in the final frame")
-            }
-            throw .corruptFrame(offset: position, frameIndex: frameIndex, reason: "checksum mismatch")
+            throw try classify(reason: total == remaining ? "checksum mismatch in the final frame" : "checksum mismatch", remaining: remaining)
         }
         let frame = RawFrame(
             index: frameIndex, offset: position, typeByte: type, payload: Array(body[LedgerFormat.frameHeaderLength...]))
@@ -157,11 +157,72 @@ public final class LedgerReader {
         return frame
     }
 
-    private func classify(reason: String, remaining: Int) -> LedgerReadError {
-        // A torn append leaves at most one frame's worth of bytes; anything longer is corruption.
-        if remaining <= LedgerFormat.maxFrameLength {
-            return .tornTail(offset: position, frameIndex: index, bytes: remaining, reason: reason)
+    /// What the bytes from `position` to the end are, given that no frame reads at `position` (SPEC.md §6.3).
+    private func classify(reason: String, remaining: Int) throws(LedgerReadError) -> LedgerReadError {
+        let torn = LedgerReadError.tornTail(offset: position, frameIndex: index, bytes: remaining, reason: reason)
+        // Larger than any one append could leave: corruption, unless it is all zeros (a zero-filled tail).
+        guard remaining <= LedgerFormat.maxFrameLength else {
+            return try allZero(from: position) ? torn
+                : .corruptFrame(offset: position, frameIndex: index, reason: reason + "; more than one frame's worth of data follows")
         }
-        return .corruptFrame(offset: position, frameIndex: index, reason: reason)
+        try fill(position, remaining)
+        let tail = Array(buffer[(position - bufferStart)...].prefix(remaining))
+        if let bit = LedgerReader.lengthBitRepairs(tail) {
+            return .corruptFrame(offset: position, frameIndex: index,
+                                 reason: reason + "; with bit \(bit) of its length flipped it is an intact frame: a damaged length field, not a torn tail")
+        }
+        if let at = LedgerReader.firstIntactFrame(in: tail, after: 0) {
+            return .corruptFrame(offset: position, frameIndex: index,
+                                 reason: reason + "; an intact frame follows at offset \(position + at), so this is not a torn tail")
+        }
+        return torn
+    }
+
+    /// Whether every byte from `offset` to the end of the file is zero (read in chunks, stopping at the first
+    /// non-zero byte).
+    private func allZero(from offset: Int) throws(LedgerReadError) -> Bool {
+        var at = offset
+        while at < fileSize {
+            let n = min(LedgerReader.chunk, fileSize - at)
+            let chunk = try readExact(at: at, count: n)
+            if chunk.contains(where: { $0 != 0 }) { return false }
+            at += n
+        }
+        return true
+    }
+
+    /// The bit (0 = least significant) whose flip in the length field of the frame at the start of `bytes` makes it
+    /// a whole frame with a valid checksum, or nil. A torn append leaves a prefix of a frame; a frame that one bit
+    /// of its length turns intact again was written whole and damaged since.
+    static func lengthBitRepairs(_ bytes: [UInt8]) -> Int? {
+        let hl = LedgerFormat.frameHeaderLength, cl = LedgerFormat.checksumLength
+        guard bytes.count >= hl + cl, FrameType(rawValue: bytes[0]) != nil else { return nil }
+        let length = UInt32(bytes[1]) << 24 | UInt32(bytes[2]) << 16 | UInt32(bytes[3]) << 8 | UInt32(bytes[4])
+        for bit in 0..<32 {
+            let l = Int(length ^ (1 << UInt32(bit)))
+            guard l <= LedgerFormat.maxPayload, hl + l + cl <= bytes.count else { continue }
+            var body = Array(bytes[0..<hl + l])
+            body[1] = UInt8(l >> 24 & 0xff); body[2] = UInt8(l >> 16 & 0xff); body[3] = UInt8(l >> 8 & 0xff); body[4] = UInt8(l & 0xff)
+            if Sodium.constantTimeEqual(Blake2b.hash(body, outputLength: cl), Array(bytes[hl + l..<hl + l + cl])) { return bit }
+        }
+        return nil
+    }
+
+    /// The offset (> `after`) in `bytes` of the first position where a whole frame with a valid checksum starts,
+    /// or nil. The checksum (BLAKE2b-128) makes a false match a 2^-128 event.
+    static func firstIntactFrame(in bytes: [UInt8], after: Int) -> Int? {
+        let hl = LedgerFormat.frameHeaderLength, cl = LedgerFormat.checksumLength
+        var o = after + 1
+        while o + hl + cl <= bytes.count {
+            defer { o += 1 }
+            guard FrameType(rawValue: bytes[o]) != nil else { continue }
+            let length = Int(bytes[o + 1]) << 24 | Int(bytes[o + 2]) << 16 | Int(bytes[o + 3]) << 8 | Int(bytes[o + 4])
+            guard length <= LedgerFormat.maxPayload, o + hl + length + cl <= bytes.count else { continue }
+            let body = Array(bytes[o..<o + hl + length])
+            if Sodium.constantTimeEqual(Blake2b.hash(body, outputLength: cl), Array(bytes[o + hl + length..<o + hl + length + cl])) {
+                return o
+            }
+        }
+        return nil
     }
 }

@@ -194,3 +194,81 @@ struct LedgerTests {
         #expect(throws: LedgerWriteError.self) { try LedgerWriter(path: path, genesis: lab.genesis.hash) }
     }
 }
+
+/// Corruption never passes for a torn tail (SPEC.md §6.3): what a node opening its ledger (LedgerWriter, then the
+/// load) does with damaged files.
+struct CorruptionTests {
+    /// A real ledger of 61 entries (a proposal, 60 votes); its frame offsets.
+    static func ledger(_ dir: TempDir) throws -> (Lab, String, [Int]) {
+        var lab = Lab()
+        let p = lab.propose("alice", tier: 1, at: t0)
+        var entries = [p]
+        for i in 0..<60 { entries.append(lab.vote(["bob", "carol", "dave", "erin"][i % 4], p, .abstain, at: t0 + UInt64(i) + 1)) }
+        let path = dir.file("ledger")
+        let w = try LedgerWriter(path: path, genesis: lab.genesis.hash)
+        for e in entries { try w.append(entries: [e]) }  // one acknowledged append each
+        let r = try LedgerReader(path: path)
+        var offsets: [Int] = []
+        while let f = try r.next() { offsets.append(f.offset) }
+        return (lab, path, offsets)
+    }
+
+    /// Every single-bit flip of the length field of each of the last 20 frames: opening either keeps every frame
+    /// or refuses (corruption, never cut). Before, a flip there "cut a torn tail" of up to ~80 acknowledged entries.
+    @Test func noLengthBitFlipOfTheLastTwentyFramesDropsAnEntry() throws {
+        let dir = TempDir()
+        let (lab, path, offsets) = try Self.ledger(dir)
+        let original = readBytes(path)
+        var refused = 0, kept = 0
+        for offset in offsets.suffix(20) {
+            for bit in 0..<32 {
+                var damaged = original
+                damaged[offset + 1 + (3 - bit / 8)] ^= UInt8(1 << (bit % 8))
+                let copy = dir.file("copy")
+                writeBytes(copy, damaged)
+                do {
+                    let w = try LedgerWriter(path: copy, genesis: lab.genesis.hash)
+                    #expect(w.recoveredBytes == 0, "frame at \(offset), length bit \(bit): \(w.recoveredBytes) bytes cut")
+                    #expect(w.frameCount == offsets.count, "frame at \(offset), length bit \(bit): frames lost")
+                    kept += 1
+                } catch {
+                    guard case .read(.corruptFrame) = error else {
+                        Issue.record("frame at \(offset), length bit \(bit): \(error)")
+                        continue
+                    }
+                    #expect(readBytes(copy) == damaged, "a refused ledger is never changed")
+                    refused += 1
+                }
+                // `ledger verify` says corruption, not torn tail.
+                let audit = try LedgerAudit.run(path: copy, genesis: lab.genesis)
+                #expect(audit.isValid || audit.problems.contains { "\($0)".contains("corrupt frame") },
+                        "frame at \(offset), bit \(bit): \(audit.problems)")
+                #expect(!audit.problems.contains { "\($0)".contains("torn tail:") }, "frame at \(offset), bit \(bit): \(audit.problems)")
+            }
+        }
+        #expect(refused + kept == 640 && refused > 600, "refused \(refused), kept \(kept)")
+    }
+
+    /// A torn append (a prefix of the last frame) is still cut, and so is a zero-filled tail of 4 KiB.
+    @Test func tornAppendsAndZeroTailsAreStillCut() throws {
+        let dir = TempDir()
+        let (lab, path, offsets) = try Self.ledger(dir)
+        let original = readBytes(path)
+        for keep in [1, 5, 30, original.count - offsets.last! - 1] {
+            let copy = dir.file("torn")
+            writeBytes(copy, Array(original[..<(offsets.last! + keep)]))
+            let w = try LedgerWriter(path: copy, genesis: lab.genesis.hash)
+            #expect(w.recoveredBytes == keep && w.frameCount == offsets.count - 1)
+        }
+        for zeros in [1, 21, 4096, 500_000] {
+            let copy = dir.file("zeros")
+            writeBytes(copy, original + [UInt8](repeating: 0, count: zeros))
+            let w = try LedgerWriter(path: copy, genesis: lab.genesis.hash)
+            #expect(w.recoveredBytes == zeros && w.frameCount == offsets.count, "\(zeros) zero bytes")
+        }
+        // Garbage (not zeros) longer than one frame is corruption, not a tail.
+        let copy = dir.file("garbage")
+        writeBytes(copy, original + [UInt8](repeating: 0x5a, count: 400_000))
+        #expect(throws: LedgerWriteError.self) { _ = try LedgerWriter(path: copy, genesis: lab.genesis.hash) }
+    }
+}

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import TiergateCore
+@testable import TiergateStorage
 
 /// `halt` to several nodes (SPEC.md §8.3, issue "a stop nobody can hide"): with two or more `--node`s a halt
 /// succeeds only once the nodes of two different members stored it, so one node that drops it cannot lose the
@@ -63,5 +64,40 @@ import TiergateCore
                          "--node", "127.0.0.1:1", "--node", b.address)
         #expect(p.code == 0, "\(p.stderr)")
         #expect(p.stderr.contains("not reached"))
+    }
+}
+
+/// A node process whose ledger has a damaged length field refuses to start, cuts nothing, and says what to do
+/// (SPEC.md §6.3); before, it "cut a torn tail" with only a warning and lost the acknowledged entries after it.
+@Suite(.serialized) struct CorruptLedgerNodeTests {
+    @Test func aNodeRefusesACorruptLedgerAndSaysWhatToDo() throws {
+        let w = Workdir()
+        try w.lab()
+        let args = ["node", "--data", "n", "--listen", "127.0.0.1:0", "--roster", "roster.json", "--key", "keys/alice.key"]
+        var node = try NodeProcess(in: w.path, args: args)
+        for i in 0..<5 {
+            let r = try w.tg("halt", "--reason", "halt \(i)", "--key", "keys/erin.key", "--roster", "roster.json", "--node", node.address)
+            #expect(r.code == 0, "\(r.stderr)")
+        }
+        node.terminate()
+        // Flip the top bit of the length of the second-to-last frame.
+        let reader = try LedgerReader(path: w.file("n/ledger"))
+        var offsets: [Int] = []
+        while let f = try reader.next() { offsets.append(f.offset) }
+        var bytes = w.bytes("n/ledger")
+        let damaged = offsets[offsets.count - 2]
+        bytes[damaged + 1] ^= 0x80
+        w.write("n/ledger", bytes)
+        do {
+            node = try NodeProcess(in: w.path, args: args)
+            node.terminate()
+            Issue.record("the node started on a corrupt ledger")
+        } catch {
+            #expect("\(error)".contains("Move it aside") && "\(error)".contains("re-fetches"), "\(error)")
+            #expect("\(error)".contains("corrupt frame #\(offsets.count - 2)"), "\(error)")
+        }
+        #expect(w.bytes("n/ledger") == bytes, "nothing was cut")
+        let v = try w.tg("ledger", "verify", "n/ledger", "--roster", "roster.json")
+        #expect(v.code == 1 && v.stdout.contains("corrupt frame") && !v.stdout.contains("torn tail:"), "\(v.stdout)")
     }
 }

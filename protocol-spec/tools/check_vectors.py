@@ -1266,31 +1266,64 @@ def read_ledger(data: bytes, genesis: RosterFile) -> LedgerReport:
             return None
         return e
 
+    def intact_frame_after(start: int) -> int | None:
+        """SPEC 6.3: the first offset after `start` where a whole frame with a valid checksum starts."""
+        o = start + 1
+        while o + 21 <= len(data):
+            if data[o] in (FRAME_ENTRY, FRAME_DETACHED, FRAME_EVIDENCE):
+                n = int.from_bytes(data[o + 1:o + 5], "big")
+                if n <= MAX_FRAME_PAYLOAD and o + 21 + n <= len(data) \
+                        and H16(data[o:o + 5 + n]) == data[o + 5 + n:o + 21 + n]:
+                    return o
+            o += 1
+        return None
+
+    def length_bit_repairs(o: int) -> int | None:
+        """SPEC 6.3: the bit whose flip in the declared length makes the frame at o whole and intact."""
+        if len(data) - o < 21 or data[o] not in (FRAME_ENTRY, FRAME_DETACHED, FRAME_EVIDENCE):
+            return None
+        n0 = int.from_bytes(data[o + 1:o + 5], "big")
+        for bit in range(32):
+            n = n0 ^ (1 << bit)
+            if n <= MAX_FRAME_PAYLOAD and o + 21 + n <= len(data):
+                head = bytes([data[o]]) + n.to_bytes(4, "big")
+                if H16(head + data[o + 5:o + 5 + n]) == data[o + 5 + n:o + 21 + n]:
+                    return bit
+        return None
+
+    def no_frame_here(reason: str) -> None:
+        """SPEC 6.3: the bytes from pos to the end are a torn tail only when no intact frame follows and they
+        are all zeros or at most one maximal frame; anything else is corruption."""
+        left = len(data) - pos
+        if not any(data[pos:]):
+            rep.torn_tail = left
+            problem(f"torn tail: {left} zero bytes ({reason})")
+        elif left > MAX_FRAME:
+            problem(f"corruption: {reason}; more than one frame's worth of data follows")
+        elif (bit := length_bit_repairs(pos)) is not None:
+            problem(f"corruption: {reason}; with bit {bit} of its length flipped it is an intact frame")
+        elif (at := intact_frame_after(pos)) is not None:
+            problem(f"corruption: {reason}; an intact frame follows at offset {at}")
+        else:
+            rep.torn_tail = left
+            problem(f"torn tail: {left} bytes ({reason})")
+
     while pos < len(data):
         left = len(data) - pos
         if left < 5:
-            rep.torn_tail = left
-            problem(f"torn tail: {left} bytes, less than a frame header")
+            no_frame_here("less than a frame header")
             break
         ftype, length = data[pos], int.from_bytes(data[pos + 1:pos + 5], "big")
         if length > MAX_FRAME_PAYLOAD:
-            problem(f"corruption: frame length {length} exceeds {MAX_FRAME_PAYLOAD}")
+            no_frame_here(f"frame length {length} exceeds {MAX_FRAME_PAYLOAD}")
             break
         size = 5 + length + 16
         if left < size:
-            if left <= MAX_FRAME:
-                rep.torn_tail = left
-                problem(f"torn tail: {left} bytes, less than the whole frame")
-            else:
-                problem("corruption: incomplete frame larger than a maximal frame")
+            no_frame_here("less than the whole frame")
             break
         payload = data[pos + 5:pos + 5 + length]
         if H16(data[pos:pos + 5 + length]) != data[pos + 5 + length:pos + size]:
-            if pos + size == len(data):
-                rep.torn_tail = size
-                problem("torn tail: final frame checksum fails")
-            else:
-                problem("corruption: checksum fails")
+            no_frame_here("checksum fails")
             break
 
         if ftype == FRAME_ENTRY:
