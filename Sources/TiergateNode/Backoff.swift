@@ -1,7 +1,8 @@
-/// Capped exponential backoff with jitter (SPEC.md §8.5): 100 ms doubling to 10 s, ±25 %.
+/// Capped exponential backoff with jitter (SPEC.md §8.5): 100 ms doubling to 2 s, ±25 % (a peer that returns after a
+/// partition is reached within seconds); 10 s after misbehaviour.
 public struct Backoff: Sendable {
     public var initialMs: UInt64 = 100
-    public var maxMs: UInt64 = 10_000
+    public var maxMs: UInt64 = 2_000
     public var misbehaviourMs: UInt64 = 10_000
     private(set) var currentMs: UInt64 = 0
 

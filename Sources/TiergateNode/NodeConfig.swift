@@ -48,6 +48,8 @@ public struct NodeConfig: Sendable {
         self.identity = identity
         self.gossip.attester = identity
         self.gossip.parallel = .allCores
+        self.gossip.keepaliveIntervalMs = 1_000  // dead links found in seconds (SPEC.md §8.5)
+        self.gossip.deadAfterMs = 5_000
         self.dataDirectory = dataDirectory
         self.listen = listen
         self.peers = peers

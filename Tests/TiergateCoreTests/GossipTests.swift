@@ -316,6 +316,45 @@ struct GossipTests {
         #expect(!a.received(.digest(bStore.computeDigest()), from: 1, now: now + settings.batchFollowUpTimeoutMs).isEmpty)
     }
 
+    /// Keepalives (SPEC.md §8.5): an idle link gets a DIGEST each second; a peer node heard nothing from for 5 s is
+    /// declared dead and closed (the shell's dialer reconnects); a peer that keeps talking is never closed.
+    @Test func idleLinksGetKeepalivesAndDeadOnesAreClosed() {
+        let lab = Lab()
+        var settings = GossipSettings()
+        settings.keepaliveIntervalMs = 1_000
+        settings.deadAfterMs = 5_000
+        settings.antiEntropyIntervalMs = 1_000_000  // keep the random anti-entropy DIGEST out of the count
+        var a = GossipNode(store: EntryStore(genesis: lab.genesis), settings: settings)
+        var rng = Simulation.SplitMix(seed: 3)
+        for peer in [1, 2] as [PeerID] {
+            _ = a.connected(peer, outbound: true, now: t0)
+            _ = a.received(.hello(version: 1, genesis: lab.genesis.hash, role: .node, name: "p\(peer)"), from: peer, now: t0)
+        }
+        func digests(_ ds: [Directive]) -> [PeerID] { ds.compactMap { if case .send(let p, .digest) = $0 { return p } else { return nil } } }
+        func closed(_ ds: [Directive]) -> [PeerID] { ds.compactMap { if case .close(let p, _, false) = $0 { return p } else { return nil } } }
+        _ = a.tick(now: t0, random: &rng)  // the first tick's random anti-entropy DIGEST; the next is far off
+        #expect(digests(a.tick(now: t0 + 500, random: &rng)).isEmpty, "nothing before an interval passed")
+        #expect(Set(digests(a.tick(now: t0 + 1_000, random: &rng))) == [1, 2], "each idle link gets one")
+        #expect(digests(a.tick(now: t0 + 1_500, random: &rng)).isEmpty, "and not again within the interval")
+        // Peer 1 keeps talking; peer 2 falls silent (a stalled link).
+        var now = t0 + 1_000
+        while now < t0 + 4_500 {
+            now += 500
+            _ = a.received(.digest(a.store.computeDigest()), from: 1, now: now)
+            #expect(closed(a.tick(now: now, random: &rng)).isEmpty)
+        }
+        now += 500  // peer 2 silent for 5 s since its HELLO
+        let ds = a.tick(now: now, random: &rng)
+        #expect(closed(ds) == [2], "the silent peer is declared dead")
+        #expect(ds.contains { if case .close(2, let why, false) = $0 { return why.contains("the link is dead") } else { return false } })
+        #expect(a.readyPeerNodes == [1])
+        // Off by default: the simulator's coarse clock never closes a link.
+        var quiet = GossipNode(store: EntryStore(genesis: lab.genesis))
+        _ = quiet.connected(1, outbound: true, now: t0)
+        _ = quiet.received(.hello(version: 1, genesis: lab.genesis.hash, role: .node, name: "p"), from: 1, now: t0)
+        #expect(closed(quiet.tick(now: t0 + hour, random: &rng)).isEmpty)
+    }
+
     @Test func equivocationIsDetectedAcrossNodesAndEvidenceSpreads() {
         var lab = Lab()
         let p = lab.propose("alice", tier: 1, at: t0)

@@ -33,6 +33,13 @@ public struct GossipSettings: Sendable {
     public var antiEntropyBatchBytes = 4 << 20
     /// How long a catch-up batch may wait for its follow-up FRONTIER before another may be sent.
     public var batchFollowUpTimeoutMs: UInt64 = 30_000
+    /// A DIGEST goes to every peer node this node has sent nothing for this long (SPEC.md §8.5), so that healthy
+    /// idle links are heard; 0 turns keepalives and dead-link detection off (the simulator and coarse-time tests).
+    /// The node shell sets 1 s.
+    public var keepaliveIntervalMs: UInt64 = 0
+    /// A peer node heard nothing from for this long is declared dead and closed (its dialer reconnects); only
+    /// with keepalives on. The node shell sets 5 s.
+    public var deadAfterMs: UInt64 = 5_000
     /// How long to wait for peers' attestations when the freshness quorum is above 1.
     public var attestationTimeoutMs: UInt64 = 3_000
     /// How a batch of received entries has its signatures checked; the node shell passes `.allCores`.
@@ -67,6 +74,9 @@ public struct GossipNode: Sendable {
         var sentAhead: [PublicKey: UInt64] = [:]
         /// When `sentAhead` stops being trusted (their FRONTIER never caught up: entries lost or refused).
         var sentAheadUntil: UInt64 = 0
+        /// When this peer was last heard from (any frame), and last sent anything (keepalives, SPEC.md §8.5).
+        var lastHeard: UInt64 = 0
+        var lastSent: UInt64 = 0
     }
 
     public private(set) var store: EntryStore
@@ -126,6 +136,8 @@ public struct GossipNode: Sendable {
     /// A connection opened (either direction): greet it.
     public mutating func connected(_ peer: PeerID, outbound: Bool, now: UInt64, key: PublicKey? = nil) -> [Directive] {
         var p = Peer(outbound: outbound, tokens: settings.rateBurst, lastRefill: now)
+        p.lastHeard = now
+        p.lastSent = now
         p.key = key
         p.observer = key.map { rosterInForce(now: now).member(withKey: $0)?.isObserver ?? false } ?? false
         peers[peer] = p
@@ -164,6 +176,13 @@ public struct GossipNode: Sendable {
 
     /// A decoded message from `peer`.
     public mutating func received(_ message: WireMessage, from peer: PeerID, now: UInt64) -> [Directive] {
+        peers[peer]?.lastHeard = now
+        let out = receivedDirectives(message, from: peer, now: now)
+        noteSent(out, now: now)
+        return out
+    }
+
+    private mutating func receivedDirectives(_ message: WireMessage, from peer: PeerID, now: UInt64) -> [Directive] {
         guard var p = peers[peer] else { return [] }
         framesIn += 1
         // Rate limit (token bucket on the injected clock).
@@ -206,7 +225,40 @@ public struct GossipNode: Sendable {
 
     /// Periodic work: anti-entropy with one random peer node.
     public mutating func tick(now: UInt64, random: inout some RandomNumberGenerator) -> [Directive] {
+        let out = tickDirectives(now: now, random: &random)
+        noteSent(out, now: now)
+        return out
+    }
+
+    /// Records when each peer was last sent something (for keepalives).
+    private mutating func noteSent(_ directives: [Directive], now: UInt64) {
+        guard settings.keepaliveIntervalMs > 0 else { return }
+        for d in directives { if case .send(let id, _) = d { peers[id]?.lastSent = now } }
+    }
+
+    /// Keepalives and dead links (SPEC.md §8.5): a DIGEST to each peer node sent nothing for an interval, and a
+    /// close for each peer node heard nothing from for `deadAfterMs` (a partition that stalls a TCP link is not
+    /// noticed by TCP for minutes; the dialer reconnects at once after the close, with backoff).
+    private mutating func keepalives(now: UInt64) -> [Directive] {
+        guard settings.keepaliveIntervalMs > 0 else { return [] }
         var out: [Directive] = []
+        for id in readyPeerNodes {
+            guard let p = peers[id] else { continue }
+            let silent = now > p.lastHeard ? now - p.lastHeard : 0
+            if silent >= settings.deadAfterMs {
+                out.append(.close(id, reason: "nothing heard for \(silent / 1000) s: the link is dead (a partition or a stalled peer); reconnecting", misbehaved: false))
+                peers[id] = nil
+                continue
+            }
+            if now > p.lastSent, now - p.lastSent >= settings.keepaliveIntervalMs {
+                out.append(.send(id, .digest(store.digest)))
+            }
+        }
+        return out
+    }
+
+    private mutating func tickDirectives(now: UInt64, random: inout some RandomNumberGenerator) -> [Directive] {
+        var out: [Directive] = keepalives(now: now)
         for (id, p) in pendingTokens where now >= p.deadline {
             pendingTokens[id] = nil
             let have = Set(p.token.attestations.map(\.attester)).count
