@@ -125,8 +125,9 @@ public final class NodeRuntime: @unchecked Sendable {
     public var stopReason: EventLoopFuture<NodeError?> { stopPromise.futureResult }
 
     /// Asks the node to stop (graceful shutdown); ``stopReason`` then completes with nil.
-    public func requestStop() {
-        loop.execute { self.finish(nil) }
+    @discardableResult
+    public func requestStop() -> EventLoopFuture<Void> {
+        loop.submit { self.finish(nil) }
     }
 
     func finish(_ error: NodeError?) {
@@ -195,6 +196,7 @@ public final class NodeRuntime: @unchecked Sendable {
 
     func register(_ channel: Channel, dialer: Dialer?, key: PublicKey) -> PeerID {
         loop.preconditionInEventLoop()
+        if stopped { channel.close(promise: nil) }  // a link completed during shutdown does not stay open
         let id = nextPeerID
         nextPeerID += 1
         channels[id] = channel
@@ -247,7 +249,7 @@ public final class NodeRuntime: @unchecked Sendable {
     /// Runs directives in order. An append (`.persist`) goes to the I/O thread; the directives after it — and every
     /// later batch — wait until it is durable, so nothing is acknowledged or pushed before it is on disk.
     func execute(_ directives: [Directive]) {
-        guard !directives.isEmpty else { return }
+        guard !directives.isEmpty, !persistFailed else { return }  // after a failed append: nothing more
         if queuedBatches == 0, !directives.contains(where: \.isPersist) {
             run(directives[...])
             return

@@ -27,6 +27,7 @@ public struct NodeService: Service {
         let runtime = try NodeRuntime(config: config, group: group, logger: logger)
         let address: SocketAddress
         do { address = try await runtime.bind().get() } catch {
+            try? await runtime.requestStop().get()  // completes the stop promise (an unfulfilled one traps in NIO)
             try await group.shutdownGracefully()
             throw NodeError.cannotListen("\(config.listen): \(error)")
         }

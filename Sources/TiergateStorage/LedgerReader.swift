@@ -203,26 +203,41 @@ public final class LedgerReader {
             guard l <= LedgerFormat.maxPayload, hl + l + cl <= bytes.count else { continue }
             var body = Array(bytes[0..<hl + l])
             body[1] = UInt8(l >> 24 & 0xff); body[2] = UInt8(l >> 16 & 0xff); body[3] = UInt8(l >> 8 & 0xff); body[4] = UInt8(l & 0xff)
-            if Sodium.constantTimeEqual(Blake2b.hash(body, outputLength: cl), Array(bytes[hl + l..<hl + l + cl])) { return bit }
+            if Sodium.constantTimeEqual(Blake2b.hash(body, outputLength: cl), Array(bytes[hl + l..<hl + l + cl])),
+               intactFrames(in: bytes, from: hl + l + cl) {
+                return bit
+            }
         }
         return nil
     }
 
-    /// The offset (> `after`) in `bytes` of the first position where a whole frame with a valid checksum starts,
-    /// or nil. The checksum (BLAKE2b-128) makes a false match a 2^-128 event.
+    /// The offset (> `after`) in `bytes` of the first position from which whole frames with valid checksums run on
+    /// exactly to the end, or nil. Requiring the run to reach the end means a frame-shaped byte string inside a
+    /// torn append's payload (an evidence digest, say) does not pass for the acknowledged frames that would follow
+    /// damage; the checksum (BLAKE2b-128) makes a false match a 2^-128 event.
     static func firstIntactFrame(in bytes: [UInt8], after: Int) -> Int? {
-        let hl = LedgerFormat.frameHeaderLength, cl = LedgerFormat.checksumLength
         var o = after + 1
-        while o + hl + cl <= bytes.count {
-            defer { o += 1 }
-            guard FrameType(rawValue: bytes[o]) != nil else { continue }
-            let length = Int(bytes[o + 1]) << 24 | Int(bytes[o + 2]) << 16 | Int(bytes[o + 3]) << 8 | Int(bytes[o + 4])
-            guard length <= LedgerFormat.maxPayload, o + hl + length + cl <= bytes.count else { continue }
-            let body = Array(bytes[o..<o + hl + length])
-            if Sodium.constantTimeEqual(Blake2b.hash(body, outputLength: cl), Array(bytes[o + hl + length..<o + hl + length + cl])) {
-                return o
-            }
+        while o + LedgerFormat.frameHeaderLength + LedgerFormat.checksumLength <= bytes.count {
+            if intactFrames(in: bytes, from: o) { return o }
+            o += 1
         }
         return nil
+    }
+
+    /// Whether `bytes[from...]` is a run of whole frames of known types with valid checksums (empty counts).
+    static func intactFrames(in bytes: [UInt8], from: Int) -> Bool {
+        let hl = LedgerFormat.frameHeaderLength, cl = LedgerFormat.checksumLength
+        var o = from
+        while o < bytes.count {
+            guard o + hl + cl <= bytes.count, FrameType(rawValue: bytes[o]) != nil else { return false }
+            let length = Int(bytes[o + 1]) << 24 | Int(bytes[o + 2]) << 16 | Int(bytes[o + 3]) << 8 | Int(bytes[o + 4])
+            guard length <= LedgerFormat.maxPayload, o + hl + length + cl <= bytes.count else { return false }
+            let body = Array(bytes[o..<o + hl + length])
+            guard Sodium.constantTimeEqual(Blake2b.hash(body, outputLength: cl), Array(bytes[o + hl + length..<o + hl + length + cl])) else {
+                return false
+            }
+            o += hl + length + cl
+        }
+        return true
     }
 }

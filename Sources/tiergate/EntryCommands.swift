@@ -109,8 +109,13 @@ struct SigningContext {
                     let client = try Remote.connect(n, roster: doc.roster, identity: key)
                     let nodeHead: FeedHead?
                     do {
-                        if view == nil {
-                            let status = try client.status()
+                        // The newest roster version any node knows wins: a stale (partitioned) or lying node must
+                        // not make this key sign for a version no longer in force.
+                        let status = try client.status()
+                        if let v = view, v.rosterVersion != status.verdict.rosterVersion {
+                            Out.err("warning: nodes disagree on the roster version in force (\(v.rosterVersion) and \(status.verdict.rosterVersion) at \(n)); signing for the newer")
+                        }
+                        if view == nil || status.verdict.rosterVersion > view!.rosterVersion {
                             roster = status.verdict.roster
                             view = status.verdict
                         }

@@ -38,9 +38,6 @@ Where SPEC.md leaves a choice open, this checker reads it as follows:
          says n; 3.3's v is not mentioned there).
   * 5.1  Observer status is read in the version in force at the entry's time (proposals,
          halts) and in the proposal's version v (votes, 5.3).
-  * 5.2  A version whose start is exactly `now` is activated in the replay (5.5 lists every
-         activation) and gives the horizon (5), but the version *in force* at now
-         (strictly-before rule) gives the reported roster version and the base when halted.
   * 6.4  "Keys on no roster version": keys on no version of the chain built for `now`; their
          EVIDENCE is not reported as equivocation.  Gaps are computed at the end of the file.
 """
@@ -1104,8 +1101,8 @@ class DecisionRule:
             if best is None:
                 break
             start = best[0] + cur.roster.amend_cooling_off_ms
-            if start > now:
-                break                                       # pending; v stays in force
+            if start >= now:
+                break                                       # pending (SPEC 5.2: in force only if < now)
             chain.append(Version(best[2].roster, best[2].roster.hash(), start))
         self.chain = chain
         in_force = self.version_at(chain, now).roster
@@ -1167,7 +1164,7 @@ class DecisionRule:
                 resolved_ahead.update(h for h in ev.halts
                                       if h in counted_halts and h not in replayed)
                 if struck and not active:
-                    tier = max(roster.base_tier, min(ev.tier, max(struck)))
+                    tier = max(roster.base_tier, min(ev.tier, max(struck), roster.max_tier))
                     since = t if tier > roster.base_tier else None
         lapse(now)
         # The authorised tier is the base of the version in force at now if halted.
@@ -1266,15 +1263,24 @@ def read_ledger(data: bytes, genesis: RosterFile) -> LedgerReport:
             return None
         return e
 
+    def intact_to_end(o: int) -> bool:
+        """SPEC 6.3: data[o:] is a run of whole frames of known types with valid checksums."""
+        while o < len(data):
+            if o + 21 > len(data) or data[o] not in (FRAME_ENTRY, FRAME_DETACHED, FRAME_EVIDENCE):
+                return False
+            n = int.from_bytes(data[o + 1:o + 5], "big")
+            if n > MAX_FRAME_PAYLOAD or o + 21 + n > len(data) \
+                    or H16(data[o:o + 5 + n]) != data[o + 5 + n:o + 21 + n]:
+                return False
+            o += 21 + n
+        return True
+
     def intact_frame_after(start: int) -> int | None:
-        """SPEC 6.3: the first offset after `start` where a whole frame with a valid checksum starts."""
+        """SPEC 6.3: the first offset after `start` from which intact frames run on to the end."""
         o = start + 1
         while o + 21 <= len(data):
-            if data[o] in (FRAME_ENTRY, FRAME_DETACHED, FRAME_EVIDENCE):
-                n = int.from_bytes(data[o + 1:o + 5], "big")
-                if n <= MAX_FRAME_PAYLOAD and o + 21 + n <= len(data) \
-                        and H16(data[o:o + 5 + n]) == data[o + 5 + n:o + 21 + n]:
-                    return o
+            if data[o] in (FRAME_ENTRY, FRAME_DETACHED, FRAME_EVIDENCE) and intact_to_end(o):
+                return o
             o += 1
         return None
 
@@ -1287,7 +1293,8 @@ def read_ledger(data: bytes, genesis: RosterFile) -> LedgerReport:
             n = n0 ^ (1 << bit)
             if n <= MAX_FRAME_PAYLOAD and o + 21 + n <= len(data):
                 head = bytes([data[o]]) + n.to_bytes(4, "big")
-                if H16(head + data[o + 5:o + 5 + n]) == data[o + 5 + n:o + 21 + n]:
+                if H16(head + data[o + 5:o + 5 + n]) == data[o + 5 + n:o + 21 + n] \
+                        and intact_to_end(o + 21 + n):
                     return bit
         return None
 
@@ -2676,8 +2683,8 @@ def self_checks(res: Results) -> None:
     ok("self/activation after everything else at its instant", v.roster_version == 2
        and v.passed.get(p4.id) == 2003 and v.authorized_tier == 3, str(v))
 
-    # SPEC 5: the horizon takes max_skew_ms from the last version added to the chain, even one
-    # starting exactly at now (v2 starts at 2003 = now; version 1 is still in force).
+    # SPEC 5, 5.2: a version starting exactly at now is pending, not in the chain: the horizon keeps
+    # version 1's max_skew_ms, and a proposal naming version 2 does not fit (v2 starts at 2003 = now).
     clear()
     skew = copy.deepcopy(g2)
     skew.max_skew_ms, skew.advance = 3_600_000, rule(1)
@@ -2686,8 +2693,8 @@ def self_checks(res: Results) -> None:
            closes_at=day)
     es += [p, mk(0, VOTE, 2003 + 660_000, rv=2, proposal=p.id, choice=YES, reason=b"")]
     v = run(es, 2003)
-    ok("self/horizon from the last version of the chain", v.roster_version == 1
-       and v.authorized_tier == 3, str(v))
+    ok("self/a version starting exactly at now is pending", v.roster_version == 1
+       and v.authorized_tier == 2, str(v))      # version 1 stays in force; its proposal under v2 does not fit
 
     # SPEC 5.1: the binding vote is chosen first.  bob's first vote is dated before the
     # proposal (outside its window): it does not count, and his later vote does not replace it.

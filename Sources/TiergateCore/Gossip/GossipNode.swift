@@ -33,6 +33,9 @@ public struct GossipSettings: Sendable {
     public var antiEntropyBatchBytes = 4 << 20
     /// How long a catch-up batch may wait for its follow-up FRONTIER before another may be sent.
     public var batchFollowUpTimeoutMs: UInt64 = 30_000
+    /// How long after the last batch sent the positions sent ahead are trusted (a peer that dropped entries, say
+    /// of a member whose amendment it has not seen yet, gets them again after this long at most).
+    public var sentAheadTrustMs: UInt64 = 2_000
     /// A DIGEST goes to every peer node this node has sent nothing for this long (SPEC.md §8.5), so that healthy
     /// idle links are heard; 0 turns keepalives and dead-link detection off (the simulator and coarse-time tests).
     /// The node shell sets 1 s.
@@ -336,12 +339,16 @@ public struct GossipNode: Sendable {
             return theirs == store.digest ? [] : [.send(peer, .frontier(replyWanted: true, store.frontier))]
         case .frontier(let replyWanted, let theirs):
             guard role == .node else { return misbehaving(peer, "clients may not send \(message.name)") }
-            if let until = peers[peer]?.batchInFlightUntil, now < until {
-                // The follow-up of a truncated batch is a FRONTIER without reply_wanted (their answer to ours);
-                // a FRONTIER that wants a reply, sent before our batch is in, would only repeat the batch.
-                if replyWanted { return [] }
+            let inFlight = (peers[peer]?.batchInFlightUntil).map { now < $0 } ?? false
+            if inFlight && replyWanted {
+                // The follow-up of our truncated batch is a FRONTIER without reply_wanted (their answer to ours); a
+                // FRONTIER that wants a reply, sent before our batch is in, would only repeat the batch. Still answer
+                // with our frontier when we lack something of theirs, so their own catch-up never waits on ours.
+                return store.lacksSomething(of: theirs) ? [.send(peer, .frontier(replyWanted: false, store.frontier))] : []
             }
             peers[peer]?.batchInFlightUntil = nil
+            // Positions sent ahead are trusted for `sentAheadTrustMs` after the last batch: then exchanges start from
+            // what they report, so entries they dropped are sent again.
             if now >= peers[peer]?.sentAheadUntil ?? 0 { peers[peer]?.sentAhead = [:] }
             for h in theirs.heads where (peers[peer]?.sentAhead[h.author] ?? .max) <= h.seq {
                 peers[peer]?.sentAhead[h.author] = nil  // they have it now
@@ -351,10 +358,10 @@ public struct GossipNode: Sendable {
             let (entries, evidence, truncated) = store.missing(from: effective, maxBytes: settings.antiEntropyBatchBytes)
             out += GossipNode.chunked(entries).map { .send(peer, .entries($0)) }
             out += evidence.map { .send(peer, .evidence(first: $0.first.bytes, second: $0.second.bytes)) }
-            for e in entries where e.entry.seq > (peers[peer]?.sentAhead[e.entry.author] ?? 0) {
-                peers[peer]?.sentAhead[e.entry.author] = e.entry.seq
+            for e in entries where store.detachedHalts[e.id] == nil && e.entry.seq > (peers[peer]?.sentAhead[e.entry.author] ?? 0) {
+                peers[peer]?.sentAhead[e.entry.author] = e.entry.seq  // feed positions only, never a detached halt's
             }
-            if !entries.isEmpty { peers[peer]?.sentAheadUntil = now.addingSaturating(settings.batchFollowUpTimeoutMs) }
+            if !entries.isEmpty { peers[peer]?.sentAheadUntil = now.addingSaturating(settings.sentAheadTrustMs) }
             if truncated {
                 // More remains: ask for their frontier again once this batch is in (self-clocked catch-up).
                 peers[peer]?.batchInFlightUntil = now.addingSaturating(settings.batchFollowUpTimeoutMs)

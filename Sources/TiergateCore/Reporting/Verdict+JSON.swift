@@ -117,6 +117,7 @@ extension NodeStatus {
                 out.append("      \(TimeText.format(vote.time))  \(vote.member): \(vote.choice.name)\(reason)\(note)")
             }
         }
+        if equivocationsTotal > v.equivocations.count { out.append("\(equivocationsTotal) equivocations, the first \(v.equivocations.count) shown:") }
         for e in v.equivocations {
             out.append("EQUIVOCATION by \(e.member) at feed position \(e.seq): entries \(e.ids.map { $0.short + "…" }.joined(separator: " and ")); votes void")
         }
@@ -135,6 +136,7 @@ extension NodeStatus {
         fields.append(("resolved_halts_total", .int(resolvedTotal)))
         fields.append(("ignored_total", .int(ignoredTotal)))
         fields.append(("history_total", .int(historyTotal)))
+        fields.append(("equivocations_total", .int(equivocationsTotal)))
         fields.append(("roster_in_force", verdict.roster.json()))
         if let n = node {
             fields.append(("node", .object([

@@ -34,6 +34,7 @@ public struct NodeStatus: Sendable {
     public var offset: Int
     public var ignoredTotal: Int
     public var historyTotal: Int
+    public var equivocationsTotal: Int
     public var node: NodeInfo?
 
     public static let maxHalts = 1024
@@ -41,6 +42,10 @@ public struct NodeStatus: Sendable {
     public static let maxPage = 1000
     public static let maxIgnored = 100
     public static let maxHistory = 100
+    public static let maxEquivocations = 256
+    /// Votes shown per proposal (the counts stay exact): non-members' votes are listed too, so a list could
+    /// otherwise grow without bound.
+    public static let maxVotes = 256
     /// The node stops adding proposals before the STATUS frame would exceed this.
     public static let pageBudgetBytes = 3_670_016  // 3.5 MiB
 
@@ -53,6 +58,7 @@ public struct NodeStatus: Sendable {
         offset = 0
         ignoredTotal = verdict.ignored.count
         historyTotal = verdict.history.count
+        equivocationsTotal = verdict.equivocations.count
         self.node = node
     }
 
@@ -65,6 +71,7 @@ public struct NodeStatus: Sendable {
         s.verdict.halts = Array(inForce.prefix(maxHalts)) + Array(resolved.suffix(maxResolved))
         s.verdict.ignored = Array(full.ignored.prefix(maxIgnored))
         s.verdict.history = Array(full.history.suffix(maxHistory))
+        s.verdict.equivocations = Array(full.equivocations.prefix(maxEquivocations))
         let newestFirst = full.proposals.reversed()
         let start = min(offset, full.proposals.count)
         s.offset = start
@@ -72,7 +79,8 @@ public struct NodeStatus: Sendable {
         var w = ByteWriter()
         s.encode(into: &w)
         var used = w.bytes.count
-        for p in newestFirst.dropFirst(start).prefix(min(limit, maxPage)) {
+        for var p in newestFirst.dropFirst(start).prefix(min(limit, maxPage)) {
+            p.votes = Array(p.votes.prefix(maxVotes))
             var pw = ByteWriter()
             Self.encode(p, into: &pw)
             guard used + pw.bytes.count <= pageBudgetBytes else { break }
@@ -93,6 +101,7 @@ public struct NodeStatus: Sendable {
     public var isPartial: Bool {
         verdict.proposals.count < proposalsTotal || verdict.ignored.count < ignoredTotal
             || verdict.history.count < historyTotal || verdict.activeHalts.count < haltsTotal
+            || verdict.equivocations.count < equivocationsTotal
     }
 }
 
@@ -187,6 +196,7 @@ extension NodeStatus {
         w.u32(UInt32(clamping: proposalsTotal))
         w.u32(UInt32(clamping: offset))
         w.list(Array(v.proposals.reversed())) { Self.encode($1, into: &$0) }  // newest first on the wire
+        w.u32(UInt32(clamping: equivocationsTotal))
         w.list(v.equivocations) { w, e in
             w.string(e.member)
             w.raw(e.key.bytes)
@@ -284,7 +294,7 @@ extension NodeStatus {
         let outcome = try reason(&r, "proposal.outcome")
         let open = try bool(&r, "proposal.open")
         let invalid = try reason(&r, "proposal.invalid")
-        let votes = try r.list("proposal.votes", max: Limits.maxMembers) { (r: inout ByteReader) throws(DecodeError) in
+        let votes = try r.list("proposal.votes", max: Self.maxVotes) { (r: inout ByteReader) throws(DecodeError) in
             let member = try r.text("vote.member", max: 128)
             let c = try r.u8("vote.choice")
             guard let choice = VoteChoice(rawValue: c) else { throw .invalidValue(field: "vote.choice", reason: "unknown choice \(c)") }
@@ -331,7 +341,8 @@ extension NodeStatus {
         let proposalsTotal = Int(try r.u32("status.proposals_total"))
         let offset = Int(try r.u32("status.offset"))
         let page = try r.list("status.proposals", max: Self.maxPage) { (r: inout ByteReader) throws(DecodeError) in try Self.proposal(&r) }
-        let equivocations = try r.list("status.equivocations", max: Limits.maxMembers) { (r: inout ByteReader) throws(DecodeError) in
+        let equivocationsTotal = Int(try r.u32("status.equivocations_total"))
+        let equivocations = try r.list("status.equivocations", max: Self.maxEquivocations) { (r: inout ByteReader) throws(DecodeError) in
             EquivocationStatus(member: try r.text("equivocation.member", max: 128), key: try r.publicKey("equivocation.key"),
                                seq: try r.u64("equivocation.seq"),
                                ids: try r.list("equivocation.ids", max: 2) { (r: inout ByteReader) throws(DecodeError) in try r.digest("equivocation.ids") })
@@ -357,7 +368,8 @@ extension NodeStatus {
                             connectionsClosedForMisbehaviour: try r.u64("node.connections_closed_for_misbehaviour"))
         }
         guard haltsTotal >= inForce.count, resolvedTotal >= resolved.count, proposalsTotal >= offset + page.count,
-              ignoredTotal >= ignored.count, historyTotal >= history.count, halted == (haltsTotal > 0) else {
+              ignoredTotal >= ignored.count, historyTotal >= history.count, equivocationsTotal >= equivocations.count,
+              halted == (haltsTotal > 0) else {
             throw .invalidValue(field: "status", reason: "a total is smaller than its list, or halted disagrees with the halts")
         }
         verdict = Verdict(
@@ -371,6 +383,7 @@ extension NodeStatus {
         self.offset = offset
         self.ignoredTotal = ignoredTotal
         self.historyTotal = historyTotal
+        self.equivocationsTotal = equivocationsTotal
         self.node = node
     }
 }
