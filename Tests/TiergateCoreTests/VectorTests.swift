@@ -230,6 +230,10 @@ struct VectorTests {
         let v3 = ["alice", "carol"].enumerated().map { lab3.vote($1, p3, at: t0 + minute + UInt64($0) + 2, rosterVersion: 2) }
         let newBob = lab3.vote("bob-2", p3, at: t0 + minute + 5, rosterVersion: 2)
         let rotate = try build("rotate") { try $0.append(entries: [amend] + av + [p3, oldBob] + v3 + [newBob]) }
+        // After the rotation (version 2 in force), erin halts naming version 1 (a stale view): it counts, since
+        // erin may halt under both (SPEC.md §5.4).
+        let staleHalt = lab3.halt("erin", at: t0 + 2 * minute, reason: "signed from a stale roster view", rosterVersion: 1)
+        let haltOlderVersion = try build("halt-older-version") { try $0.append(entries: [amend] + av + [staleHalt]) }
 
         // A signature byte of the second entry changed and its frame's checksum recomputed: only the signature
         // check can catch it (not the checksum, not torn-tail detection).
@@ -281,6 +285,8 @@ struct VectorTests {
                          bytes: observer, roster: ("genesis-observer.json", lab4.document)),
             LedgerVector(file: "veto-after-pass.ledger", description: "3 of 5 yes pass tier 1; the auditor (a veto role) votes no afterwards: a pass is final, tier 1 stays authorised",
                          bytes: vetoAfterPass, roster: ("genesis-veto.json", lab5.document)),
+            LedgerVector(file: "halt-names-older-version.ledger", description: "bob's key rotated (version 2 in force), then erin halts naming version 1: she may halt under both, so it counts",
+                         bytes: haltOlderVersion),
             LedgerVector(file: "halt-dated-ahead.ledger", description: "tier 1 authorised, then a halt dated 2 h after the verdict time (a fast clock): it counts now, halted",
                          bytes: haltAhead),
             LedgerVector(file: "halt-dated-ahead-resumed.ledger", description: "halt-dated-ahead.ledger plus a resume naming the halt that passes before the halt's date: never in force, tier 1",
@@ -319,10 +325,10 @@ struct VectorTests {
                 case .bool(let halted) = d["halted"]! else { fatalError() }
             return (f, valid, UInt64(tier)!, halted)
         }
-        #expect(m.map(\.0) == ["advance.ledger", "halt.ledger", "resume.ledger", "equivocation.ledger", "amendment-rotate-key.ledger", "tampered.ledger", "torn-tail.ledger", "observer.ledger", "veto-after-pass.ledger", "halt-dated-ahead.ledger", "halt-dated-ahead-resumed.ledger"])
-        #expect(m.map(\.1) == [true, true, true, true, true, false, false, true, true, true, true])
-        #expect(m.map(\.2) == [1, 0, 1, 0, 1, 0, 0, 0, 1, 0, 1])
-        #expect(m.map(\.3) == [false, true, false, false, false, false, false, false, false, true, false])
+        #expect(m.map(\.0) == ["advance.ledger", "halt.ledger", "resume.ledger", "equivocation.ledger", "amendment-rotate-key.ledger", "tampered.ledger", "torn-tail.ledger", "observer.ledger", "veto-after-pass.ledger", "halt-names-older-version.ledger", "halt-dated-ahead.ledger", "halt-dated-ahead-resumed.ledger"])
+        #expect(m.map(\.1) == [true, true, true, true, true, false, false, true, true, true, true, true])
+        #expect(m.map(\.2) == [1, 0, 1, 0, 1, 0, 0, 0, 1, 0, 0, 1])
+        #expect(m.map(\.3) == [false, true, false, false, false, false, false, false, false, true, true, false])
     }
 }
 

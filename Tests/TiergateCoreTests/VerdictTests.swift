@@ -278,6 +278,28 @@ struct VerdictTests {
         #expect(lab.verdict(up + [fast], at: t0 + 3 * hour).halted)
     }
 
+    /// A halt naming an earlier roster version (signed from a stale view, or dated past a new version's start by a
+    /// fast clock) still stops the lab when its author could halt under both versions (SPEC.md §5.4); a key that
+    /// the new version removed cannot.
+    @Test func aHaltNamingAnEarlierVersionCountsIfItsAuthorCouldHaltUnderBoth() {
+        var lab = Lab()
+        lab.addOutsider("bob-new")
+        var next = lab.genesis
+        next.version = 2
+        next.previous = lab.genesis.hash
+        next.members[1].key = lab.keys["bob-new"]!.publicKey  // bob's key rotated
+        let amend = lab.amend("alice", to: next, at: t0)
+        let av = ["alice", "carol", "dave", "erin"].enumerated().map { lab.vote($1, amend, at: t0 + UInt64($0) + 1) }
+        let staleErin = lab.halt("erin", at: t0 + minute, reason: "signed from a stale view", rosterVersion: 1)
+        let v = lab.verdict([amend] + av + [staleErin], at: t0 + hour)
+        #expect(v.rosterVersion == 2 && v.halted)
+        let oldBob = lab.halt("bob", at: t0 + minute, reason: "old key", rosterVersion: 1)
+        let w = lab.verdict([amend] + av + [oldBob], at: t0 + hour)
+        #expect(!w.halted && w.ignored.first?.reason.code == .haltByNonMember)
+        let ahead = lab.halt("carol", at: t0 + minute, reason: "names a version not yet in force", rosterVersion: 3)
+        #expect(lab.verdict([amend] + av + [ahead], at: t0 + hour).ignored.first?.reason.code == .haltWrongRosterVersion)
+    }
+
     @Test func equivocationVoidsTheMembersVotesAndIsReported() {
         var lab = Lab()
         let p = lab.propose("alice", tier: 1, at: t0)

@@ -1111,9 +1111,16 @@ class DecisionRule:
         # SPEC 5.5: events (time, order, id, payload)
         events = []
         counted_halts = set()
+        def halt_counts(h: Entry) -> bool:
+            """SPEC 5.4: its author may halt under the version in force at its time and under the version
+            it names, which is not later than that one."""
+            cur = self.version_at(chain, h.time).roster
+            if not 1 <= h.roster_version <= cur.version or not cur.may_halt(h.author):
+                return False
+            return chain[h.roster_version - 1].roster.may_halt(h.author)
+
         for h in self.halts:                                # SPEC 5.4: whatever its date
-            if self.fits(h, chain) and \
-                    self.version_at(chain, h.time).roster.may_halt(h.author):
+            if halt_counts(h):
                 events.append((min(h.time, horizon), 0, h.id, h))
                 counted_halts.add(h.id)
         for v in chain[1:]:                 # order 4: after everything else at that instant

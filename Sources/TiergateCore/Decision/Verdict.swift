@@ -378,9 +378,12 @@ private struct VerdictComputation {
             // Replayed at the horizon, which moves with `now`: until the halt's own time is within the skew, the
             // verdict may change at any instant (a cache must not keep it).
             if h.time > horizon { nextChange.note(now.addingSaturating(1)) }
+            // The version in force at its time decides membership and authority. It may name an earlier version
+            // (signed from a stale view, or dated past a version's start by a fast clock) if its author could halt
+            // under that one too: a stop is not lost to a roster change (§5.4).
             let idx = rosterIndex(at: h.time)
-            guard h.rosterVersion == UInt64(idx + 1) else {
-                ignored.append(IgnoredEntry(id: h.id, reason: Reason(.haltWrongRosterVersion, "halt names roster version \(h.rosterVersion), not the one in force")))
+            guard h.rosterVersion >= 1, h.rosterVersion <= UInt64(idx + 1) else {
+                ignored.append(IgnoredEntry(id: h.id, reason: Reason(.haltWrongRosterVersion, "halt names roster version \(h.rosterVersion), not yet in force at its time")))
                 continue
             }
             guard let m = rosters[idx].member(withKey: h.author) else {
@@ -390,6 +393,14 @@ private struct VerdictComputation {
             guard rosters[idx].policy.mayHalt(roles: m.roles) else {
                 ignored.append(IgnoredEntry(id: h.id, reason: Reason(.haltWithoutAuthority, "\(m.name) has no halt authority")))
                 continue
+            }
+            let named = Int(h.rosterVersion) - 1
+            if named != idx {
+                guard let old = rosters[named].member(withKey: h.author), rosters[named].policy.mayHalt(roles: old.roles) else {
+                    ignored.append(IgnoredEntry(id: h.id, reason: Reason(.haltWrongRosterVersion,
+                        "halt names roster version \(h.rosterVersion), under which its author could not halt")))
+                    continue
+                }
             }
             haltStatus[h.id] = HaltStatus(id: h.id, member: m.name, time: h.time, reason: h.reason)
             events.append(TimedEvent(time: min(h.time, horizon), order: 0, id: h.id, event: .halt(h)))
