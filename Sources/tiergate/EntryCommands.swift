@@ -55,7 +55,11 @@ struct SigningContext {
     /// Held until this command ends: no other signer with this key reads or takes a position meanwhile.
     let lock: SignerLock
 
-    static func load(_ o: SigningOptions) throws -> SigningContext {
+    /// `forHalt`: with several nodes that disagree on the roster version in force, a halt is signed for the oldest
+    /// version under which this key may halt (a halt naming an earlier version still counts, SPEC.md §5.4), so a
+    /// node claiming a newer version than there is cannot make the halt name a version nobody has; other entries
+    /// must name the version in force exactly and take the newest.
+    static func load(_ o: SigningOptions, forHalt: Bool = false) throws -> SigningContext {
         let doc = try Load.trustedGenesis(o.roster)
         let key = try Load.signingKey(o.key, passphraseFile: o.passphraseFile)
         let statePath = SignerState.path(forKey: o.key)
@@ -109,15 +113,26 @@ struct SigningContext {
                     let client = try Remote.connect(n, roster: doc.roster, identity: key)
                     let nodeHead: FeedHead?
                     do {
-                        // The newest roster version any node knows wins: a stale (partitioned) or lying node must
-                        // not make this key sign for a version no longer in force.
                         let status = try client.status()
-                        if let v = view, v.rosterVersion != status.verdict.rosterVersion {
-                            Out.err("warning: nodes disagree on the roster version in force (\(v.rosterVersion) and \(status.verdict.rosterVersion) at \(n)); signing for the newer")
+                        let seen = status.verdict
+                        if let v = view, v.rosterVersion != seen.rosterVersion {
+                            Out.err("warning: nodes disagree on the roster version in force (\(v.rosterVersion) and \(seen.rosterVersion) at \(n)); "
+                                + (forHalt ? "the halt names the oldest under which this key may halt" : "signing for the newer"))
                         }
-                        if view == nil || status.verdict.rosterVersion > view!.rosterVersion {
-                            roster = status.verdict.roster
-                            view = status.verdict
+                        let mayHalt = seen.roster.member(withKey: key.publicKey).map { seen.roster.policy.mayHalt(roles: $0.roles) } ?? false
+                        let better: Bool
+                        if let v = view {
+                            let vMayHalt = v.roster.member(withKey: key.publicKey).map { v.roster.policy.mayHalt(roles: $0.roles) } ?? false
+                            // A stale (partitioned) node must not make a vote name a version no longer in force; a
+                            // node lying about a newer version must not make a halt name one nobody has.
+                            better = forHalt ? (mayHalt && (!vMayHalt || seen.rosterVersion < v.rosterVersion))
+                                : seen.rosterVersion > v.rosterVersion
+                        } else {
+                            better = true
+                        }
+                        if better {
+                            roster = seen.roster
+                            view = seen
                         }
                         nodeHead = try client.head(of: key.publicKey)
                     } catch { throw CLIFailure.cannotEvaluate("node \(n): \(error)") }
@@ -427,7 +442,7 @@ struct HaltCommand: ParsableCommand {
 
     func run() throws {
         try guarded(json: signing.json) {
-            var ctx = try SigningContext.load(signing)
+            var ctx = try SigningContext.load(signing, forHalt: true)
             if !ctx.roster.policy.mayHalt(roles: ctx.member.roles) {
                 throw CLIFailure.negative(
                     "\(ctx.member.name) (roles \(ctx.member.roles.joined(separator: ","))) has no halt authority under this roster's policy")
