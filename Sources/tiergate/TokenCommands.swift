@@ -67,7 +67,8 @@ enum OnlineCheck {
     /// The node's view over an open connection.
     static func view(_ client: NodeClient, address: String) throws -> NodeView {
         let s: NodeStatus
-        do { s = try client.status() } catch { throw CLIFailure.cannotEvaluate("node \(address): \(error)") }
+        // Our clock goes along (SPEC.md §8.6): a node whose clock is slow answers for our now, not its own.
+        do { s = try client.status(StatusQuery(at: SystemClock.nowMs())) } catch { throw CLIFailure.cannotEvaluate("node \(address): \(error)") }
         let v = s.verdict
         let reason = v.activeHalts.first.map { "halted by \($0.member): \($0.reason)" } ?? ""
         let tier = v.authorizedTier

@@ -337,6 +337,28 @@ struct GossipTests {
         #expect(!a.received(.digest(bStore.computeDigest()), from: 1, now: now + settings.batchFollowUpTimeoutMs).isEmpty)
     }
 
+    /// A STATUS asked at the asker's clock (as check and gate ask) is the verdict at that instant, whatever the
+    /// node's own clock says: a node three days slow does not report an authorisation that has lapsed by then.
+    @Test func statusAtTheAskersClockIgnoresTheNodesSlowClock() {
+        var lab = Lab(policy: { n in
+            var p = Policy.defaultPolicy(memberCount: n)
+            p.lapseMs = day
+            return p
+        })
+        var node = GossipNode(store: EntryStore(genesis: lab.genesis))
+        for e in VerdictTests.authorised(&lab) { _ = node.inject(e) }
+        _ = node.connected(1, outbound: false, now: t0)
+        _ = node.received(.hello(version: 1, genesis: lab.genesis.hash, role: .client, name: "check"), from: 1, now: t0)
+        func tier(at: UInt64, nodeClock: UInt64) -> UInt32? {
+            let ds = node.received(.statusRequest(request: 1, StatusQuery(at: at)), from: 1, now: nodeClock)
+            guard case .send(_, .status(_, let s))? = ds.first else { return nil }
+            return s.verdict.authorizedTier
+        }
+        #expect(tier(at: 0, nodeClock: t0 + hour) == 1, "by its own (slow) clock, still authorised")
+        #expect(tier(at: t0 + 3 * day, nodeClock: t0 + hour) == 0, "at the asker's clock, lapsed")
+        #expect(tier(at: t0 + 2 * hour, nodeClock: t0 + hour) == 1)
+    }
+
     /// Keepalives (SPEC.md §8.5): an idle link gets a DIGEST each second; a peer node heard nothing from for 5 s is
     /// declared dead and closed (the shell's dialer reconnects); a peer that keeps talking is never closed.
     @Test func idleLinksGetKeepalivesAndDeadOnesAreClosed() {

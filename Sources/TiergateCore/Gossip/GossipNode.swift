@@ -407,7 +407,9 @@ public struct GossipNode: Sendable {
             out.append(.send(peer, .ack(request: request, status: .stored, reason: "")))
             return out
         case .statusRequest(let request, let q):
-            var v = q.at == 0 ? verdict(now: now) : store.verdict(at: q.at)
+            // `at` is the asker's clock when it sends one (check and gate do): a node whose own clock is slow must
+            // not answer for an instant it has not reached (a lapse it has not seen yet). Served from the cache too.
+            var v = verdict(now: q.at == 0 ? now : q.at)
             let info = NodeStatus.NodeInfo(
                 name: settings.nodeName, peerNodes: UInt32(clamping: readyPeerNodes.count), digest: store.digest,
                 detachedHalts: UInt32(clamping: store.detachedHalts.count),
