@@ -135,7 +135,7 @@ public final class LedgerReader {
         try fill(position, LedgerFormat.frameHeaderLength)
         let h = position - bufferStart
         let type = buffer[h]
-        let length = Int(buffer[h + 1]) << 24 | Int(buffer[h + 2]) << 16 | Int(buffer[h + 3]) << 8 | Int(buffer[h + 4])
+        let length = LedgerFormat.declaredLength(buffer, at: h)
         let total = LedgerFormat.frameHeaderLength + length + LedgerFormat.checksumLength
         guard length <= LedgerFormat.maxPayload else {
             throw try classify(reason: "declared length \(length) exceeds the maximum \(LedgerFormat.maxPayload)", remaining: remaining)
@@ -192,21 +192,14 @@ public final class LedgerReader {
     }
 
     /// The bit (0 = least significant) whose flip in the length field of the frame at the start of `bytes` makes it
-    /// a whole frame with a valid checksum, or nil. A torn append leaves a prefix of a frame; a frame that one bit
-    /// of its length turns intact again was written whole and damaged since.
+    /// a whole, intact frame followed by intact frames to the end, or nil. A torn append leaves a prefix of a frame;
+    /// a frame that one bit of its length turns intact again was written whole and damaged since.
     static func lengthBitRepairs(_ bytes: [UInt8]) -> Int? {
-        let hl = LedgerFormat.frameHeaderLength, cl = LedgerFormat.checksumLength
-        guard bytes.count >= hl + cl, FrameType(rawValue: bytes[0]) != nil else { return nil }
-        let length = UInt32(bytes[1]) << 24 | UInt32(bytes[2]) << 16 | UInt32(bytes[3]) << 8 | UInt32(bytes[4])
+        guard bytes.count >= LedgerFormat.frameHeaderLength + LedgerFormat.checksumLength else { return nil }
         for bit in 0..<32 {
-            let l = Int(length ^ (1 << UInt32(bit)))
-            guard l <= LedgerFormat.maxPayload, hl + l + cl <= bytes.count else { continue }
-            var body = Array(bytes[0..<hl + l])
-            body[1] = UInt8(l >> 24 & 0xff); body[2] = UInt8(l >> 16 & 0xff); body[3] = UInt8(l >> 8 & 0xff); body[4] = UInt8(l & 0xff)
-            if Sodium.constantTimeEqual(Blake2b.hash(body, outputLength: cl), Array(bytes[hl + l..<hl + l + cl])),
-               intactFrames(in: bytes, from: hl + l + cl) {
-                return bit
-            }
+            var repaired = bytes
+            repaired[1 + (3 - bit / 8)] ^= UInt8(1 << (bit % 8))
+            if intactFrames(in: repaired, from: 0) { return bit }
         }
         return nil
     }
@@ -224,19 +217,12 @@ public final class LedgerReader {
         return nil
     }
 
-    /// Whether `bytes[from...]` is a run of whole frames of known types with valid checksums (empty counts).
+    /// Whether `bytes[from...]` is a run of intact frames (empty counts).
     static func intactFrames(in bytes: [UInt8], from: Int) -> Bool {
-        let hl = LedgerFormat.frameHeaderLength, cl = LedgerFormat.checksumLength
         var o = from
         while o < bytes.count {
-            guard o + hl + cl <= bytes.count, FrameType(rawValue: bytes[o]) != nil else { return false }
-            let length = Int(bytes[o + 1]) << 24 | Int(bytes[o + 2]) << 16 | Int(bytes[o + 3]) << 8 | Int(bytes[o + 4])
-            guard length <= LedgerFormat.maxPayload, o + hl + length + cl <= bytes.count else { return false }
-            let body = Array(bytes[o..<o + hl + length])
-            guard Sodium.constantTimeEqual(Blake2b.hash(body, outputLength: cl), Array(bytes[o + hl + length..<o + hl + length + cl])) else {
-                return false
-            }
-            o += hl + length + cl
+            guard let total = LedgerFormat.intactFrameLength(bytes, at: o) else { return false }
+            o += total
         }
         return true
     }

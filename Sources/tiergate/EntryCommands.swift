@@ -474,13 +474,14 @@ struct Delivery {
         ])
     }
 
+    /// `roster` names the members whose nodes stored it; without one a node is named by its key's fingerprint.
     static func deliver(_ batch: [SignedEntry], to clients: [NodeClient], unreachable: [(address: String, error: String)],
-                        roster: Roster) throws -> Delivery {
+                        roster: Roster?) throws -> Delivery {
         var d = Delivery()
         for u in unreachable { d.failed.append((u.address, u.error, false)) }
         for client in clients {
             let address = "\(client.endpoint)"
-            let member = client.nodeKey.flatMap { roster.member(withKey: $0)?.name } ?? client.nodeKey?.fingerprint ?? "?"
+            let member = client.nodeKey.flatMap { roster?.member(withKey: $0)?.name } ?? client.nodeKey?.fingerprint ?? "?"
             do {
                 for e in batch { try Remote.submit(e, to: client) }
                 d.stored.append(Stored(address: address, member: member))

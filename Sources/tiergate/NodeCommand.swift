@@ -180,8 +180,7 @@ struct SubmitCommand: ParsableCommand {
                         ?? Remote.connect(n, genesis: first.entry.genesis, identity: identity))
                 } catch let f as CLIFailure { unreachable.append((n, f.message)) }
             }
-            let members = roster ?? Roster(lab: first.entry.lab, baseTier: 0, maxTier: 0, members: [], policy: Policy.defaultPolicy(memberCount: 1))
-            let d = try Delivery.deliver(entries, to: clients, unreachable: unreachable, roster: members)
+            let d = try Delivery.deliver(entries, to: clients, unreachable: unreachable, roster: roster)
             Out.line("\(d.stored.map(\.address).joined(separator: ", ")) stored \(entries.count) entr\(entries.count == 1 ? "y" : "ies")")
         }
     }

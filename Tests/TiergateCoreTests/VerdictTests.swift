@@ -283,12 +283,7 @@ struct VerdictTests {
     /// the new version removed cannot.
     @Test func aHaltNamingAnEarlierVersionCountsIfItsAuthorCouldHaltUnderBoth() {
         var lab = Lab()
-        lab.addOutsider("bob-new")
-        var next = lab.genesis
-        next.version = 2
-        next.previous = lab.genesis.hash
-        next.members[1].key = lab.keys["bob-new"]!.publicKey  // bob's key rotated
-        let amend = lab.amend("alice", to: next, at: t0)
+        let amend = Self.rotateBob(&lab)
         let av = ["alice", "carol", "dave", "erin"].enumerated().map { lab.vote($1, amend, at: t0 + UInt64($0) + 1) }
         let staleErin = lab.halt("erin", at: t0 + minute, reason: "signed from a stale view", rosterVersion: 1)
         let v = lab.verdict([amend] + av + [staleErin], at: t0 + hour)
@@ -322,14 +317,19 @@ struct VerdictTests {
         #expect(!EquivocationEvidence(first: b1, second: b1).isValid(lab: "acme", genesis: lab.genesis.hash))
     }
 
-    @Test func anAmendmentRotatesAKeyUnderTheAmendRule() {
-        var lab = Lab()
+    /// An amendment to version 2 that rotates bob's key to `bob-new` (members sorted: alice, bob, ...).
+    static func rotateBob(_ lab: inout Lab) -> SignedEntry {
         lab.addOutsider("bob-new")
         var next = lab.genesis
         next.version = 2
         next.previous = lab.genesis.hash
-        next.members[1].key = lab.keys["bob-new"]!.publicKey  // members sorted: alice, bob, ...
-        let amend = lab.amend("alice", to: next, at: t0)
+        next.members[1].key = lab.keys["bob-new"]!.publicKey
+        return lab.amend("alice", to: next, at: t0)
+    }
+
+    @Test func anAmendmentRotatesAKeyUnderTheAmendRule() {
+        var lab = Lab()
+        let amend = Self.rotateBob(&lab)
         // Two thirds of 5 = 4 votes needed; 3 are not enough.
         let three = ["alice", "carol", "dave"].enumerated().map { lab.vote($1, amend, at: t0 + UInt64($0) + 1) }
         var v = lab.verdict([amend] + three, at: t0 + hour)

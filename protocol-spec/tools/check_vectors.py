@@ -1270,39 +1270,39 @@ def read_ledger(data: bytes, genesis: RosterFile) -> LedgerReport:
             return None
         return e
 
-    def intact_to_end(o: int) -> bool:
-        """SPEC 6.3: data[o:] is a run of whole frames of known types with valid checksums."""
-        while o < len(data):
-            if o + 21 > len(data) or data[o] not in (FRAME_ENTRY, FRAME_DETACHED, FRAME_EVIDENCE):
+    def intact_frame_length(buf: bytes, o: int) -> int | None:
+        """SPEC 6.2: the whole length of the frame at o when it is of a known type, within bounds,
+        whole, and its checksum holds."""
+        if o + 21 > len(buf) or buf[o] not in (FRAME_ENTRY, FRAME_DETACHED, FRAME_EVIDENCE):
+            return None
+        n = int.from_bytes(buf[o + 1:o + 5], "big")
+        if n > MAX_FRAME_PAYLOAD or o + 21 + n > len(buf) or H16(buf[o:o + 5 + n]) != buf[o + 5 + n:o + 21 + n]:
+            return None
+        return 21 + n
+
+    def intact_to_end(buf: bytes, o: int) -> bool:
+        """SPEC 6.3: buf[o:] is a run of intact frames."""
+        while o < len(buf):
+            size = intact_frame_length(buf, o)
+            if size is None:
                 return False
-            n = int.from_bytes(data[o + 1:o + 5], "big")
-            if n > MAX_FRAME_PAYLOAD or o + 21 + n > len(data) \
-                    or H16(data[o:o + 5 + n]) != data[o + 5 + n:o + 21 + n]:
-                return False
-            o += 21 + n
+            o += size
         return True
 
     def intact_frame_after(start: int) -> int | None:
         """SPEC 6.3: the first offset after `start` from which intact frames run on to the end."""
-        o = start + 1
-        while o + 21 <= len(data):
-            if data[o] in (FRAME_ENTRY, FRAME_DETACHED, FRAME_EVIDENCE) and intact_to_end(o):
-                return o
-            o += 1
-        return None
+        return next((o for o in range(start + 1, len(data) - 20) if intact_to_end(data, o)), None)
 
     def length_bit_repairs(o: int) -> int | None:
-        """SPEC 6.3: the bit whose flip in the declared length makes the frame at o whole and intact."""
-        if len(data) - o < 21 or data[o] not in (FRAME_ENTRY, FRAME_DETACHED, FRAME_EVIDENCE):
-            return None
-        n0 = int.from_bytes(data[o + 1:o + 5], "big")
+        """SPEC 6.3: the bit whose flip in the declared length makes the frame at o, and what follows,
+        intact frames to the end."""
         for bit in range(32):
-            n = n0 ^ (1 << bit)
-            if n <= MAX_FRAME_PAYLOAD and o + 21 + n <= len(data):
-                head = bytes([data[o]]) + n.to_bytes(4, "big")
-                if H16(head + data[o + 5:o + 5 + n]) == data[o + 5 + n:o + 21 + n] \
-                        and intact_to_end(o + 21 + n):
-                    return bit
+            repaired = bytearray(data[o:])
+            if len(repaired) < 21:
+                return None
+            repaired[4 - bit // 8] ^= 1 << (bit % 8)
+            if intact_to_end(bytes(repaired), 0):
+                return bit
         return None
 
     def no_frame_here(reason: str) -> None:

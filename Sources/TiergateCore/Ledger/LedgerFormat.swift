@@ -32,6 +32,22 @@ public enum LedgerFormat {
         return w.bytes
     }
 
+    /// The payload length a frame header at `o` declares (`u32`, big-endian).
+    public static func declaredLength(_ bytes: [UInt8], at o: Int) -> Int {
+        Int(bytes[o + 1]) << 24 | Int(bytes[o + 2]) << 16 | Int(bytes[o + 3]) << 8 | Int(bytes[o + 4])
+    }
+
+    /// The whole length of the frame at `o` when it is intact: a known type, a payload within the bound that fits
+    /// in `bytes`, and a checksum that holds; nil otherwise.
+    public static func intactFrameLength(_ bytes: [UInt8], at o: Int) -> Int? {
+        guard o + frameHeaderLength + checksumLength <= bytes.count, FrameType(rawValue: bytes[o]) != nil else { return nil }
+        let length = declaredLength(bytes, at: o)
+        let total = frameHeaderLength + length + checksumLength
+        guard length <= maxPayload, o + total <= bytes.count else { return nil }
+        let sum = Blake2b.hash(Array(bytes[o..<o + frameHeaderLength + length]), outputLength: checksumLength)
+        return Sodium.constantTimeEqual(sum, Array(bytes[o + total - checksumLength..<o + total])) ? total : nil
+    }
+
     public static func evidencePayload(_ e: EquivocationEvidence) -> [UInt8] {
         var w = ByteWriter()
         w.lengthPrefixed(e.first.bytes)
