@@ -27,7 +27,7 @@ public struct Lab {
 
     public init(
         lab: String = "acme", members: [(String, [String])] = Lab.defaultMembers, baseTier: UInt32 = 0,
-        maxTier: UInt32 = 4, policy: ((Int) -> Policy)? = nil
+        maxTier: UInt32 = 4, policy: ((Int) -> Policy)? = nil, format: UInt8 = Roster.formatVersion
     ) {
         var ms: [Member] = []
         for (name, roles) in members {
@@ -35,8 +35,9 @@ public struct Lab {
             keys[name] = k
             ms.append(Member(name: name, key: k.publicKey, roles: roles))
         }
-        let pol = policy?(members.count) ?? Policy.defaultPolicy(memberCount: members.count)
-        genesis = Roster(lab: lab, baseTier: baseTier, maxTier: maxTier, members: ms, policy: pol)
+        var pol = policy?(members.count) ?? Policy.defaultPolicy(memberCount: members.count)
+        if format == Roster.legacyFormat, policy == nil { pol.freshness = FreshnessRule(minAttesters: 1) }  // format 1's default
+        genesis = Roster(lab: lab, baseTier: baseTier, maxTier: maxTier, members: ms, policy: pol, format: format)
         precondition((try? genesis.validate()) != nil, "fixture roster must be consistent")
         document = GenesisDocument(roster: genesis)
         for k in keys.values { try! document.sign(with: k) }

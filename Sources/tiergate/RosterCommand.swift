@@ -19,7 +19,9 @@ struct RosterInit: ParsableCommand {
             Without --policy the default policy applies: advance and resume by strict majority of members, halt by
             any member, amend by two thirds, 7-day voting windows, 10-minute token TTL, 30-day lapse, 2-minute skew.
             A policy file is a JSON object with any of: advance, advance_overrides, halt_roles, resume, amend,
-            amend_cooling_off, token_ttl, lapse, max_skew, freshness_quorum (see protocol-spec/SPEC.md §3.4).
+            amend_cooling_off, token_ttl, lapse, max_skew, freshness (see protocol-spec/SPEC.md §3.4). The default
+            freshness rule makes every token need the attestations of two members' nodes (one with a single voting
+            member): no single node can issue one, and with fewer than two nodes up none is issued (fail closed).
 
             Example:
               tiergate roster init --lab acme --out roster.json --base-tier 2 --max-tier 4 \\
@@ -102,7 +104,7 @@ func describe(_ r: Roster) -> [String] {
     lines.append("  halt:       any member holding \(p.haltRoles.contains("*") ? "any role" : p.haltRoles.joined(separator: " or "))")
     lines.append("  resume:     \(rule(p.resume))")
     lines.append("  amend:      \(rule(p.amend)), cooling-off \(DurationText.format(p.amendCoolingOffMs))")
-    lines.append("  tokens:     TTL \(DurationText.format(p.tokenTTLMs)), freshness quorum \(p.freshnessQuorum)")
+    lines.append("  tokens:     TTL \(DurationText.format(p.tokenTTLMs)), attested by \(p.freshness.summary)")
     lines.append("  lapse:      \(DurationText.format(p.lapseMs)); max clock skew \(DurationText.format(p.maxSkewMs))")
     return lines
 }

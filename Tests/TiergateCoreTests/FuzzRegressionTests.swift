@@ -412,7 +412,7 @@ struct FuzzRegressionTests {
             "version above UInt64.max": .rejected("roster.version: expected a non-negative integer"),
             "duration overflow": .rejected("roster.policy.lapse: expected a duration"),
             "canonical roster with a trailing byte": .rejected("unexpected trailing byte"),
-            "canonical roster truncated": .rejected("ended inside field 'policy.freshness_quorum'"),
+            "canonical roster truncated": .rejected("ended inside field 'policy.freshness.role_minimums'"),
             "canonical roster, members count UInt32.max": .rejected("field 'roster.members' is too long"),
             "canonical roster at the top tier with an override": .rejected("'policy.advance_overrides' has an invalid value"),
             "roster file at the top tier with an override": .rejected("inconsistent roster"),
@@ -429,7 +429,8 @@ struct FuzzRegressionTests {
                 lab: lab.genesis.lab, genesis: lab.genesis.hash, tier: 1, issuedAt: Self.now - minute,
                 expiresAt: Self.now + 5 * minute, entries: entries)
             if let time = attestationTime {
-                t.attestations = [Attestation(core: t.coreHash, key: lab.keys["alice"]!, time: time, digest: .zero, tier: 1)]
+                // Two members' nodes: the default freshness rule (SPEC.md §3.2).
+                t.attestations = ["alice", "bob"].map { Attestation(core: t.coreHash, key: lab.keys[$0]!, time: time, digest: .zero, tier: 1) }
             }
             return t.encoded()
         }

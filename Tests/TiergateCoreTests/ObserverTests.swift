@@ -30,7 +30,7 @@ struct ObserverTests {
         #expect(throws: DecodeError.self) { try r.validate() }
         r.policy.advance = Rule(minYes: 5, windowMs: day)
         #expect(throws: Never.self) { try r.validate() }
-        r.policy.freshnessQuorum = 6
+        r.policy.freshness.minAttesters = 6
         #expect(throws: DecodeError.self) { try r.validate() }
     }
 

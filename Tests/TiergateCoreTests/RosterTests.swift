@@ -80,7 +80,7 @@ struct RosterTests {
         expectInvalid({ $0.previous = Digest(bytes: [UInt8](repeating: 1, count: 32))! }, "roster.previous")
         expectInvalid({ $0.policy.advanceOverrides = [TierRule(tier: 0, rule: Rule(minYes: 1, windowMs: day))] }, "policy.advance_overrides")
         expectInvalid({ $0.policy.advance.windowMs = 10 }, "policy.advance.window")
-        expectInvalid({ $0.policy.freshnessQuorum = 0 }, "policy.freshness_quorum")
+        expectInvalid({ $0.policy.freshness.minAttesters = 0 }, "policy.freshness.min_attesters")
         // A small-order point (the identity) is not a usable key.
         expectInvalid({ $0.members[0].key = PublicKey(bytes: [1] + [UInt8](repeating: 0, count: 31))! }, "member alice.key")
         expectInvalid({ $0.policy.advance.vetoRoles = ["*"] }, "policy.advance")
@@ -102,7 +102,7 @@ struct RosterTests {
             w.raw(m.key.bytes)
             w.list(m.roles) { $0.string($1) }
         }
-        Roster.encode(r.policy, into: &w)
+        Roster.encode(r.policy, format: r.format, into: &w)
         #expect(throws: DecodeError.notCanonicalOrder(field: "roster.members (by name)")) { try Roster(decoding: w.bytes) }
         bytes.append(0)
         #expect(throws: DecodeError.trailingBytes(count: 1)) { try Roster(decoding: bytes) }
@@ -124,7 +124,7 @@ struct RosterTests {
             #expect(error == .malformed(JSONError(path: "roster.base_tier", reason: "expected an integer, got a string")))
         }
         // Unknown field.
-        let extra = text.replacingOccurrences(of: "\"format\": \"tiergate-roster-v1\"", with: "\"format\": \"tiergate-roster-v1\", \"admin\": true")
+        let extra = text.replacingOccurrences(of: "\"format\": \"tiergate-roster-v2\"", with: "\"format\": \"tiergate-roster-v2\", \"admin\": true")
         do {
             _ = try GenesisDocument(fileBytes: Array(extra.utf8))
             Issue.record("unknown field accepted")

@@ -4,6 +4,15 @@ import Testing
 import TiergateTestKit
 
 struct TokenTests {
+    /// A lab whose policy lets one node's attestation make a token (the default needs two members' nodes).
+    static func soloLab() -> Lab {
+        Lab(policy: { n in
+            var p = Policy.defaultPolicy(memberCount: n)
+            p.freshness = FreshnessRule(minAttesters: 1)
+            return p
+        })
+    }
+
     /// A node holding a passed advance to tier 1, issuing a token at `issuedAt` with its member key.
     static func issue(lab: inout Lab, quorum: UInt32 = 1, issuedAt: UInt64 = t0 + hour, tier: UInt32 = 1, extra: [SignedEntry] = []) -> (GossipNode, [UInt8]) {
         var settings = GossipSettings()
@@ -19,7 +28,7 @@ struct TokenTests {
     }
 
     @Test func aValidTokenAllowsAndIsSelfContained() throws {
-        var lab = Lab()
+        var lab = Self.soloLab()
         let (_, bytes) = Self.issue(lab: &lab)
         let token = try TierToken(decoding: bytes)
         #expect(token.encoded() == bytes)
@@ -31,17 +40,17 @@ struct TokenTests {
     }
 
     @Test func noTokenWithoutAuthorisationOrWhileHalted() {
-        var lab = Lab()
+        var lab = Self.soloLab()
         let (_, forTier2) = Self.issue(lab: &lab, tier: 2)
         #expect(forTier2.isEmpty)
-        var lab2 = Lab()
+        var lab2 = Self.soloLab()
         let h = lab2.halt("erin", at: t0 + minute)
         let (_, whileHalted) = Self.issue(lab: &lab2, extra: [h])
         #expect(whileHalted.isEmpty)
     }
 
     @Test func expiredTokensAreDenied() throws {
-        var lab = Lab()
+        var lab = Self.soloLab()
         let (_, bytes) = Self.issue(lab: &lab)
         let token = try TierToken(decoding: bytes)
         #expect(throws: TokenDenial.expired(at: token.expiresAt)) {
@@ -50,7 +59,7 @@ struct TokenTests {
     }
 
     @Test func tokensFromTheFutureBeyondTheSkewAreDenied() throws {
-        var lab = Lab()
+        var lab = Self.soloLab()
         let (_, bytes) = Self.issue(lab: &lab, issuedAt: t0 + hour)
         let token = try TierToken(decoding: bytes)
         // A checker whose clock is 3 minutes behind the issuer (skew allows 2).
@@ -62,7 +71,7 @@ struct TokenTests {
     }
 
     @Test func removingOneQuorumVoteDenies() throws {
-        var lab = Lab()
+        var lab = Self.soloLab()
         let (_, bytes) = Self.issue(lab: &lab)
         var token = try TierToken(decoding: bytes)
         token.entries.removeLast()
@@ -74,7 +83,7 @@ struct TokenTests {
     /// Two different entries of one member at one feed position inside a token are equivocation, as in a ledger
     /// (SPEC.md §9.3): that member's vote stops counting, so the quorum is gone.
     @Test func anEquivocationInsideATokenVoidsThatMembersVotes() throws {
-        var lab = Lab()
+        var lab = Self.soloLab()
         let (_, bytes) = Self.issue(lab: &lab)
         var token = try TierToken(decoding: bytes)
         let bob = lab.keys["bob"]!.publicKey
@@ -90,7 +99,7 @@ struct TokenTests {
     }
 
     @Test func everyFlippedBitIsDenied() throws {
-        var lab = Lab()
+        var lab = Self.soloLab()
         let (_, bytes) = Self.issue(lab: &lab)
         var allowed: [Int] = []
         for i in 0..<bytes.count {
@@ -105,7 +114,7 @@ struct TokenTests {
     }
 
     @Test func aLowerTierOrAnotherGenesisIsDenied() throws {
-        var lab = Lab()
+        var lab = Self.soloLab()
         let (_, bytes) = Self.issue(lab: &lab)
         let token = try TierToken(decoding: bytes)
         #expect(throws: TokenDenial.tierTooLow(token: 1, asked: 2)) {
@@ -118,6 +127,7 @@ struct TokenTests {
     @Test func aHaltLaterInTheTokensEntriesOrALapseDenies() throws {
         var lab = Lab(policy: { n in
             var p = Policy.defaultPolicy(memberCount: n)
+            p.freshness = FreshnessRule(minAttesters: 1)
             p.lapseMs = 2 * hour
             return p
         })
@@ -130,10 +140,51 @@ struct TokenTests {
         #expect(throws: TokenDenial.self) { try TokenChecker.check(late, genesis: lab.genesis, tier: 1, now: t0 + 2 * hour + 1) }
     }
 
+    /// The default policy (SPEC.md §3.4): no single member's node can issue a token, so none can hide a halt.
+    @Test func underTheDefaultPolicyALoneNodeIssuesNoToken() throws {
+        var lab = Lab()
+        #expect(lab.genesis.policy.freshness == FreshnessRule(minAttesters: 2))
+        var (node, immediate) = Self.issue(lab: &lab)
+        #expect(immediate.isEmpty)
+        // A token carrying only its issuer's attestation (say, assembled by a node that hides a halt) is denied.
+        let (_, pending) = node.pendingTokens.first!
+        #expect(pending.token.attestations.count == 1)
+        #expect(throws: TokenDenial.attestations("1 distinct member node(s) attested; the policy needs 2")) {
+            try TokenChecker.check(pending.token, genesis: lab.genesis, tier: 1, now: t0 + hour + minute)
+        }
+        var rng = Simulation.SplitMix(seed: 1)
+        let late = node.tick(now: t0 + hour + 10_000, random: &rng)
+        #expect(late.contains { if case .send(1, .token(1, let reason, let b)) = $0 { return b.isEmpty && reason.contains("fail closed") } else { return false } })
+    }
+
+    /// A freshness role minimum: two attesters are not enough unless one holds the role.
+    @Test func aFreshnessRoleMinimumNeedsThatRolesNode() throws {
+        let lab = Lab(policy: { n in
+            var p = Policy.defaultPolicy(memberCount: n)
+            p.freshness = FreshnessRule(minAttesters: 2, roleMinimums: [RoleMinimum(role: "safety", count: 1)])
+            return p
+        })
+        var scratch = lab
+        let up = VerdictTests.authorised(&scratch)
+        var store = EntryStore(genesis: lab.genesis)
+        for e in up { _ = try store.insert(e) }
+        let v = store.verdict(at: t0 + hour)
+        func token(_ names: [String]) -> TierToken {
+            var t = TierToken(lab: lab.genesis.lab, genesis: lab.genesis.hash, tier: 1, issuedAt: t0 + hour, expiresAt: t0 + hour + minute,
+                              entries: TokenChecker.evidenceEntries(store: store, verdict: v).map(\.bytes))
+            t.attestations = names.map { Attestation(core: t.coreHash, key: lab.keys[$0]!, time: t0 + hour, digest: .zero, tier: 1) }
+            return t
+        }
+        #expect(throws: TokenDenial.attestations("0 attesting node(s) of a 'safety' member; the policy needs 1")) {
+            try TokenChecker.check(token(["alice", "carol"]), genesis: lab.genesis, tier: 1, now: t0 + hour + 1)
+        }
+        #expect(try TokenChecker.check(token(["alice", "bob"]), genesis: lab.genesis, tier: 1, now: t0 + hour + 1).attesters == ["alice", "bob"])
+    }
+
     @Test func theFreshnessQuorumCountsDistinctMemberNodes() throws {
         var lab = Lab(policy: { n in
             var p = Policy.defaultPolicy(memberCount: n)
-            p.freshnessQuorum = 2
+            p.freshness.minAttesters = 2
             return p
         })
         // A lone node cannot gather a second attestation: it answers at the deadline, with the reason.
@@ -141,11 +192,11 @@ struct TokenTests {
         #expect(immediate.isEmpty)
         var rng = Simulation.SplitMix(seed: 1)
         let late = node.tick(now: t0 + hour + 10_000, random: &rng)
-        #expect(late.contains { if case .send(1, .token(1, let reason, let b)) = $0 { return b.isEmpty && reason.contains("only 1 of the 2") } else { return false } })
+        #expect(late.contains { if case .send(1, .token(1, let reason, let b)) = $0 { return b.isEmpty && reason.contains("1 distinct member node(s) attested; the policy needs 2") } else { return false } })
         // Two nodes back to back: the second attests, and the token carries both.
         lab = Lab(policy: { n in
             var p = Policy.defaultPolicy(memberCount: n)
-            p.freshnessQuorum = 2
+            p.freshness.minAttesters = 2
             return p
         })
         var a = GossipSettings()
@@ -180,21 +231,21 @@ struct TokenTests {
 
     @Test func clocksOffByMoreThanTheSkewFailClosedAndWithinItAgree() throws {
         // The true time is t0 + 1h. A node whose clock runs 10 minutes fast issues a token "from the future".
-        var fast = Lab()
+        var fast = Self.soloLab()
         let (_, fromFastNode) = Self.issue(lab: &fast, issuedAt: t0 + hour + 10 * minute)
         let t = try TierToken(decoding: fromFastNode)
         #expect(throws: TokenDenial.fromTheFuture(issuedAt: t.issuedAt)) {
             try TokenChecker.check(t, genesis: fast.genesis, tier: 1, now: t0 + hour)
         }
         // One minute fast: within the 2-minute skew, checker and node agree.
-        var slightly = Lab()
+        var slightly = Self.soloLab()
         let (_, ok) = Self.issue(lab: &slightly, issuedAt: t0 + hour + minute)
         _ = try TokenChecker.check(try TierToken(decoding: ok), genesis: slightly.genesis, tier: 1, now: t0 + hour)
         // A checker whose clock is slow by more than the TTL plus skew sees an expired token only later: a checker
         // whose clock is fast past the expiry denies (fail closed), whatever the token says.
         #expect(throws: TokenDenial.self) { try TokenChecker.check(try TierToken(decoding: ok), genesis: slightly.genesis, tier: 1, now: t0 + hour + 30 * minute) }
         // A peer node asked to attest a token issued beyond its own skew refuses.
-        var lab = Lab()
+        var lab = Self.soloLab()
         var settings = GossipSettings()
         settings.attester = lab.keys["bob"]
         var peer = GossipNode(store: EntryStore(genesis: lab.genesis), settings: settings)

@@ -141,13 +141,30 @@ struct VectorTests {
         dup.members[1].key = dup.members[0].key
         out.append(("roster with two members sharing a key", "roster", dup.encoded()))
         var unsorted = ByteWriter()
-        unsorted.u8(1); unsorted.string(r.lab); unsorted.u64(1); unsorted.raw(Digest.zero.bytes); unsorted.u32(0); unsorted.u32(4)
+        unsorted.u8(r.format); unsorted.string(r.lab); unsorted.u64(1); unsorted.raw(Digest.zero.bytes); unsorted.u32(0); unsorted.u32(4)
         unsorted.list([r.members[1], r.members[0]]) { w, m in w.string(m.name); w.raw(m.key.bytes); w.list(m.roles) { $0.string($1) } }
-        Roster.encode(r.policy, into: &unsorted)
+        Roster.encode(r.policy, format: r.format, into: &unsorted)
         out.append(("roster members not sorted by name", "roster", unsorted.bytes))
         var nobodyHalts = r
         nobodyHalts.policy.haltRoles = ["nobody"]
         out.append(("roster where nobody may halt", "roster", nobodyHalts.encoded()))
+        var format3 = r.encoded()
+        format3[0] = 3
+        out.append(("roster format 3", "roster", format3))
+        var observerFresh = Self.observerLab().genesis
+        observerFresh.policy.freshness.roleMinimums = [RoleMinimum(role: "observer", count: 1)]
+        out.append(("roster freshness role minimum 'observer'", "roster", observerFresh.encoded()))
+        var unmet = r
+        unmet.policy.freshness.roleMinimums = [RoleMinimum(role: "safety", count: 2)]
+        out.append(("roster freshness role minimum no member set can meet", "roster", unmet.encoded()))
+        var tooMany = r
+        tooMany.policy.freshness.minAttesters = 6
+        out.append(("roster freshness min_attesters above the voting members", "roster", tooMany.encoded()))
+        var legacyRoles = r
+        legacyRoles.policy.freshness.roleMinimums = [RoleMinimum(role: "safety", count: 1)]
+        var legacyBytes = legacyRoles.encoded()
+        legacyBytes[0] = Roster.legacyFormat  // format 1 has no room for them: the list is trailing bytes
+        out.append(("format-1 roster with freshness role minimums (trailing bytes)", "roster", legacyBytes))
         return out
     }
 
@@ -253,9 +270,11 @@ struct VectorTests {
 
         // The auditor holds a veto. Three yes votes pass the proposal; the auditor's "no" comes after: a pass is
         // final (SPEC.md §5.3), so tier 1 stays authorised.
+        // Its roster also carries a freshness rule with a role minimum (format 2, SPEC.md §3.1).
         var lab5 = Lab(policy: { n in
             var p = Policy.defaultPolicy(memberCount: n)
             p.advance.vetoRoles = ["auditor"]
+            p.freshness = FreshnessRule(minAttesters: 2, roleMinimums: [RoleMinimum(role: "safety", count: 1)])
             return p
         })
         let w5 = try LedgerWriter(path: dir.file("veto"), genesis: lab5.genesis.hash)
@@ -273,6 +292,13 @@ struct VectorTests {
         let r6 = lab6.resume("bob", tier: 1, halts: [ahead.id], at: t0 + 10 * minute)
         let rv6 = ["bob", "carol", "dave"].enumerated().map { lab6.vote($1, r6, at: t0 + 10 * minute + UInt64($0) + 1) }
         let haltAheadResumed = try build("halt-ahead-resumed") { try $0.append(entries: up6 + [ahead, r6] + rv6) }
+        // A lab of the first release: its roster is format 1 (freshness a bare count), read and verified as it
+        // was signed (SPEC.md §3.1); tier 1 passes, then a halt.
+        var lab7 = Lab(format: Roster.legacyFormat)
+        let w7 = try LedgerWriter(path: dir.file("format1"), genesis: lab7.genesis.hash)
+        let up7 = VerdictTests.authorised(&lab7)
+        try w7.append(entries: up7 + [lab7.halt("erin", at: t0 + 10 * minute, reason: "halt under a format-1 roster")])
+        let format1 = readBytes(dir.file("format1"))
         return [
             LedgerVector(file: "advance.ledger", description: "proposal to tier 1 passes with 3 of 5 yes votes", bytes: advance),
             LedgerVector(file: "halt.ledger", description: "advance, then one halt by a staff member", bytes: halt),
@@ -291,6 +317,8 @@ struct VectorTests {
                          bytes: haltAhead),
             LedgerVector(file: "halt-dated-ahead-resumed.ledger", description: "halt-dated-ahead.ledger plus a resume naming the halt that passes before the halt's date: never in force, tier 1",
                          bytes: haltAheadResumed),
+            LedgerVector(file: "format1-halt.ledger", description: "a lab whose genesis roster is format 1 (the first release): tier 1 passes, then a halt; halted",
+                         bytes: format1, roster: ("genesis-format1.json", lab7.document)),
         ]
     }
 
@@ -325,10 +353,10 @@ struct VectorTests {
                 case .bool(let halted) = d["halted"]! else { fatalError() }
             return (f, valid, UInt64(tier)!, halted)
         }
-        #expect(m.map(\.0) == ["advance.ledger", "halt.ledger", "resume.ledger", "equivocation.ledger", "amendment-rotate-key.ledger", "tampered.ledger", "torn-tail.ledger", "observer.ledger", "veto-after-pass.ledger", "halt-names-older-version.ledger", "halt-dated-ahead.ledger", "halt-dated-ahead-resumed.ledger"])
-        #expect(m.map(\.1) == [true, true, true, true, true, false, false, true, true, true, true, true])
-        #expect(m.map(\.2) == [1, 0, 1, 0, 1, 0, 0, 0, 1, 0, 0, 1])
-        #expect(m.map(\.3) == [false, true, false, false, false, false, false, false, false, true, true, false])
+        #expect(m.map(\.0) == ["advance.ledger", "halt.ledger", "resume.ledger", "equivocation.ledger", "amendment-rotate-key.ledger", "tampered.ledger", "torn-tail.ledger", "observer.ledger", "veto-after-pass.ledger", "halt-names-older-version.ledger", "halt-dated-ahead.ledger", "halt-dated-ahead-resumed.ledger", "format1-halt.ledger"])
+        #expect(m.map(\.1) == [true, true, true, true, true, false, false, true, true, true, true, true, true])
+        #expect(m.map(\.2) == [1, 0, 1, 0, 1, 0, 0, 0, 1, 0, 0, 1, 0])
+        #expect(m.map(\.3) == [false, true, false, false, false, false, false, false, false, true, true, false, true])
     }
 }
 

@@ -10,7 +10,12 @@ import TiergateTestKit
 @Suite(.serialized) struct SecureLinkTests {
     /// A lab with the five default members plus `gate`, an observer (the training cluster's key).
     static func labWithObserver() -> Lab {
-        Lab(members: Lab.defaultMembers + [("gate", [Member.observerRole])], policy: { _ in Policy.defaultPolicy(memberCount: 5) })
+        // One node issues tokens alone here (freshness 1): these tests are about the link, not the freshness rule.
+        Lab(members: Lab.defaultMembers + [("gate", [Member.observerRole])], policy: { _ in
+            var p = Policy.defaultPolicy(memberCount: 5)
+            p.freshness = FreshnessRule(minAttesters: 1)
+            return p
+        })
     }
 
     func entries(_ node: TestNode, _ lab: Lab) throws -> Int { try node.client(lab).status().verdict.entryCount }

@@ -34,6 +34,10 @@ Where SPEC.md leaves a choice open, this checker reads it as follows:
          veto lists); it gives the observer nothing.
   * 3.4  A JSON ident that is not an ident (other than "*") makes the file "not a roster"; a
          duplicate in a role list, or "*" outside halt_roles, makes it inconsistent.
+  * 3.4  In a "tiergate-roster-v2" file a freshness role minimum naming "*" or "observer" makes
+         the roster inconsistent (as in a rule's role_minimums), not "not a roster".
+  * 3.1  A format-1 roster holding freshness role minimums (only possible in memory) is
+         inconsistent and has no encoding.
   * 3.4  The default quorums take n = the number of members, observers included (the text
          says n; 3.3's v is not mentioned there).
   * 5.1  Observer status is read in the version in force at the entry's time (proposals,
@@ -415,8 +419,9 @@ class Roster:
     token_ttl_ms: int
     lapse_ms: int
     max_skew_ms: int
-    freshness_quorum: int
-    format: int = 1
+    min_attesters: int                         # freshness: attesters, distinct non-observers
+    freshness_role_minimums: list[tuple[bytes, int]] = field(default_factory=list)
+    format: int = 2                            # 1 is still read (SPEC 3.1); it has no role minimums
 
     # -- derived -------------------------------------------------------------------------
     def content(self) -> bytes:
@@ -425,6 +430,11 @@ class Roster:
     def hash(self) -> bytes:
         """H(u8(18) || "tiergate/v1/roster" || roster) (SPEC 3.1)."""
         return H(tagged(TAG_ROSTER, self.content()))
+
+    def freshness(self) -> tuple[int, list[tuple[bytes, int]]]:
+        """(min_attesters, role minimums) (SPEC 3.1); a format-1 roster's freshness_quorum q
+        means (q, [])."""
+        return self.min_attesters, list(self.freshness_role_minimums)
 
     def member_by_key(self, key: bytes) -> Member | None:
         for m in self.members:
@@ -457,9 +467,14 @@ class Roster:
         return STAR in self.halt_roles or any(r in self.halt_roles for r in m.roles)
 
 
+def enc_role_minimums(minimums: list[tuple[bytes, int]]) -> bytes:
+    """list<(ident role, u32 count)>(16): a rule's role minimums and freshness's (SPEC 3.1)."""
+    return enc_list(minimums, lambda rc: enc_bytes(rc[0]) + enc_u32(rc[1]))
+
+
 def encode_rule(r: Rule) -> bytes:
     return (enc_u32(r.min_yes)
-            + enc_list(r.role_minimums, lambda rc: enc_bytes(rc[0]) + enc_u32(rc[1]))
+            + enc_role_minimums(r.role_minimums)
             + enc_list(r.veto_roles, enc_bytes)
             + enc_u64(r.window_ms))
 
@@ -474,21 +489,39 @@ def encode_roster(r: Roster) -> bytes:
            enc_list(r.halt_roles, enc_bytes),
            encode_rule(r.resume), encode_rule(r.amend),
            enc_u64(r.amend_cooling_off_ms), enc_u64(r.token_ttl_ms), enc_u64(r.lapse_ms),
-           enc_u64(r.max_skew_ms), enc_u32(r.freshness_quorum)]
+           enc_u64(r.max_skew_ms), encode_freshness(r)]
     return b"".join(out)
+
+
+def encode_freshness(r: Roster) -> bytes:
+    """Format 2: u32 min_attesters || role minimums.  Format 1: u32 freshness_quorum alone, so
+    a format-1 roster cannot carry role minimums (SPEC 3.1)."""
+    if r.format == 1:
+        if r.freshness_role_minimums:
+            raise DecodeError("a format-1 roster cannot carry freshness role minimums")
+        return enc_u32(r.min_attesters)
+    if r.format == 2:
+        return enc_u32(r.min_attesters) + enc_role_minimums(r.freshness_role_minimums)
+    raise DecodeError(f"roster format {r.format}")
+
+
+def decode_role_minimums(rd: Reader, what: str) -> list[tuple[bytes, int]]:
+    """list<(ident role, u32 count)>(16), ascending by role, count >= 1 (SPEC 3.1)."""
+    minimums = []
+    for _ in range(rd.count(MAX_ROLES)):
+        role, n = rd.ident(), rd.u32()
+        if n < 1:
+            raise DecodeError(f"{what}: count < 1")
+        minimums.append((role, n))
+    check_ascending([r for r, _ in minimums], what)
+    return minimums
 
 
 def decode_rule(rd: Reader) -> Rule:
     min_yes = rd.u32()
     if min_yes < 1:
         raise DecodeError("rule min_yes < 1")
-    minimums = []
-    for _ in range(rd.count(MAX_ROLES)):
-        role, n = rd.ident(), rd.u32()
-        if n < 1:
-            raise DecodeError("role minimum count < 1")
-        minimums.append((role, n))
-    check_ascending([r for r, _ in minimums], "role minimums")
+    minimums = decode_role_minimums(rd, "role minimums")
     veto = rd.ident_list(MAX_ROLES, "veto roles")
     window = rd.u64()
     if window < 1000:
@@ -505,7 +538,7 @@ def decode_roster(content: bytes) -> Roster:
         raise DecodeError("roster content exceeds 131072 bytes")
     rd = Reader(content)
     fmt = rd.u8()
-    if fmt != 1:
+    if fmt not in (1, 2):                   # SPEC 3.1: format 2, and format 1 is still read
         raise DecodeError(f"roster format {fmt}")
     lab = rd.ident()
     version = rd.u64()
@@ -527,10 +560,12 @@ def decode_roster(content: bytes) -> Roster:
     halt_roles = rd.ident_list(MAX_ROLES, "halt roles", star_ok=True)
     resume, amend = decode_rule(rd), decode_rule(rd)
     cooling, ttl, lapse, skew = rd.u64(), rd.u64(), rd.u64(), rd.u64()
-    quorum = rd.u32()
+    min_attesters = rd.u32()                # format 1: freshness_quorum
+    fresh_minimums = decode_role_minimums(rd, "freshness role minimums") if fmt == 2 else []
     rd.end()
     roster = Roster(lab, version, previous, base_tier, max_tier, members, advance, overrides,
-                    halt_roles, resume, amend, cooling, ttl, lapse, skew, quorum, fmt)
+                    halt_roles, resume, amend, cooling, ttl, lapse, skew, min_attesters,
+                    freshness_role_minimums=fresh_minimums, format=fmt)
     check_roster_consistency(roster)
     return roster
 
@@ -587,9 +622,26 @@ def check_roster_consistency(r: Roster) -> None:
         raise DecodeError("lapse_ms > 10 years")
     if r.amend_cooling_off_ms > MAX_DURATION_MS:
         raise DecodeError("amend_cooling_off_ms > 10 years")
-    if not 1 <= r.freshness_quorum <= v:
-        raise DecodeError(f"freshness_quorum {r.freshness_quorum} not in 1..{v} "
+    if r.format not in (1, 2):
+        raise DecodeError(f"roster format {r.format}")
+    if not 1 <= r.min_attesters <= v:
+        raise DecodeError(f"min_attesters {r.min_attesters} not in 1..{v} "
                           "(members not observers)")
+    fresh = list(r.freshness_role_minimums)
+    if r.format == 1 and fresh:
+        raise DecodeError("freshness role minimums in a format-1 roster")
+    if len(fresh) > MAX_ROLES:
+        raise DecodeError(f"{len(fresh)} freshness role minimums")
+    check_ascending([role for role, _ in fresh], "freshness role minimums")
+    for role, count in fresh:
+        if role == STAR or role == OBSERVER:
+            raise DecodeError(f"{role.decode()!r} in a freshness role minimum")
+        if count < 1:
+            raise DecodeError("freshness role minimum count < 1")
+        holders = sum(1 for m in r.members if role in m.roles and OBSERVER not in m.roles)
+        if count > holders:
+            raise DecodeError(f"freshness role minimum {role.decode()}={count} > {holders} "
+                              "holders (members not observers)")
 
 
 # =============================================================================================
@@ -823,23 +875,35 @@ def _ident_set(v, what: str) -> list[bytes]:
     return sorted(_ident(x, what, star_ok=True) for x in v)
 
 
-def _json_rule(v, what: str, default_min_yes: int) -> Rule:
-    v = _obj(v, what, {"min_yes", "role_minimums", "veto_roles", "window"})
-    minimums = v.get("role_minimums", {})
+def _json_role_minimums(minimums, what: str) -> list[tuple[bytes, int]]:
+    """A "role_minimums" object {role: count} (a rule's or freshness's), sorted by role; a "*"
+    is kept (it makes the roster inconsistent, like "*" in a role list)."""
     if not isinstance(minimums, dict):
         raise NotARoster(f"{what}.role_minimums is not an object")
+    return sorted((_ident(k, f"{what}.role_minimums", star_ok=True),
+                   _int(c, f"{what}.role_minimums.{k}", U32_MAX))
+                  for k, c in minimums.items())
+
+
+def _json_rule(v, what: str, default_min_yes: int) -> Rule:
+    v = _obj(v, what, {"min_yes", "role_minimums", "veto_roles", "window"})
     return Rule(
         min_yes=_int(v.get("min_yes", default_min_yes), f"{what}.min_yes", U32_MAX),
-        role_minimums=sorted((_ident(k, f"{what}.role_minimums", star_ok=True),
-                              _int(c, f"{what}.role_minimums.{k}", U32_MAX))
-                             for k, c in minimums.items()),
+        role_minimums=_json_role_minimums(v.get("role_minimums", {}), what),
         veto_roles=_ident_set(v.get("veto_roles", []), f"{what}.veto_roles"),
         window_ms=_duration(v.get("window", "7d"), f"{what}.window"))
 
 
-def roster_from_json(doc) -> Roster:
-    """Decode the "roster" object of a roster file into a Roster (not yet checked).
-    Omitted policy fields take the SPEC 3.4 defaults."""
+ROSTER_FILE_FORMATS = {"tiergate-roster-v1": 1, "tiergate-roster-v2": 2}   # SPEC 3.4
+
+
+def roster_from_json(doc, fmt: int = 2) -> Roster:
+    """Decode the "roster" object of a roster file into a Roster of format `fmt` (1 for a
+    "tiergate-roster-v1" file, 2 for "tiergate-roster-v2"; not yet checked).  Omitted policy
+    fields take the SPEC 3.4 defaults.  The freshness field is `freshness_quorum` (an integer,
+    default 1) in format 1 and `freshness` ({"min_attesters": N, "role_minimums": {...}},
+    default min_attesters 2 when there are at least 2 voters, else 1) in format 2; the other
+    format's field is an unknown field."""
     r = _obj(doc, "roster", {"lab", "version", "previous", "base_tier", "max_tier", "members",
                              "policy"},
              {"lab", "version", "previous", "base_tier", "max_tier", "members"})
@@ -857,9 +921,18 @@ def roster_from_json(doc) -> Roster:
     members.sort(key=lambda m: m.name)
     n = sum(1 for m in members if b"observer" not in m.roles)   # default quorums count voters (SPEC 3.4)
     majority, two_thirds = n // 2 + 1, -(-2 * n // 3)
+    fresh_field = "freshness_quorum" if fmt == 1 else "freshness"
     p = _obj(r.get("policy", {}), "policy",
              {"advance", "advance_overrides", "halt_roles", "resume", "amend",
-              "amend_cooling_off", "token_ttl", "lapse", "max_skew", "freshness_quorum"})
+              "amend_cooling_off", "token_ttl", "lapse", "max_skew", fresh_field})
+    if fmt == 1:
+        min_attesters = _int(p.get("freshness_quorum", 1), "freshness_quorum", U32_MAX)
+        fresh_minimums = []
+    else:
+        f = _obj(p.get("freshness", {"min_attesters": 2 if n >= 2 else 1}), "freshness",
+                 {"min_attesters", "role_minimums"}, {"min_attesters"})
+        min_attesters = _int(f["min_attesters"], "freshness.min_attesters", U32_MAX)
+        fresh_minimums = _json_role_minimums(f.get("role_minimums", {}), "freshness")
     advance = _json_rule(p.get("advance", {}), "advance", majority)
     overrides_obj = p.get("advance_overrides", {})
     if not isinstance(overrides_obj, dict):
@@ -890,7 +963,9 @@ def roster_from_json(doc) -> Roster:
         token_ttl_ms=_duration(p.get("token_ttl", "10m"), "token_ttl"),
         lapse_ms=_duration(p.get("lapse", "30d"), "lapse"),
         max_skew_ms=_duration(p.get("max_skew", "2m"), "max_skew"),
-        freshness_quorum=_int(p.get("freshness_quorum", 1), "freshness_quorum", U32_MAX))
+        min_attesters=min_attesters,
+        freshness_role_minimums=fresh_minimums,
+        format=fmt)
 
 
 @dataclass
@@ -910,9 +985,10 @@ def load_roster_file(text: str) -> RosterFile:
     except json.JSONDecodeError as exc:
         raise NotARoster(f"invalid JSON: {exc}") from None
     doc = _obj(doc, "roster file", {"format", "roster", "signatures"}, {"format", "roster"})
-    if doc["format"] != "tiergate-roster-v1":
+    fmt = ROSTER_FILE_FORMATS.get(doc["format"]) if isinstance(doc["format"], str) else None
+    if fmt is None:
         raise NotARoster(f"format {doc['format']!r}")
-    roster = roster_from_json(doc["roster"])
+    roster = roster_from_json(doc["roster"], fmt)
     sigs = doc.get("signatures", [])
     if not isinstance(sigs, list):
         raise NotARoster("signatures is not a list")
@@ -2349,14 +2425,15 @@ def self_checks(res: Results) -> None:
     content = encode_roster(g)
     ok("self/roster round trip", encode_roster(decode_roster(content)) == content)
     msg = tagged(TAG_ROSTER, content)
-    doc = {"format": "tiergate-roster-v1", "roster": {
+    doc = {"format": "tiergate-roster-v2", "roster": {
         "lab": "acme", "version": 1, "previous": "00" * 32, "base_tier": 2, "max_tier": 4,
         "members": [{"name": n.decode(), "public_key": k.hex(), "roles": [x.decode() for x in r]}
                     for n, k, r in reversed(list(zip(names, keys, roles)))],
         "policy": {"advance": {"min_yes": 2, "role_minimums": {"safety": 1},
                                "veto_roles": ["auditor"], "window": "7d"},
                    "resume": {"min_yes": 3}, "amend": {"min_yes": 3},
-                   "halt_roles": ["*"], "token_ttl": "10m", "lapse": "30d"}},
+                   "halt_roles": ["*"], "token_ttl": "10m", "lapse": "30d",
+                   "freshness": {"min_attesters": 1}}},
         "signatures": [{"member": n.decode(), "signature": sign(s, msg).hex()}
                        for n, s in zip(names, seeds)]}
     rf = load_roster_file(json.dumps(doc))
@@ -2364,7 +2441,7 @@ def self_checks(res: Results) -> None:
     doc["signatures"].pop()
     ok("self/roster file missing signature", not load_roster_file(json.dumps(doc)).trusted)
     try:
-        load_roster_file('{"format": "tiergate-roster-v1", "format": "x", "roster": {}}')
+        load_roster_file('{"format": "tiergate-roster-v2", "format": "x", "roster": {}}')
         ok("self/duplicate JSON key", False)
     except NotARoster:
         ok("self/duplicate JSON key", True)
@@ -2529,7 +2606,7 @@ def self_checks(res: Results) -> None:
         lambda r: setattr(r.amend, "role_minimums", [(STAR, 1)]))))
 
     # SPEC 3.4: JSON lists in any order, duplicates inconsistent, hex in either case, defaults.
-    def roster_json(policy=None, upper=False, roles=None) -> dict:
+    def roster_json(policy=None, upper=False, roles=None, fmt: int = 2) -> str:
         members = [{"name": n.decode(), "public_key": k.hex(),
                     "roles": [x.decode() for x in (roles or {}).get(n, r)]}
                    for n, k, r in zip(names, keys, roles_of)]
@@ -2537,8 +2614,8 @@ def self_checks(res: Results) -> None:
                "max_tier": 4, "members": members}
         if policy is not None:
             obj["policy"] = policy
-        message = tagged(TAG_ROSTER, encode_roster(roster_from_json(copy.deepcopy(obj))))
-        doc = {"format": "tiergate-roster-v1", "roster": obj,
+        message = tagged(TAG_ROSTER, encode_roster(roster_from_json(copy.deepcopy(obj), fmt)))
+        doc = {"format": f"tiergate-roster-v{fmt}", "roster": obj,
                "signatures": [{"member": n.decode(), "signature": sign(s, message).hex()}
                               for n, s in zip(names, seeds)]}
         text = json.dumps(doc)
@@ -2593,11 +2670,16 @@ def self_checks(res: Results) -> None:
     week = 7 * day
     want = Roster(b"acme", 1, ZERO32, 2, 4, d.roster.members, Rule(3, [], [], week), [],
                   [STAR], Rule(3, [], [], week), Rule(3, [], [], week), 0, 600_000, 30 * day,
-                  120_000, 1)
+                  120_000, 2)
     e = load_roster_file(roster_json({"amend": {"window": "1h"}, "lapse": "2d"}))
     ok("self/roster file: policy defaults", d.trusted and d.roster == want
        and e.roster.amend == Rule(3, [], [], 3_600_000) and e.roster.lapse_ms == 2 * day
        and e.roster.resume == Rule(3, [], [], week), str(d.roster))
+    d1 = load_roster_file(roster_json(fmt=1))
+    want1 = copy.deepcopy(want)
+    want1.min_attesters, want1.format = 1, 1
+    ok("self/roster file: policy defaults (tiergate-roster-v1: freshness_quorum 1)",
+       d1.trusted and d1.roster == want1, str(d1.roster))
     five = json.loads(roster_json())["roster"]
     five["members"].append({"name": "erin", "roles": ["staff"],
                             "public_key": public_key_from_seed(bytes([5]) * 32).hex()})
@@ -2815,7 +2897,7 @@ def self_checks_observer(res: Results) -> None:
     ok("self/observer: roster with an observer is consistent", consistent(g)
        and g.voters() == 4 and g.is_observer(keys[ERIN]) and not g.may_halt(keys[ERIN]))
     ok("self/observer: min_yes = v (non-observers) is consistent",
-       consistent(roster(amend=rule(4))) and consistent(roster(freshness_quorum=4)))
+       consistent(roster(amend=rule(4))) and consistent(roster(min_attesters=4)))
     for label, r in [
             ("observer holding another role", roster([b"eng", OBSERVER])),
             ("observer in a role minimum", roster(advance=rule(2, [(OBSERVER, 1),
@@ -2824,21 +2906,25 @@ def self_checks_observer(res: Results) -> None:
             ("observer in an override's veto list",
              roster(advance_overrides=[(4, rule(2, veto=[OBSERVER]))])),
             ("min_yes > v (= member count, counting the observer)", roster(amend=rule(5))),
-            ("freshness_quorum > v", roster(freshness_quorum=5)),
-            ("only an observer may halt", roster(halt_roles=[OBSERVER]))]:
+            ("min_attesters > v (= member count, counting the observer)",
+             roster(min_attesters=5)),
+            ("only an observer may halt", roster(halt_roles=[OBSERVER])),
+            ("observer in a freshness role minimum",
+             roster(freshness_role_minimums=[(OBSERVER, 1)]))]:
         ok(f"self/observer: roster rejects {label}", not consistent(r))
     ok("self/observer: observer in halt_roles beside a voter's role is consistent",
        consistent(roster(halt_roles=[OBSERVER, b"safety"])))
 
     # The roster file: observers are founders too (SPEC 3.2 last sentence, 3.4).
     msg = tagged(TAG_ROSTER, encode_roster(g))
-    doc = {"format": "tiergate-roster-v1", "roster": {
+    doc = {"format": "tiergate-roster-v2", "roster": {
         "lab": "acme", "version": 1, "previous": "00" * 32, "base_tier": 2, "max_tier": 4,
         "members": [{"name": n.decode(), "public_key": k.hex(), "roles": [x.decode() for x in r]}
                     for n, k, r in zip(names, keys, roles)],
         "policy": {"advance": {"min_yes": 2, "role_minimums": {"safety": 1},
                                "veto_roles": ["auditor"]},
-                   "resume": {"min_yes": 3}, "amend": {"min_yes": 3}}},
+                   "resume": {"min_yes": 3}, "amend": {"min_yes": 3},
+                   "freshness": {"min_attesters": 1}}},
         "signatures": [{"member": n.decode(), "signature": sign(s, msg).hex()}
                        for n, s in zip(names, seeds)]}
     rf = load_roster_file(json.dumps(doc))
@@ -2852,6 +2938,11 @@ def self_checks_observer(res: Results) -> None:
     ok("self/observer: default quorums count voters only (4 members, 3 voters: majority 2, two thirds 2)",
        (r4.advance.min_yes, r4.resume.min_yes, r4.amend.min_yes) == (2, 2, 2)
        and r4.voters() == 3 and consistent(r4))
+    solo = copy.deepcopy(defaults)
+    solo["members"] = [m for m in solo["members"] if m["name"] in ("alice", "erin")]
+    r2 = roster_from_json(solo)
+    ok("self/observer: default freshness counts voters only (1 voter + 1 observer: 1)",
+       r2.freshness() == (1, []) and r2.voters() == 1 and consistent(r2), str(r2.freshness()))
     doc["signatures"] = [s for s in doc["signatures"] if s["member"] != "erin"]
     ok("self/observer: the observer's founder signature is required",
        load_roster_file(json.dumps(doc)).problems == ["missing signature by founder erin"])
@@ -2992,6 +3083,213 @@ def self_checks_observer(res: Results) -> None:
        f"{rep.problems} {v}")
 
 
+def self_checks_freshness(res: Results) -> None:
+    """SPEC 3.1, 3.3, 3.4: roster formats 1 and 2 and the freshness policy.  Format 1 rosters
+    (freshness_quorum alone) are still read and re-encoded byte for byte; format 2 carries
+    min_attesters and role minimums among the attesters."""
+    ok = res.check
+    day = 86_400_000
+    seeds = [bytes([i]) * 32 for i in range(1, 6)]
+    keys = [public_key_from_seed(s) for s in seeds]
+    names = [b"alice", b"bob", b"carol", b"dave", b"erin"]
+    roles = [[b"leader"], [b"eng", b"safety"], [b"auditor"], [b"eng"], [OBSERVER]]
+
+    def rule(n: int) -> Rule:
+        return Rule(n, [], [], 7 * day)
+
+    def roster(min_attesters: int = 2, minimums=(), fmt: int = 2) -> Roster:
+        """Four voters (bob and dave hold eng, bob safety) and an observer, erin."""
+        return Roster(b"acme", 1, ZERO32, 2, 4,
+                      [Member(n, k, list(r)) for n, k, r in zip(names, keys, roles)],
+                      rule(3), [], [STAR], rule(3), rule(3), 0, 600_000, 30 * day, 120_000,
+                      min_attesters, list(minimums), fmt)       # the JSON defaults for 4 voters
+
+    def why(data: bytes) -> str | None:
+        """The decoder's reason for rejecting the roster content, or None when it is accepted."""
+        try:
+            decode_roster(data)
+        except DecodeError as exc:
+            return str(exc)
+        return None
+
+    def why_roster(r: Roster) -> str | None:
+        """Why the in-memory roster is rejected: by the consistency check, else by the decoder."""
+        try:
+            check_roster_consistency(r)
+            return why(encode_roster(r))
+        except DecodeError as exc:
+            return str(exc)
+
+    # -- SPEC 3.1: both formats round-trip byte for byte ------------------------------------
+    r1 = roster(3, fmt=1)
+    c1 = encode_roster(r1)
+    d1 = decode_roster(c1)
+    ok("self/freshness: a format-1 roster decodes and re-encodes byte-identically",
+       c1[0] == 1 and c1.endswith(enc_u32(3)) and encode_roster(d1) == c1
+       and d1.format == 1 and d1.hash() == H(tagged(TAG_ROSTER, c1)))
+    ok("self/freshness: a format-1 roster's freshness is (freshness_quorum, [])",
+       d1.freshness() == (3, []), str(d1.freshness()))
+    r2 = roster(3, [(b"eng", 2), (b"safety", 1)])
+    c2 = encode_roster(r2)
+    d2 = decode_roster(c2)
+    ok("self/freshness: a format-2 roster with role minimums round-trips",
+       c2[0] == 2 and encode_roster(d2) == c2 and d2.format == 2
+       and d2.freshness() == (3, [(b"eng", 2), (b"safety", 1)])
+       and c2.endswith(enc_u32(3) + enc_u32(2) + enc_bytes(b"eng") + enc_u32(2)
+                       + enc_bytes(b"safety") + enc_u32(1)), str(d2.freshness()))
+    c2_plain = encode_roster(roster(3))
+    ok("self/freshness: format 2 without role minimums is format 1's bytes + an empty list",
+       c2_plain == b"\x02" + c1[1:] + enc_u32(0) and decode_roster(c2_plain).freshness()
+       == (3, []) and decode_roster(c2_plain).hash() != d1.hash())
+
+    # -- SPEC 3.1, 3.3: rejects --------------------------------------------------------------
+    for fmt in (0, 3, 255):
+        ok(f"self/freshness: roster rejects format {fmt}",
+           "roster format" in (why(bytes([fmt]) + c2[1:]) or ""), why(bytes([fmt]) + c2[1:]))
+    ok("self/freshness: format-1 bytes labelled format 2 are rejected",
+       why(b"\x02" + c1[1:]) is not None)
+    ok("self/freshness: format-2 bytes labelled format 1 are rejected (trailing bytes)",
+       why(b"\x01" + c2[1:]) is not None)
+    for label, minimums, needle in [
+            ("not ascending", [(b"safety", 1), (b"eng", 1)], "ascending"),
+            ("duplicated", [(b"eng", 1), (b"eng", 1)], "ascending"),
+            ("count 0", [(b"eng", 0)], "count < 1")]:
+        reason = why(encode_roster(roster(2, minimums)))
+        ok(f"self/freshness: roster rejects freshness role minimums {label}",
+           needle in (reason or "")
+           and _rejects(check_roster_consistency, roster(2, minimums)), reason)
+    ok("self/freshness: roster rejects a freshness role minimum for observer",
+       "'observer'" in (why_roster(roster(2, [(OBSERVER, 1)])) or ""),
+       why_roster(roster(2, [(OBSERVER, 1)])))
+    ok("self/freshness: roster rejects a freshness role minimum for *",
+       why(encode_roster(roster(2, [(STAR, 1)]))) is not None
+       and "'*'" in (why_roster(roster(2, [(STAR, 1)])) or "")
+       and _rejects(check_roster_consistency, roster(2, [(STAR, 1)])))
+    for label, minimums in [("more holders than exist", [(b"safety", 2)]),
+                            ("a role nobody holds", [(b"legal", 1)]),
+                            ("the observer's role (observers never count)", [(OBSERVER, 1)])]:
+        ok(f"self/freshness: roster rejects a role minimum no member can meet: {label}",
+           _rejects(decode_roster, encode_roster(roster(2, minimums)))
+           and _rejects(check_roster_consistency, roster(2, minimums)))
+    ok("self/freshness: role minimums every holder can meet are consistent",
+       why(encode_roster(roster(4, [(b"eng", 2), (b"safety", 1)]))) is None)
+    for fmt in (1, 2):
+        ok(f"self/freshness: format {fmt}: min_attesters 0 and v+1 rejected, 1 and v accepted",
+           "min_attesters" in (why(encode_roster(roster(0, fmt=fmt))) or "")
+           and "min_attesters" in (why(encode_roster(roster(5, fmt=fmt))) or "")  # v = 4
+           and why(encode_roster(roster(1, fmt=fmt))) is None
+           and why(encode_roster(roster(4, fmt=fmt))) is None)
+    ok("self/freshness: a format-1 roster can carry no role minimums",
+       _rejects(check_roster_consistency, roster(2, [(b"eng", 1)], fmt=1))
+       and _rejects(encode_roster, roster(2, [(b"eng", 1)], fmt=1)))
+    ok("self/freshness: an in-memory roster of format 3 is inconsistent",
+       _rejects(check_roster_consistency, roster(2, fmt=3)))
+
+    # -- SPEC 3.4: the JSON carrier ----------------------------------------------------------
+    def roster_obj(policy=None, voters: int = 4) -> dict:
+        """The "roster" object: the first `voters` voters and the observer erin."""
+        members = [{"name": n.decode(), "public_key": k.hex(), "roles": [x.decode() for x in r]}
+                   for i, (n, k, r) in enumerate(zip(names, keys, roles))
+                   if i < voters or r == [OBSERVER]]
+        obj = {"lab": "acme", "version": 1, "previous": "00" * 32, "base_tier": 2,
+               "max_tier": 4, "members": members}
+        if policy is not None:
+            obj["policy"] = policy
+        return obj
+
+    def signed_file(obj: dict, file_format: str, content: bytes) -> str:
+        message = tagged(TAG_ROSTER, content)
+        return json.dumps({"format": file_format, "roster": obj,
+                           "signatures": [{"member": m["name"],
+                                           "signature": sign(seeds[names.index(
+                                               m["name"].encode())], message).hex()}
+                                          for m in obj["members"]]})
+
+    def not_a_roster(text: str) -> bool:
+        try:
+            load_roster_file(text)
+        except NotARoster:
+            return True
+        return False
+
+    # A v2 file with role minimums is trusted when signed over the hand-built format-2 bytes,
+    # a v1 file over the hand-built format-1 bytes.
+    pol2 = {"freshness": {"role_minimums": {"safety": 1, "eng": 2}, "min_attesters": 3}}
+    f2 = load_roster_file(signed_file(roster_obj(pol2), "tiergate-roster-v2", c2))
+    ok("self/freshness: roster file v2 with freshness role minimums is trusted",
+       f2.trusted and f2.hash == r2.hash() and f2.roster.format == 2
+       and f2.roster.freshness() == (3, [(b"eng", 2), (b"safety", 1)]), "; ".join(f2.problems))
+    f1 = load_roster_file(signed_file(roster_obj({"freshness_quorum": 3}), "tiergate-roster-v1",
+                                      c1))
+    ok("self/freshness: roster file v1 (freshness_quorum) is a format-1 roster, trusted",
+       f1.trusted and f1.hash == r1.hash() and f1.roster.format == 1
+       and f1.roster.freshness() == (3, []), "; ".join(f1.problems))
+
+    # Defaults: v2 min_attesters 2 for >= 2 voters, 1 for a single voter; v1 always 1.
+    for voters, want in [(4, 2), (2, 2), (1, 1)]:
+        r = roster_from_json(roster_obj(voters=voters), 2)
+        ok(f"self/freshness: v2 default freshness with {voters} voter(s) is ({want}, [])",
+           r.freshness() == (want, []) and r.format == 2
+           and not _rejects(check_roster_consistency, r), str(r.freshness()))
+        r = roster_from_json(roster_obj(voters=voters), 1)
+        ok(f"self/freshness: v1 default freshness_quorum with {voters} voter(s) is 1",
+           r.freshness() == (1, []) and r.format == 1, str(r.freshness()))
+    ok("self/freshness: v2 freshness object without role_minimums",
+       roster_from_json(roster_obj({"freshness": {"min_attesters": 4}}), 2).freshness()
+       == (4, []))
+
+    # Fields of the other format, and malformed freshness objects, are not a roster.
+    ok("self/freshness: freshness_quorum in a v2 file is rejected",
+       not_a_roster(signed_file(roster_obj({"freshness_quorum": 2}), "tiergate-roster-v2", c2)))
+    ok("self/freshness: freshness in a v1 file is rejected",
+       not_a_roster(signed_file(roster_obj({"freshness": {"min_attesters": 2}}),
+                                "tiergate-roster-v1", c1)))
+    for label, fresh in [("without min_attesters", {"role_minimums": {"eng": 1}}),
+                         ("with an unknown key", {"min_attesters": 2, "quorum": 2}),
+                         ("not an object", 2),
+                         ("with role_minimums not an object", {"min_attesters": 2,
+                                                               "role_minimums": ["eng"]}),
+                         ("with a negative count", {"min_attesters": 2,
+                                                    "role_minimums": {"eng": -1}}),
+                         ("with a bad role ident", {"min_attesters": 2,
+                                                    "role_minimums": {"Eng": 1}})]:
+        ok(f"self/freshness: v2 freshness {label} is not a roster",
+           not_a_roster(signed_file(roster_obj({"freshness": fresh}), "tiergate-roster-v2", c2)))
+    dup = signed_file(roster_obj({"freshness": {"min_attesters": 2}}), "tiergate-roster-v2", c2)
+    ok("self/freshness: duplicate key in the freshness object is not a roster",
+       not_a_roster(dup.replace('"min_attesters": 2', '"min_attesters": 2, "min_attesters": 3')))
+    ok("self/freshness: duplicate role in freshness role_minimums is not a roster",
+       not_a_roster(dup.replace('"min_attesters": 2',
+                                '"min_attesters": 2, "role_minimums": {"eng": 1, "eng": 2}')))
+    for file_format in ("tiergate-roster-v3", "tiergate-roster", "", None, 2):
+        ok(f"self/freshness: file format {file_format!r} is not a roster",
+           not_a_roster(signed_file(roster_obj(), file_format, c2)))
+
+    # Inconsistent (not "not a roster"): the signature check passes, consistency does not.
+    for label, fresh in [("role minimum for observer", {"min_attesters": 2,
+                                                        "role_minimums": {"observer": 1}}),
+                         ("role minimum for *", {"min_attesters": 2, "role_minimums": {"*": 1}}),
+                         ("role minimum no member can meet", {"min_attesters": 2,
+                                                              "role_minimums": {"safety": 2}}),
+                         ("min_attesters 0", {"min_attesters": 0}),
+                         ("min_attesters > v", {"min_attesters": 5})]:
+        obj = roster_obj({"freshness": fresh})
+        content = encode_roster(roster_from_json(copy.deepcopy(obj), 2))
+        try:
+            bad = load_roster_file(signed_file(obj, "tiergate-roster-v2", content))
+            ok(f"self/freshness: roster file v2 with {label} is inconsistent", not bad.trusted
+               and bad.problems and all("inconsistent" in p for p in bad.problems),
+               str(bad.problems))
+        except NotARoster as exc:
+            ok(f"self/freshness: roster file v2 with {label} is inconsistent", False,
+               f"not a roster: {exc}")
+    obj = roster_obj({"freshness_quorum": 0})
+    bad = load_roster_file(signed_file(obj, "tiergate-roster-v1",
+                                       encode_roster(roster_from_json(copy.deepcopy(obj), 1))))
+    ok("self/freshness: roster file v1 with freshness_quorum 0 is inconsistent",
+       not bad.trusted and all("inconsistent" in p for p in bad.problems), str(bad.problems))
+
+
 def _rejects(decode, data: bytes) -> bool:
     try:
         decode(data)
@@ -3010,6 +3308,10 @@ def main(argv: list[str]) -> int:
         self_checks_observer(res)
     except Exception as exc:
         res.check("self-checks (observer)", False, f"crashed: {exc!r}")
+    try:
+        self_checks_freshness(res)
+    except Exception as exc:
+        res.check("self-checks (freshness)", False, f"crashed: {exc!r}")
     try:
         self_checks_noise(res)
     except Exception as exc:

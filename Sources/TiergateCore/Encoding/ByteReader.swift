@@ -23,7 +23,7 @@ public enum DecodeError: Error, Equatable, Sendable, CustomStringConvertible {
         case .invalidValue(let f, let r): return "field '\(f)' has an invalid value: \(r)"
         case .invalidText(let f, let r): return "field '\(f)' is not acceptable text: \(r)"
         case .notCanonicalOrder(let f): return "field '\(f)' is not in strictly ascending (canonical) order"
-        case .unsupportedVersion(let f, let v): return "unsupported \(f) \(v) (this build understands version 1)"
+        case .unsupportedVersion(let f, let v): return "unsupported \(f) \(v) (this build understands \(f == "roster format" ? "formats 1 and 2" : "version 1"))"
         }
     }
 }

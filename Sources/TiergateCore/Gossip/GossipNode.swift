@@ -110,7 +110,8 @@ public struct GossipNode: Sendable {
         var client: PeerID
         var clientRequest: UInt64
         var token: TierToken
-        var quorum: Int
+        var rule: FreshnessRule
+        var roster: Roster
         var deadline: UInt64
     }
     var pendingTokens: [UInt64: PendingToken] = [:]
@@ -264,8 +265,9 @@ public struct GossipNode: Sendable {
         var out: [Directive] = keepalives(now: now)
         for (id, p) in pendingTokens where now >= p.deadline {
             pendingTokens[id] = nil
-            let have = Set(p.token.attestations.map(\.attester)).count
-            out.append(.send(p.client, .token(request: p.clientRequest, reason: "only \(have) of the \(p.quorum) member nodes the policy requires attested in time", token: [])))
+            let short = p.rule.shortfall(p.token.attestations.compactMap { p.roster.member(withKey: $0.attester) }) ?? ""
+            out.append(.send(p.client, .token(request: p.clientRequest,
+                reason: "not enough member nodes attested within \(settings.attestationTimeoutMs) ms: \(short) (\(p.rule.summary)); with fewer nodes up no token is issued (fail closed)", token: [])))
         }
         guard now >= nextAntiEntropy else { return out }
         nextAntiEntropy = now.addingSaturating(settings.antiEntropyIntervalMs)
@@ -442,11 +444,11 @@ public struct GossipNode: Sendable {
             guard var p = pendingTokens[request], let a = attestation else { return [] }
             let core = p.token.coreHash
             guard a.isValid(core: core), a.authorizedTier >= p.token.tier,
-                verdict(now: now).roster.member(withKey: a.attester) != nil,
+                let m = p.roster.member(withKey: a.attester), !m.isObserver,
                 !p.token.attestations.contains(where: { $0.attester == a.attester })
             else { return [] }
             p.token.attestations.append(a)
-            if p.token.attestations.count >= p.quorum {
+            if p.rule.shortfall(p.token.attestations.compactMap { p.roster.member(withKey: $0.attester) }) == nil {
                 pendingTokens[request] = nil
                 return [.send(p.client, .token(request: p.clientRequest, reason: "", token: p.token.encoded()))]
             }
@@ -478,11 +480,14 @@ public struct GossipNode: Sendable {
         guard token.encoded().count < TierToken.maxBytes - 64 * 200 else { return refuse("the token would exceed its size limit") }
         let core = token.coreHash
         token.attestations = [Attestation(core: core, key: key, time: now, digest: store.digest, tier: v.authorizedTier)]
-        let quorum = Int(v.roster.policy.freshnessQuorum)
-        if quorum <= 1 { return [.send(peer, .token(request: request, reason: "", token: token.encoded()))] }
+        let rule = v.roster.policy.freshness
+        if rule.shortfall([v.roster.member(withKey: key.publicKey)!]) == nil {
+            return [.send(peer, .token(request: request, reason: "", token: token.encoded()))]
+        }
         let id = nextAttestRequest
         nextAttestRequest += 1
-        pendingTokens[id] = PendingToken(client: peer, clientRequest: request, token: token, quorum: quorum, deadline: now.addingSaturating(settings.attestationTimeoutMs))
+        pendingTokens[id] = PendingToken(client: peer, clientRequest: request, token: token, rule: rule, roster: v.roster,
+                                         deadline: now.addingSaturating(settings.attestationTimeoutMs))
         let peersToAsk = readyPeerNodes
         if peersToAsk.isEmpty { return [] }  // the deadline answers
         return peersToAsk.map { .send($0, .attestRequest(request: id, core: core, tier: tier, issuedAt: now)) }

@@ -42,7 +42,11 @@ public struct SignatureReport: Equatable, Sendable {
 
 /// A roster file (SPEC.md §3.4): the roster plus signatures of its founders (every member of the genesis roster).
 public struct GenesisDocument: Hashable, Sendable {
-    public static let format = "tiergate-roster-v1"
+    /// The carrier names: v2 for format-2 rosters (written), v1 for rosters of the first release (still read and
+    /// written back as they were signed).
+    public static let format = "tiergate-roster-v2"
+    public static let legacyFormat = "tiergate-roster-v1"
+    static func carrier(of rosterFormat: UInt8) -> String { rosterFormat == Roster.legacyFormat ? legacyFormat : format }
     public var roster: Roster
     public var signatures: [FounderSignature]
 
@@ -59,10 +63,11 @@ public struct GenesisDocument: Hashable, Sendable {
         do throws(JSONError) {
             var o = try JSONObjectReader(json, path: "")
             let format = try o.string("format")
-            guard format == GenesisDocument.format else {
-                throw JSONError(path: "format", reason: "expected \"\(GenesisDocument.format)\", got \"\(format)\"")
+            guard format == GenesisDocument.format || format == GenesisDocument.legacyFormat else {
+                throw JSONError(path: "format", reason: "expected \"\(GenesisDocument.format)\" (or \"\(GenesisDocument.legacyFormat)\"), got \"\(format)\"")
             }
-            let roster = try Roster(json: try o.required("roster"), path: "roster")
+            let roster = try Roster(json: try o.required("roster"), path: "roster",
+                                    format: format == GenesisDocument.legacyFormat ? Roster.legacyFormat : Roster.formatVersion)
             var sigs: [FounderSignature] = []
             for (k, item) in try o.array("signatures").enumerated() {
                 var s = try JSONObjectReader(item, path: "signatures[\(k)]")
@@ -90,7 +95,7 @@ public struct GenesisDocument: Hashable, Sendable {
 
     public func json() -> JSONValue {
         .object([
-            ("format", .string(GenesisDocument.format)),
+            ("format", .string(GenesisDocument.carrier(of: roster.format))),
             ("roster", roster.json()),
             ("signatures", .array(signatures.map { s in
                 .object([("member", .string(s.member)), ("signature", .string(Hex.encode(s.signature)))])

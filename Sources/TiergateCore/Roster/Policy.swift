@@ -27,6 +27,46 @@ public struct RoleMinimum: Hashable, Sendable {
     }
 }
 
+/// Who must attest a tier token's freshness (SPEC.md §3.1, §9.2): the nodes of at least `minAttesters` distinct
+/// members that are not observers, and for each role minimum at least `count` of those attesters holding the role.
+/// With `minAttesters ≥ 2` no single member's node can issue a token, so no single node can hide a halt.
+public struct FreshnessRule: Hashable, Sendable {
+    public var minAttesters: UInt32
+    /// Sorted by role, no duplicates.
+    public var roleMinimums: [RoleMinimum]
+
+    public init(minAttesters: UInt32, roleMinimums: [RoleMinimum] = []) {
+        self.minAttesters = minAttesters
+        self.roleMinimums = roleMinimums.sorted { $0.role < $1.role }
+    }
+
+    /// The default for `voters` members that are not observers: two whenever there are two or more.
+    public static func defaultRule(voters: Int) -> FreshnessRule {
+        FreshnessRule(minAttesters: voters >= 2 ? 2 : 1)
+    }
+
+    /// Why `attesters` (distinct members, observers already excluded) do not meet the rule; nil when they do.
+    public func shortfall(_ attesters: [Member]) -> String? {
+        let distinct = Dictionary(attesters.map { ($0.key, $0) }, uniquingKeysWith: { a, _ in a }).values
+        if distinct.count < Int(minAttesters) {
+            return "\(distinct.count) distinct member node(s) attested; the policy needs \(minAttesters)"
+        }
+        for m in roleMinimums {
+            let have = distinct.filter { $0.roles.contains(m.role) }.count
+            if have < Int(m.count) {
+                return "\(have) attesting node(s) of a '\(m.role)' member; the policy needs \(m.count)"
+            }
+        }
+        return nil
+    }
+
+    /// Plain words for people: "2 members' nodes, at least 1 safety".
+    public var summary: String {
+        let roles = roleMinimums.map { "at least \($0.count) \($0.role)" }
+        return (["\(minAttesters) member node\(minAttesters == 1 ? "" : "s")"] + roles).joined(separator: ", ")
+    }
+}
+
 /// A per-tier override of the advance rule.
 public struct TierRule: Hashable, Sendable {
     public var tier: UInt32
@@ -57,13 +97,13 @@ public struct Policy: Hashable, Sendable {
     public var lapseMs: UInt64
     /// The largest tolerated clock difference; entries dated further in the future are not counted yet.
     public var maxSkewMs: UInt64
-    /// How many member nodes must attest a token's freshness.
-    public var freshnessQuorum: UInt32
+    /// Which member nodes must attest a token's freshness.
+    public var freshness: FreshnessRule
 
     public init(
         advance: Rule, advanceOverrides: [TierRule] = [], haltRoles: [String] = ["*"], resume: Rule, amend: Rule,
         amendCoolingOffMs: UInt64 = 0, tokenTTLMs: UInt64 = 10 * 60_000, lapseMs: UInt64 = 30 * 86_400_000,
-        maxSkewMs: UInt64 = 120_000, freshnessQuorum: UInt32 = 1
+        maxSkewMs: UInt64 = 120_000, freshness: FreshnessRule = FreshnessRule(minAttesters: 1)
     ) {
         self.advance = advance
         self.advanceOverrides = advanceOverrides.sorted { $0.tier < $1.tier }
@@ -74,18 +114,18 @@ public struct Policy: Hashable, Sendable {
         self.tokenTTLMs = tokenTTLMs
         self.lapseMs = lapseMs
         self.maxSkewMs = maxSkewMs
-        self.freshnessQuorum = freshnessQuorum
+        self.freshness = freshness
     }
 
     /// The default policy for `memberCount` members (CLI.md): advance and resume by strict majority, halt by
     /// anyone, amend by two thirds (rounded up), 7-day voting windows, 10-minute tokens, 30-day lapse,
-    /// 2-minute skew.
+    /// 2-minute skew, tokens attested by two members' nodes (one when there is one voting member).
     public static func defaultPolicy(memberCount: Int) -> Policy {
         let n = UInt32(max(memberCount, 1))
         let week: UInt64 = 7 * 86_400_000
         let majority = Rule(minYes: n / 2 + 1, windowMs: week)
         let twoThirds = Rule(minYes: (2 * n + 2) / 3, windowMs: week)
-        return Policy(advance: majority, resume: majority, amend: twoThirds)
+        return Policy(advance: majority, resume: majority, amend: twoThirds, freshness: .defaultRule(voters: Int(n)))
     }
 
     /// The advance rule for `tier` (an override, or the default advance rule).

@@ -42,8 +42,34 @@ func parseDuration(_ v: JSONValue, path: String) throws(JSONError) -> UInt64 {
     return ms
 }
 
-extension Policy {
+extension FreshnessRule {
     public func json() -> JSONValue {
+        .object([
+            ("min_attesters", .uint(UInt64(minAttesters))),
+            ("role_minimums", .object(roleMinimums.map { ($0.role, .uint(UInt64($0.count))) })),
+        ])
+    }
+
+    public init(json: JSONValue, path: String) throws(JSONError) {
+        var o = try JSONObjectReader(json, path: path)
+        let min = UInt32(try o.uint("min_attesters", max: UInt64(UInt32.max)))
+        var mins: [RoleMinimum] = []
+        if let m = o.optional("role_minimums") {
+            let mo = try JSONObjectReader(m, path: "\(path).role_minimums")
+            var mo2 = mo
+            for key in mo.keys {
+                let count = UInt32(try JSONObjectReader.uint(try mo2.required(key), path: "\(path).role_minimums.\(key)", max: UInt64(UInt32.max)))
+                mins.append(RoleMinimum(role: key, count: count))
+            }
+        }
+        try o.finish()
+        self.init(minAttesters: min, roleMinimums: mins)
+    }
+}
+
+extension Policy {
+    /// The JSON form; `format` 1 (a roster of the first release) writes the freshness rule as `freshness_quorum`.
+    public func json(format: UInt8 = Roster.formatVersion) -> JSONValue {
         .object([
             ("advance", advance.json()),
             ("advance_overrides", .object(advanceOverrides.map { (String($0.tier), $0.rule.json()) })),
@@ -54,13 +80,17 @@ extension Policy {
             ("token_ttl", .string(DurationText.format(tokenTTLMs))),
             ("lapse", .string(DurationText.format(lapseMs))),
             ("max_skew", .string(DurationText.format(maxSkewMs))),
-            ("freshness_quorum", .uint(UInt64(freshnessQuorum))),
+            format == Roster.legacyFormat
+                ? ("freshness_quorum", .uint(UInt64(freshness.minAttesters))) : ("freshness", freshness.json()),
         ])
     }
 
     /// Reads a policy; fields other than `advance` may be omitted and then take the defaults for `memberCount`.
-    public init(json: JSONValue, path: String, memberCount: Int) throws(JSONError) {
-        let d = Policy.defaultPolicy(memberCount: memberCount)
+    /// In `format` 1 (a `tiergate-roster-v1` file) the freshness rule is `freshness_quorum`, by default 1; in
+    /// format 2 it is `freshness`, by default two members' nodes (SPEC.md §3.4).
+    public init(json: JSONValue, path: String, memberCount: Int, format: UInt8 = Roster.formatVersion) throws(JSONError) {
+        var d = Policy.defaultPolicy(memberCount: memberCount)
+        if format == Roster.legacyFormat { d.freshness = FreshnessRule(minAttesters: 1) }
         var o = try JSONObjectReader(json, path: path)
         let advance = try o.optional("advance").map { (v) throws(JSONError) in try Rule(json: v, path: "\(path).advance") } ?? d.advance
         var overrides: [TierRule] = []
@@ -90,13 +120,21 @@ extension Policy {
         let ttl = try duration("token_ttl", d.tokenTTLMs)
         let lapse = try duration("lapse", d.lapseMs)
         let skew = try duration("max_skew", d.maxSkewMs)
-        let fq = try o.optional("freshness_quorum").map { (v) throws(JSONError) in
-            UInt32(try JSONObjectReader.uint(v, path: "\(path).freshness_quorum", max: UInt64(UInt32.max)))
-        } ?? d.freshnessQuorum
+        var freshness = d.freshness
+        if format == Roster.legacyFormat {
+            if let v = o.optional("freshness_quorum") {
+                freshness = FreshnessRule(minAttesters: UInt32(try JSONObjectReader.uint(v, path: "\(path).freshness_quorum", max: UInt64(UInt32.max))))
+            }
+        } else {
+            if o.optional("freshness_quorum") != nil {
+                throw JSONError(path: "\(path).freshness_quorum", reason: "is the format-1 spelling; write \"freshness\": {\"min_attesters\": N, \"role_minimums\": {\"safety\": 1}}")
+            }
+            if let v = o.optional("freshness") { freshness = try FreshnessRule(json: v, path: "\(path).freshness") }
+        }
         try o.finish()
         self.init(
             advance: advance, advanceOverrides: overrides, haltRoles: haltRoles, resume: resume, amend: amend,
-            amendCoolingOffMs: cooling, tokenTTLMs: ttl, lapseMs: lapse, maxSkewMs: skew, freshnessQuorum: fq)
+            amendCoolingOffMs: cooling, tokenTTLMs: ttl, lapseMs: lapse, maxSkewMs: skew, freshness: freshness)
     }
 }
 
@@ -115,13 +153,13 @@ extension Roster {
                     ("roles", .array(m.roles.map { .string($0) })),
                 ])
             })),
-            ("policy", policy.json()),
+            ("policy", policy.json(format: format)),
         ])
     }
 
     /// Reads the JSON form. The result is not yet validated; callers check with ``validate()`` or by
     /// round-tripping through the canonical encoding (which is what ``GenesisDocument`` does).
-    public init(json: JSONValue, path: String) throws(JSONError) {
+    public init(json: JSONValue, path: String, format: UInt8 = Roster.formatVersion) throws(JSONError) {
         var o = try JSONObjectReader(json, path: path)
         let lab = try o.string("lab")
         let version = try o.uint("version")
@@ -145,10 +183,10 @@ extension Roster {
             try m.finish()
             members.append(Member(name: name, key: key, roles: roles))
         }
-        let policy = try Policy(json: try o.required("policy"), path: "\(path).policy", memberCount: members.voters.count)
+        let policy = try Policy(json: try o.required("policy"), path: "\(path).policy", memberCount: members.voters.count, format: format)
         try o.finish()
         self.init(
             lab: lab, version: version, previous: previous, baseTier: base, maxTier: maxTier, members: members,
-            policy: policy)
+            policy: policy, format: format)
     }
 }

@@ -34,11 +34,15 @@ public struct Roster: Hashable, Sendable {
     /// Sorted by name.
     public var members: [Member]
     public var policy: Policy
+    /// The encoding format it was signed in (SPEC.md §3.1): 2, or 1 for rosters of the first release (whose
+    /// freshness rule is a bare count). Kept, so that a roster's bytes, hash and signatures never change.
+    public var format: UInt8
 
     public init(
         lab: String, version: UInt64 = 1, previous: Digest = .zero, baseTier: UInt32, maxTier: UInt32,
-        members: [Member], policy: Policy
+        members: [Member], policy: Policy, format: UInt8 = Roster.formatVersion
     ) {
+        self.format = format
         self.lab = lab
         self.version = version
         self.previous = previous
@@ -62,11 +66,13 @@ public struct Roster: Hashable, Sendable {
 // MARK: - Canonical encoding (SPEC.md §3.1)
 
 extension Roster {
-    public static let formatVersion: UInt8 = 1
+    /// The format writers produce; ``legacyFormat`` is still read.
+    public static let formatVersion: UInt8 = 2
+    public static let legacyFormat: UInt8 = 1
 
     public func encoded() -> [UInt8] {
         var w = ByteWriter()
-        w.u8(Roster.formatVersion)
+        w.u8(format)
         w.string(lab)
         w.u64(version)
         w.raw(previous.bytes)
@@ -77,11 +83,11 @@ extension Roster {
             w.raw(m.key.bytes)
             w.list(m.roles) { $0.string($1) }
         }
-        Roster.encode(policy, into: &w)
+        Roster.encode(policy, format: format, into: &w)
         return w.bytes
     }
 
-    static func encode(_ p: Policy, into w: inout ByteWriter) {
+    static func encode(_ p: Policy, format: UInt8, into w: inout ByteWriter) {
         encode(p.advance, into: &w)
         w.list(p.advanceOverrides) { w, o in
             w.u32(o.tier)
@@ -94,7 +100,15 @@ extension Roster {
         w.u64(p.tokenTTLMs)
         w.u64(p.lapseMs)
         w.u64(p.maxSkewMs)
-        w.u32(p.freshnessQuorum)
+        if format == Roster.legacyFormat {
+            w.u32(p.freshness.minAttesters)  // validate() rejects role minimums in format 1
+        } else {
+            w.u32(p.freshness.minAttesters)
+            w.list(p.freshness.roleMinimums) { w, m in
+                w.string(m.role)
+                w.u32(m.count)
+            }
+        }
     }
 
     static func encode(_ r: Rule, into w: inout ByteWriter) {
@@ -114,7 +128,9 @@ extension Roster {
         }
         var r = ByteReader(bytes)
         let format = try r.u8("roster.format")
-        guard format == Roster.formatVersion else { throw .unsupportedVersion(field: "roster format", version: Int(format)) }
+        guard format == Roster.formatVersion || format == Roster.legacyFormat else {
+            throw .unsupportedVersion(field: "roster format", version: Int(format))
+        }
         let lab = try r.identifier("roster.lab")
         let version = try r.u64("roster.version")
         let previous = try r.digest("roster.previous")
@@ -130,15 +146,15 @@ extension Roster {
             return Member(name: name, key: key, roles: roles)
         }
         try Roster.checkAscending(members.map(\.name), field: "roster.members (by name)")
-        let policy = try Roster.decodePolicy(&r)
+        let policy = try Roster.decodePolicy(&r, format: format)
         try r.finish()
         self.init(
             lab: lab, version: version, previous: previous, baseTier: base, maxTier: maxTier, members: members,
-            policy: policy)
+            policy: policy, format: format)
         try validate()
     }
 
-    static func decodePolicy(_ r: inout ByteReader) throws(DecodeError) -> Policy {
+    static func decodePolicy(_ r: inout ByteReader, format: UInt8) throws(DecodeError) -> Policy {
         let advance = try decodeRule(&r, "policy.advance")
         let overrides = try r.list("policy.advance_overrides", max: Limits.maxOverrides) {
             (r: inout ByteReader) throws(DecodeError) in
@@ -155,7 +171,18 @@ extension Roster {
             advance: advance, advanceOverrides: overrides, haltRoles: haltRoles, resume: resume, amend: amend,
             amendCoolingOffMs: try r.u64("policy.amend_cooling_off_ms"), tokenTTLMs: try r.u64("policy.token_ttl_ms"),
             lapseMs: try r.u64("policy.lapse_ms"), maxSkewMs: try r.u64("policy.max_skew_ms"),
-            freshnessQuorum: try r.u32("policy.freshness_quorum"))
+            freshness: try decodeFreshness(&r, format: format))
+    }
+
+    static func decodeFreshness(_ r: inout ByteReader, format: UInt8) throws(DecodeError) -> FreshnessRule {
+        if format == legacyFormat { return FreshnessRule(minAttesters: try r.u32("policy.freshness_quorum")) }
+        let min = try r.u32("policy.freshness.min_attesters")
+        let mins = try r.list("policy.freshness.role_minimums", max: Limits.maxRuleRoles) {
+            (r: inout ByteReader) throws(DecodeError) in
+            RoleMinimum(role: try r.identifier("policy.freshness.role_minimums[].role"), count: try r.u32("policy.freshness.role_minimums[].count"))
+        }
+        try checkAscending(mins.map(\.role), field: "policy.freshness.role_minimums")
+        return FreshnessRule(minAttesters: min, roleMinimums: mins)
     }
 
     static func decodeRule(_ r: inout ByteReader, _ field: String) throws(DecodeError) -> Rule {
@@ -248,8 +275,25 @@ extension Roster {
         guard policy.maxSkewMs <= 3_600_000 else {
             throw .invalidValue(field: "policy.max_skew", reason: "must be at most 1h")
         }
-        guard policy.freshnessQuorum >= 1, policy.freshnessQuorum <= UInt32(members.voters.count) else {
-            throw .invalidValue(field: "policy.freshness_quorum", reason: "must be between 1 and the number of members that are not observers")
+        guard format == Roster.formatVersion || format == Roster.legacyFormat else {
+            throw .unsupportedVersion(field: "roster format", version: Int(format))
+        }
+        let fresh = policy.freshness
+        let freshField = format == Roster.legacyFormat ? "policy.freshness_quorum" : "policy.freshness.min_attesters"
+        guard fresh.minAttesters >= 1, fresh.minAttesters <= UInt32(members.voters.count) else {
+            throw .invalidValue(field: freshField, reason: "must be between 1 and the number of members that are not observers")
+        }
+        if format == Roster.legacyFormat, !fresh.roleMinimums.isEmpty {
+            throw .invalidValue(field: "policy.freshness.role_minimums", reason: "a format-1 roster cannot carry them; write the roster in format 2")
+        }
+        for m in fresh.roleMinimums {
+            if m.role == "*" || m.role == Member.observerRole {
+                throw .invalidValue(field: "policy.freshness.role_minimums", reason: "'\(m.role)' cannot be a role minimum: observers never attest")
+            }
+            let holders = members.voters.filter { $0.roles.contains(m.role) }.count
+            guard m.count >= 1, UInt32(holders) >= m.count else {
+                throw .invalidValue(field: "policy.freshness.role_minimums", reason: "needs \(m.count) '\(m.role)' attester(s) but \(holders) member(s) hold it")
+            }
         }
     }
 

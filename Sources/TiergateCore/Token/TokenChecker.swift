@@ -70,6 +70,7 @@ public enum TokenChecker {
         }
         let core = token.coreHash
         var attesters = Set<PublicKey>()
+        var members: [Member] = []
         var names: [String] = []
         for a in token.attestations {
             guard let m = verdict.roster.member(withKey: a.attester) else {
@@ -82,11 +83,12 @@ public enum TokenChecker {
             guard a.time.addingSaturating(policy.maxSkewMs) >= token.issuedAt, a.time <= token.issuedAt.addingSaturating(policy.maxSkewMs) else {
                 throw .attestations("\(m.name)'s attestation is not from the token's issue time")
             }
-            if attesters.insert(a.attester).inserted { names.append(m.name) }
+            if attesters.insert(a.attester).inserted {
+                names.append(m.name)
+                members.append(m)
+            }
         }
-        guard attesters.count >= Int(policy.freshnessQuorum) else {
-            throw .attestations("\(attesters.count) distinct member node(s) attested; the policy needs \(policy.freshnessQuorum)")
-        }
+        if let short = policy.freshness.shortfall(members) { throw .attestations(short) }
         return TokenCheck(tier: token.tier, expiresAt: token.expiresAt, attesters: names, rosterVersion: verdict.rosterVersion)
     }
 
