@@ -13,7 +13,9 @@
 set -u
 export TIERGATE_KEY=${TIERGATE_KEY:-/etc/tiergate/cluster.key}
 ROSTER=${TIERGATE_ROSTER:-/etc/tiergate/roster.json}
-NODE=${TIERGATE_NODE:-tiergate-a.internal:7400}
+# The nodes of at least two members (the default freshness rule needs answers from two members' nodes, so that
+# no single node can hide a halt from this check).
+NODES=${TIERGATE_NODES:-"tiergate-a.internal:7400 tiergate-b.internal:7400 tiergate-c.internal:7400"}
 TOKEN_DIR=${TIERGATE_TOKEN_DIR:-/var/lib/tiergate/tokens}
 
 tier=$(scontrol show job "$SLURM_JOB_ID" | grep -oE 'tier=[0-9]+' | head -1 | cut -d= -f2)
@@ -21,7 +23,16 @@ tier=$(scontrol show job "$SLURM_JOB_ID" | grep -oE 'tier=[0-9]+' | head -1 | cu
 
 mkdir -p "$TOKEN_DIR"
 token="$TOKEN_DIR/tier-$tier.token"
-# Refresh the token (exit 1 here means "not authorised now": deny).
-tiergate token --node "$NODE" --tier "$tier" --out "$token" --roster "$ROSTER" || exit 1
-# Offline verification plus an online look for halts newer than the token.
-tiergate check --tier "$tier" --token "$token" --roster "$ROSTER" --node "$NODE" || exit 1
+node_args=()
+for n in $NODES; do node_args+=(--node "$n"); done
+# Refresh the token from the first node that issues one (exit 1 from a node means "not authorised now": deny).
+got=1
+for n in $NODES; do
+  tiergate token --node "$n" --tier "$tier" --out "$token" --roster "$ROSTER"
+  rc=$?
+  [[ $rc == 1 ]] && exit 1
+  [[ $rc == 0 ]] && { got=0; break; }
+done
+[[ $got == 0 ]] || exit 1
+# Offline verification plus an online look for halts newer than the token, at every node.
+tiergate check --tier "$tier" --token "$token" --roster "$ROSTER" "${node_args[@]}" || exit 1

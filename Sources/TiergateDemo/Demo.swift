@@ -246,7 +246,7 @@ public struct Demo {
             d.note("all five nodes: authorised tier 3")
             let t = try d.tg(["token", "--node", d.nodes[2].address, "--tier", "3", "--out", "tier3.token", "--roster", "roster.json", "--key", "keys/cluster.key"])
             guard t.code == 0 else { throw DemoFailure("no token: \(t.err)") }
-            let c = try d.tg(["check", "--tier", "3", "--token", "tier3.token", "--roster", "roster.json", "--node", d.nodes[4].address, "--key", "keys/cluster.key"])
+            let c = try d.tg(["check", "--tier", "3", "--token", "tier3.token", "--roster", "roster.json", "--node", d.nodes[4].address, "--node", d.nodes[3].address, "--key", "keys/cluster.key"])
             guard c.code == 0 else { throw DemoFailure("check denied: \(c.err)") }
             d.note(c.out.trimmingCharacters(in: .whitespacesAndNewlines))
             let o = try d.tg(["vote", proposal, "--no", "--key", "keys/cluster.key", "--roster", "roster.json", "--node", d.nodes[2].address])
@@ -258,14 +258,15 @@ public struct Demo {
         try step("5. gate starts a stand-in training job at tier 3") { d in
             let p = Process()
             p.executableURL = URL(fileURLWithPath: d.binary)
-            p.arguments = ["gate", "--tier", "3", "--roster", "roster.json", "--node", d.nodes[1].address, "--key", "keys/cluster.key", "--poll", "100", "--grace", "3",
+            p.arguments = ["gate", "--tier", "3", "--roster", "roster.json", "--node", d.nodes[1].address, "--node", d.nodes[2].address, "--key", "keys/cluster.key", "--grace", "3",
                            "--", "/bin/sh", "-c", "while true; do sleep 1; done"]
             p.currentDirectoryURL = URL(fileURLWithPath: d.dir)
             gateLog = d.dir + "/gate.log"
             _ = FileManager.default.createFile(atPath: gateLog, contents: nil)
             p.standardError = FileHandle(forWritingAtPath: gateLog)
             p.standardOutput = FileHandle.nullDevice
-            d.note("$ tiergate gate --tier 3 --roster roster.json --node \(d.nodes[1].address) --key keys/cluster.key -- /bin/sh -c 'while true; do sleep 1; done'")
+            d.note("$ tiergate gate --tier 3 --roster roster.json --node \(d.nodes[1].address) --node \(d.nodes[2].address) --key keys/cluster.key -- /bin/sh -c 'while true; do sleep 1; done'")
+            d.note("(gate watches two members' nodes: each pushes its verdict and the signed halts in force the moment they change)")
             try p.run()
             gate = p
             guard d.waitUntil(seconds: 10, { ((try? String(contentsOfFile: gateLog, encoding: .utf8)) ?? "").contains("started") }) else {
@@ -293,7 +294,7 @@ public struct Demo {
             d.note(String(why))
         }
         try step("7. check is denied again; a resume proposal gathers its quorum (4 of 5)") { d in
-            let c = try d.tg(["check", "--tier", "3", "--token", "tier3.token", "--roster", "roster.json", "--node", d.nodes[0].address, "--key", "keys/cluster.key"])
+            let c = try d.tg(["check", "--tier", "3", "--token", "tier3.token", "--roster", "roster.json", "--node", d.nodes[0].address, "--node", d.nodes[1].address, "--key", "keys/cluster.key"])
             guard c.code == 1 else { throw DemoFailure("check did not deny after the halt (exit \(c.code))") }
             d.note("denied (exit 1): " + c.err.trimmingCharacters(in: .whitespacesAndNewlines).replacingOccurrences(of: "error: ", with: ""))
             guard let haltID = d.status(0)?.activeHalts.first?.id.hex else { throw DemoFailure("no halt id") }

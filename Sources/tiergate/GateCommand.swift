@@ -3,6 +3,7 @@ import TiergateCore
 import TiergateCLIKit
 import TiergateStorage
 import TiergateNode
+import Foundation
 
 #if canImport(Glibc)
 import Glibc
@@ -19,58 +20,105 @@ struct GateCommand: ParsableCommand {
         commandName: "gate",
         abstract: "Run CMD only while tier N is authorised; stop it on a halt, a lapse or a lost token.",
         discussion: """
-            Checks a token (--token, or one fetched from the node) and the node, then starts CMD in its own process
-            group. While it runs, gate polls the node (every --poll, default 500 ms) for halts and the authorised
-            tier, and refreshes the token before it expires. On a halt, a lapse, or a refresh failure that outlives
-            the token, it sends SIGTERM to the group, then SIGKILL after --grace seconds. SIGINT/SIGTERM sent to
-            gate are forwarded to CMD. Every decision is logged to stderr with its reason.
+            Checks a token (--token, or one fetched from a node) and subscribes to every --node (give the nodes of
+            several members): each pushes its verdict at once on every change, with the signed halts in force,
+            over the encrypted link (SPEC.md §8.7). CMD starts, in its own process group, only when the token
+            checks and at least as many members' nodes as the policy's freshness rule names (--min-answers)
+            answered, none with a halt or a lower tier. While it runs, the first halt from ANY node — verified by
+            gate against the roster — or any node reporting a halt or a lower tier stops it: SIGTERM to the group,
+            SIGKILL after --grace seconds. Lost links are re-made with backoff, and each (re)subscription delivers
+            the halts in force, so a halt stored while a link was down still arrives. Only while no node is
+            reachable does gate rely on its token alone, until it expires. The token is refreshed at half its
+            lifetime. SIGINT/SIGTERM sent to gate are forwarded to CMD. Every decision is logged to stderr.
 
             Exit codes: CMD's own exit code (128+signal if it died of a signal) when it ended by itself;
             76 when gate stopped it (halt, lapse, lost authorisation); 1 when the launch was denied; 2 when gate
-            could not evaluate (unreadable roster, unreachable node before launch).
+            could not evaluate (unreadable roster, too few nodes answered before launch).
 
             Example (a Kubernetes entrypoint):
-              tiergate gate --tier 3 --roster /etc/tiergate/roster.json --node tiergate-a:7400 -- python train.py
+              tiergate gate --tier 3 --roster /etc/tiergate/roster.json \\
+                --node tiergate-a:7400 --node tiergate-b:7400 --node tiergate-c:7400 -- python train.py
             """)
 
     @Option(help: "The tier to run at.") var tier: UInt32
     @Option(help: "The lab's genesis roster file.") var roster: String
-    @Option(help: "The node to fetch tokens from and to watch, HOST:PORT.") var node: String
+    @Option(parsing: .singleValue, help: "A node to watch (and fetch tokens from), HOST:PORT; repeat for the nodes of several members.")
+    var node: [String] = []
+    @Option(help: "Answers needed before launch, from distinct members' nodes (default: the policy's freshness min_attesters).")
+    var minAnswers: Int?
     @Option(help: "Start with this token file instead of fetching one.") var token: String?
     @OptionGroup var link: LinkKeyOptions
     @Option(help: "Seconds between SIGTERM and SIGKILL when stopping CMD.") var grace: Double = 10
-    @Option(help: "Milliseconds between polls of the node.") var poll: UInt32 = 500
+    @Option(help: "Seconds to wait for the nodes' first answers before deciding on the launch.") var connectWait: Double = 5
     @Argument(parsing: .postTerminator, help: "The command to run, after --.") var command: [String] = []
 
     func validate() throws {
         guard !command.isEmpty else { throw ValidationError("give the command to run after --, e.g. -- python train.py") }
-        guard grace >= 0, poll >= 50 else { throw ValidationError("--grace must be ≥ 0 and --poll ≥ 50") }
+        guard !node.isEmpty else { throw ValidationError("give --node HOST:PORT, once per node to watch (the nodes of several members)") }
+        guard grace >= 0, connectWait > 0 else { throw ValidationError("--grace must be ≥ 0 and --connect-wait > 0") }
+        if let m = minAnswers, m < 1 { throw ValidationError("--min-answers must be at least 1") }
     }
 
     func log(_ s: String) { Out.err("gate \(TimeText.format(SystemClock.nowMs())): \(s)") }
+
+    /// What reaches gate's main thread: node pushes and lost links, and the outcome of a token refresh.
+    enum Event {
+        case watch(NodeWatcher.Event)
+        case refreshed(Result<TierToken, CLIFailure>)
+    }
 
     func run() throws {
         try guarded {
             let doc = try Load.trustedGenesis(roster)
             let genesis = doc.roster
             let identity = try link.load()
-            var client = try Remote.connect(node, roster: genesis, identity: identity)
+            var endpoints: [Endpoint] = []
+            for n in node {
+                guard let e = Endpoint(n) else { throw CLIFailure.cannotEvaluate("--node takes HOST:PORT, got '\(n)'") }
+                endpoints.append(e)
+            }
+            let mailbox = Mailbox<Event>()
+            let nodeKeys = Set(genesis.members.voters.map(\.key))
+            let watchers = endpoints.map { e in
+                NodeWatcher(endpoint: e, genesis: genesis.hash, identity: identity, nodeKeys: nodeKeys) { mailbox.put(.watch($0)) }
+            }
+            watchers.forEach { $0.start() }
+            defer { for w in watchers { _ = try? w.stop().wait() } }
+
             var current: TierToken
             if let t = token {
                 do { current = try TierToken(decoding: try Files.read(t, max: TierToken.maxBytes)) } catch let e as CLIFailure { throw e } catch {
                     throw CLIFailure.cannotEvaluate("\(t) is not a valid token file: \(error)")
                 }
             } else {
-                current = try fetch(client)
+                current = try GateCommand.fetch(tier: tier, from: endpoints, genesis: genesis, identity: identity).get()
             }
             let first: TokenCheck
             do { first = try TokenChecker.check(current, genesis: genesis, tier: tier, now: SystemClock.nowMs()) } catch {
                 throw CLIFailure.negative("launch denied: \(error)")
             }
-            let view = try OnlineCheck.view(client, address: node)
-            if view.halted { throw CLIFailure.negative("launch denied: node \(node) reports \(view.reason)") }
-            if view.tier < tier { throw CLIFailure.negative("launch denied: node \(node) reports authorised tier \(view.tier)") }
-            log("allow tier \(tier): token valid until \(TimeText.format(first.expiresAt)), attested by \(first.attesters.joined(separator: ", "))")
+            var rosters = [first.roster]
+            let need = minAnswers ?? Int(first.roster.policy.freshness.minAttesters)
+
+            // Before launch: the first answers of enough members' nodes, none halted or below the tier.
+            var watch = WatchBook()
+            let deadline = SystemClock.nowMs() + UInt64(connectWait * 1000)
+            while true {
+                // Enough members answered and every node answered or failed: decide now, not at the deadline.
+                if watch.answeringMembers >= need, endpoints.allSatisfy({ watch.states[$0] != nil || watch.lost[$0] != nil }) { break }
+                let now = SystemClock.nowMs()
+                guard now < deadline, let ev = mailbox.take(timeoutMs: deadline - now) else { break }
+                if case .watch(let w) = ev, let reason = watch.apply(w, tier: tier, genesis: genesis, rosters: rosters, log: log) {
+                    throw CLIFailure.negative("launch denied: \(reason)")
+                }
+            }
+            guard watch.answeringMembers >= need else {
+                throw CLIFailure.cannotEvaluate(
+                    "launch denied: \(watch.answeringMembers) member node(s) answered, \(need) needed (the policy's freshness rule, or --min-answers); "
+                        + "give --node for the nodes of \(need) members and check they run\(watch.lost.isEmpty ? "" : " (\(watch.lost.values.joined(separator: "; ")))")")
+            }
+            log("allow tier \(tier): token valid until \(TimeText.format(first.expiresAt)), attested by \(first.attesters.joined(separator: ", ")); "
+                + "watching \(endpoints.count) node(s), \(watch.answeringMembers) member(s) answered with no halt")
 
             let pid = try spawn(command)
             gateChildGroup = pid
@@ -83,40 +131,56 @@ struct GateCommand: ParsableCommand {
             log("started \(command.joined(separator: " ")) as pid \(pid) (process group \(pid))")
 
             var stopReason: String? = nil
+            var refreshing = false
+            var retryRefreshAt: UInt64 = 0
+            var reportedAlone = false
             while stopReason == nil {
                 if let code = reap(pid, block: false) {
                     log("command exited with \(code)")
                     throw ExitCode(code)
                 }
-                usleep(poll * 1000)
-                let now = SystemClock.nowMs()
-                // Watch the node over the open session (reconnecting when it dropped): a halt or a lower tier stops the run.
-                do {
-                    let v: OnlineCheck.NodeView
-                    if let seen = try? OnlineCheck.view(client, address: node) {
-                        v = seen
-                    } else {
-                        client = try Remote.connect(node, roster: genesis, identity: identity)
-                        v = try OnlineCheck.view(client, address: node)
+                // Wait for a push (a halt acts at once), reaping the child at least every 50 ms.
+                if let ev = mailbox.take(timeoutMs: 50) {
+                    switch ev {
+                    case .watch(let w):
+                        if let reason = watch.apply(w, tier: tier, genesis: genesis, rosters: rosters, log: log) { stopReason = reason; continue }
+                    case .refreshed(let result):
+                        refreshing = false
+                        switch result {
+                        case .success(let fresh):
+                            if let c = try? TokenChecker.check(fresh, genesis: genesis, tier: tier, now: SystemClock.nowMs()) {
+                                current = fresh
+                                rosters = [c.roster]
+                                log("token refreshed, valid until \(TimeText.format(current.expiresAt))")
+                            } else {
+                                log("a node issued a token that does not check; retrying")
+                                retryRefreshAt = SystemClock.nowMs() + 1_000
+                            }
+                        case .failure(let f) where f.code == 1:
+                            stopReason = "token refresh refused: \(f.message)"
+                            continue
+                        case .failure(let f):
+                            log("token refresh failed (\(f.message)); retrying")
+                            retryRefreshAt = SystemClock.nowMs() + 1_000
+                        }
                     }
-                    if v.halted { stopReason = "halt seen at node \(node): \(v.reason)"; continue }
-                    if v.tier < tier { stopReason = "authorisation lost: node \(node) reports tier \(v.tier) (lapse or revocation)"; continue }
-                } catch {
-                    log("cannot reach node \(node) (\(error)); relying on the token until \(TimeText.format(current.expiresAt))")
                 }
-                // Refresh the token at half its lifetime.
-                if now >= current.issuedAt + (current.expiresAt - current.issuedAt) / 2 {
-                    do {
-                        // The watch above has just used (or re-opened) the session.
-                        let fresh = try fetch(client)
-                        _ = try TokenChecker.check(fresh, genesis: genesis, tier: tier, now: now)
-                        current = fresh
-                        log("token refreshed, valid until \(TimeText.format(current.expiresAt))")
-                    } catch let f as CLIFailure where f.code == 1 {
-                        stopReason = "token refresh refused: \(f.message)"
-                        continue
-                    } catch {
-                        log("token refresh failed (\(error)); retrying")
+                let now = SystemClock.nowMs()
+                if watch.reachable.isEmpty {
+                    if !reportedAlone {
+                        log("no node reachable; relying on the token until \(TimeText.format(current.expiresAt))")
+                        reportedAlone = true
+                    }
+                } else {
+                    reportedAlone = false
+                }
+                // Refresh the token at half its lifetime, off this thread (a push must not wait behind it).
+                if !refreshing, now >= retryRefreshAt, now >= current.issuedAt + (current.expiresAt - current.issuedAt) / 2 {
+                    refreshing = true
+                    let order = endpoints.filter { watch.reachable.contains($0) } + endpoints.filter { !watch.reachable.contains($0) }
+                    let tier = self.tier
+                    Thread.detachNewThread {
+                        mailbox.put(.refreshed(GateCommand.fetch(tier: tier, from: order, genesis: genesis, identity: identity)))
                     }
                 }
                 if now >= current.expiresAt { stopReason = "the token expired at \(TimeText.format(current.expiresAt)) and could not be refreshed" }
@@ -127,12 +191,25 @@ struct GateCommand: ParsableCommand {
         }
     }
 
-    func fetch(_ client: NodeClient) throws -> TierToken {
-        do { return try TierToken(decoding: try client.token(tier: tier)) } catch ClientError.denied(let reason) {
-            throw CLIFailure.negative("node \(node) issues no token for tier \(tier): \(reason)")
-        } catch {
-            throw CLIFailure.cannotEvaluate("node \(node): \(error)")
+    /// A token from the first node that issues one; a refusal (exit 1) only when a node refused and none issued.
+    static func fetch(tier: UInt32, from endpoints: [Endpoint], genesis: Roster, identity: SigningKey) -> Result<TierToken, CLIFailure> {
+        var failures: [String] = []
+        var refused: String?
+        for e in endpoints {
+            do {
+                let client = try Remote.connect("\(e)", roster: genesis, identity: identity)
+                defer { client.close() }
+                return .success(try TierToken(decoding: try client.token(tier: tier)))
+            } catch ClientError.denied(let reason) {
+                refused = refused ?? "node \(e) issues no token for tier \(tier): \(reason)"
+            } catch let f as CLIFailure {
+                failures.append(f.message)
+            } catch {
+                failures.append("node \(e): \(error)")
+            }
         }
+        if let r = refused { return .failure(.negative(r)) }
+        return .failure(.cannotEvaluate("no node issued a token: \(failures.joined(separator: "; "))"))
     }
 
     /// Starts `argv` in a new process group.
@@ -182,5 +259,69 @@ struct GateCommand: ParsableCommand {
         log("pid \(pid) did not stop within \(grace) s: SIGKILL")
         kill(-pid, SIGKILL)
         _ = reap(pid, block: true)
+    }
+}
+
+/// What gate knows of the nodes it watches: each one's last state and whether its link is up.
+struct WatchBook {
+    var states: [Endpoint: (key: PublicKey, state: WatchState)] = [:]
+    var reachable: Set<Endpoint> = []
+    var lost: [Endpoint: String] = [:]
+    /// Halts already verified (logged once).
+    var seenHalts: Set<Digest> = []
+
+    /// Distinct members whose nodes answered (the key each link proved).
+    var answeringMembers: Int { Set(states.values.map(\.key)).count }
+
+    /// Applies one event; returns why the job must not run (or must stop), if it must.
+    mutating func apply(_ event: NodeWatcher.Event, tier: UInt32, genesis: Roster, rosters: [Roster], log: (String) -> Void) -> String? {
+        switch event {
+        case .lost(let e, let reason):
+            if reachable.remove(e) != nil || lost[e] == nil { log("lost node \(e): \(reason); reconnecting") }
+            lost[e] = reason
+            return nil
+        case .state(let e, let key, let s):
+            if !reachable.contains(e) { log("watching node \(e) (key \(key.fingerprint))") }
+            reachable.insert(e)
+            lost[e] = nil
+            states[e] = (key, s)
+            // Halts are verified here, against the roster: a valid halt from any node stops the run, whatever
+            // the other nodes say (one node hiding it changes nothing).
+            let (valid, unverified) = s.verifiedHalts(genesis: genesis, rosters: rosters)
+            for u in unverified { log("node \(e) sent \(u)") }
+            if let h = valid.first {
+                seenHalts.insert(h.id)
+                return "halt by \(h.member) (\(h.reason)), signed \(TimeText.format(h.time)), verified against the roster; pushed by node \(e)"
+            }
+            // A node's word alone is enough to stop (the safe direction): a halt the gate cannot verify (by a
+            // member of a roster version it has not seen), or authorisation lost.
+            if s.halted { return "node \(e) reports a halt in force (\(s.haltsTotal) halt(s)) that gate could not verify itself; stopping (fail closed)" }
+            if s.authorizedTier < tier { return "authorisation lost: node \(e) reports tier \(s.authorizedTier) (lapse or revocation)" }
+            return nil
+        }
+    }
+}
+
+/// A thread-safe queue that one thread waits on.
+final class Mailbox<T>: @unchecked Sendable {
+    private let condition = NSCondition()
+    private var items: [T] = []
+
+    func put(_ item: T) {
+        condition.lock()
+        items.append(item)
+        condition.signal()
+        condition.unlock()
+    }
+
+    /// The oldest item, waiting up to `timeoutMs` for one.
+    func take(timeoutMs: UInt64) -> T? {
+        condition.lock()
+        defer { condition.unlock() }
+        let until = Date(timeIntervalSinceNow: Double(timeoutMs) / 1000)
+        while items.isEmpty {
+            if !condition.wait(until: until) { break }
+        }
+        return items.isEmpty ? nil : items.removeFirst()
     }
 }

@@ -84,20 +84,28 @@ struct CheckCommand: ParsableCommand {
         discussion: """
             Verifies everything in the token offline against the genesis roster: its entries (signatures, quorum,
             halts, lapse, recomputed now), its expiry and issue time (clock skew), and the freshness attestations.
-            With --node it also asks each node (over the encrypted link, as --key or $TIERGATE_KEY); every listed node must answer (unreachable: exit 2) and none may
-            report a halt or a lower tier. Anything but 0 means "do not launch".
+            With --node it also asks each node (over the encrypted link, as --key or $TIERGATE_KEY): none may
+            report a halt or a lower tier, and at least as many members' nodes as the policy's freshness rule names
+            (--min-answers) must answer, so one node cannot hide a halt (too few answers: exit 2). Anything but 0
+            means "do not launch".
 
             Example (a Slurm prolog): tiergate check --tier 3 --token /etc/tiergate/tier3.token \\
-                                        --roster /etc/tiergate/roster.json --node 10.0.0.1:7400 || exit 1
+                                        --roster /etc/tiergate/roster.json --node 10.0.0.1:7400 --node 10.0.0.2:7400 || exit 1
             """)
 
     @Option(help: "The tier to launch at.") var tier: UInt32
     @Option(help: "The token file.") var token: String
     @Option(help: "The lab's genesis roster file.") var roster: String
-    @Option(parsing: .singleValue, help: "Also ask this node for halts newer than the token; repeatable.") var node: [String] = []
+    @Option(parsing: .singleValue, help: "Also ask this node for halts newer than the token; repeat for the nodes of several members.") var node: [String] = []
+    @Option(help: "With --node: answers needed from distinct members' nodes (default: the policy's freshness min_attesters).") var minAnswers: Int?
     @Option(help: "Check as of this RFC 3339 UTC time instead of now (audits).") var at: String?
     @OptionGroup var link: LinkKeyOptions
     @Flag(help: "Print a JSON object.") var json = false
+
+    func validate() throws {
+        if let m = minAnswers, m < 1 { throw ValidationError("--min-answers must be at least 1") }
+        if minAnswers != nil, node.isEmpty { throw ValidationError("--min-answers goes with --node") }
+    }
 
     func run() throws {
         let now = try Load.time(at, option: "--at")
@@ -111,12 +119,36 @@ struct CheckCommand: ParsableCommand {
                 throw CLIFailure.negative("DENY tier \(tier): \(error)")
             }
             var online: [JSONValue] = []
-            let identity = node.isEmpty ? nil : try link.load()
-            for n in node {
-                let v = try OnlineCheck.ask(n, roster: doc.roster, identity: identity!)
-                online.append(.object([("node", .string(n)), ("halted", .bool(v.halted)), ("authorized_tier", .uint(UInt64(v.tier)))]))
-                if v.halted { throw CLIFailure.negative("DENY tier \(tier): node \(n) reports \(v.reason)") }
-                if v.tier < tier { throw CLIFailure.negative("DENY tier \(tier): node \(n) reports authorised tier \(v.tier) (lapsed or revoked)") }
+            if !node.isEmpty {
+                // Answers from as many members' nodes as the freshness rule names (SPEC.md §9.3): one node cannot
+                // hide a halt from this check. Any answering node's halt or lower tier denies.
+                let identity = try link.load()
+                let need = minAnswers ?? Int(result.roster.policy.freshness.minAttesters)
+                var members = Set<PublicKey>()
+                var unreachable: [String] = []
+                for n in node {
+                    let v: OnlineCheck.NodeView
+                    let key: PublicKey?
+                    do {
+                        let client = try Remote.connect(n, roster: doc.roster, identity: identity)
+                        defer { client.close() }
+                        v = try OnlineCheck.view(client, address: n)
+                        key = client.nodeKey
+                    } catch let f as CLIFailure where f.code == 2 {
+                        unreachable.append(f.message)
+                        online.append(.object([("node", .string(n)), ("error", .string(f.message))]))
+                        continue
+                    }
+                    online.append(.object([("node", .string(n)), ("halted", .bool(v.halted)), ("authorized_tier", .uint(UInt64(v.tier)))]))
+                    if v.halted { throw CLIFailure.negative("DENY tier \(tier): node \(n) reports \(v.reason)") }
+                    if v.tier < tier { throw CLIFailure.negative("DENY tier \(tier): node \(n) reports authorised tier \(v.tier) (lapsed or revoked)") }
+                    if let key { members.insert(key) }
+                }
+                guard members.count >= need else {
+                    throw CLIFailure.cannotEvaluate(
+                        "cannot evaluate: \(members.count) member node(s) answered, \(need) needed (the policy's freshness rule, or --min-answers)"
+                            + (unreachable.isEmpty ? "; give --node for the nodes of \(need) members" : "; \(unreachable.joined(separator: "; "))"))
+                }
             }
             result.attesters.sort()
             if json {

@@ -33,6 +33,10 @@ struct WireTests {
             .head(request: 9, seq: 2, id: e[0].id, time: t0, entry: e[0].bytes),
             .exportRequest(request: 10),
             .export(request: 10, last: true, chunk: [1, 2, 3]),
+            .watchRequest(request: 11),
+            .watch(request: 11, seq: 2, WatchState(at: t0, halted: true, authorizedTier: 0, baseTier: 0, lapsesAt: t0 + day, rosterVersion: 1,
+                                                   rosterHash: Lab().genesis.hash, haltsTotal: 2, halts: [e[2].bytes])),
+            .ping(42),
         ]
     }
 

@@ -156,7 +156,7 @@ final class NodeProcess {
         }
         // Paused by default: no token, and gate refuses to start the job.
         #expect(try w.tg("token", "--node", nodes[0].address, "--tier", "1", "--out", "t.token", "--roster", "roster.json", "--key", "keys/dave.key").code == 1)
-        let denied = try w.tg("gate", "--tier", "1", "--roster", "roster.json", "--node", nodes[0].address, "--key", "keys/dave.key", "--", "sleep", "600")
+        let denied = try w.tg("gate", "--tier", "1", "--roster", "roster.json", "--node", nodes[0].address, "--node", nodes[1].address, "--key", "keys/dave.key", "--", "sleep", "600")
         #expect(denied.code == 1)
         // Node links need a roster key: none given → exit 2 saying so; $TIERGATE_KEY serves; an outsider is refused.
         let noKey = try w.tg("status", "--node", nodes[0].address, "--roster", "roster.json")
@@ -181,7 +181,8 @@ final class NodeProcess {
         #expect(ok)
         let gate = Process()
         gate.executableURL = URL(fileURLWithPath: CLI.binary)
-        gate.arguments = ["gate", "--tier", "1", "--roster", "roster.json", "--node", nodes[1].address, "--key", "keys/dave.key", "--grace", "5", "--poll", "200", "--", "sleep", "600"]
+        // It watches nodes 1 and 0 (two members' nodes, as the default freshness rule asks).
+        gate.arguments = ["gate", "--tier", "1", "--roster", "roster.json", "--node", nodes[1].address, "--node", nodes[0].address, "--key", "keys/dave.key", "--grace", "5", "--", "sleep", "600"]
         gate.currentDirectoryURL = URL(fileURLWithPath: w.path)
         let gateErr = Pipe()
         gate.standardError = gateErr
@@ -199,7 +200,7 @@ final class NodeProcess {
         let childPid = Int32(text.split(separator: " ").drop { $0 != "pid" }.dropFirst().first ?? "") ?? 0
         #expect(childPid > 0 && kill(childPid, 0) == 0, "the job runs")
 
-        // A staff member halts at node 2; gate (watching node 1) stops the job.
+        // A staff member halts at node 2; gate (watching nodes 1 and 0) stops the job on the pushed halt.
         let halted = Date()
         #expect(try w.tg("halt", "--reason", "stop the line", "--key", "keys/erin.key", "--roster", "roster.json", "--node", nodes[2].address).code == 0)
         gate.waitUntilExit()
@@ -208,14 +209,15 @@ final class NodeProcess {
         #expect(gate.terminationStatus == 76)
         #expect(kill(childPid, 0) != 0, "the job is gone")
         let rest = String(decoding: gateErr.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        #expect(rest.contains("halt seen") && rest.contains("stop the line"), "\(rest)")
+        #expect(rest.contains("halt by erin") && rest.contains("stop the line") && rest.contains("verified against the roster"), "\(rest)")
 
         // check: the offline-valid token is now denied online; an unreachable node means "cannot evaluate".
-        let after = try w.tg("check", "--tier", "1", "--token", "t.token", "--roster", "roster.json", "--node", nodes[1].address, "--key", "keys/dave.key")
+        let after = try w.tg("check", "--tier", "1", "--token", "t.token", "--roster", "roster.json", "--node", nodes[1].address, "--node", nodes[0].address, "--key", "keys/dave.key")
         #expect(after.code == 1)
         #expect(after.stderr.contains("stop the line"))
+        // Too few members' nodes answer (one is unreachable): cannot evaluate, saying how many were needed.
         let unreachable = try w.tg("check", "--tier", "1", "--token", "t.token", "--roster", "roster.json", "--node", "127.0.0.1:1", "--key", "keys/dave.key")
-        #expect(unreachable.code == 2)
+        #expect(unreachable.code == 2 && unreachable.stderr.contains("0 member node(s) answered, 2 needed"), "\(unreachable.stderr)")
     }
 }
 

@@ -53,6 +53,20 @@ public struct EntryStore: Sendable {
 
     public var entryCount: Int { feeds.values.reduce(0) { $0 + $1.count } }
 
+    /// Every signed halt held (connected, detached or inside evidence), by id: WATCH pushes the ones in force
+    /// (SPEC.md §8.7), and a watcher verifies each itself.
+    public private(set) var haltEntries: [Digest: SignedEntry] = [:]
+
+    private mutating func countEntry(_ e: SignedEntry, connected: Bool) {
+        if case .halt = e.entry.body { haltEntries[e.id] = e }
+        tally.add(e, connected: connected)
+    }
+
+    private mutating func countEvidence(_ ev: EquivocationEvidence) {
+        for side in [ev.first, ev.second] { if case .halt = side.entry.body { haltEntries[side.id] = side } }
+        tally.addEquivocation(ev)
+    }
+
     /// Validates and inserts an entry received from anywhere.
     public mutating func insert(_ e: SignedEntry) throws(StoreRejection) -> InsertOutcome {
         // Fast path: an entry already held (same id, so the same signed content) needs no signature check.
@@ -83,7 +97,7 @@ public struct EntryStore: Sendable {
             } else if evidence[author] == nil {
                 let ev = EquivocationEvidence(first: held, second: e)
                 evidence[author] = ev
-                tally.addEquivocation(ev)
+                countEvidence(ev)
                 out.detachedHalt = detachHalts(of: ev).first
                 refreshDigest()
                 out.evidence = ev
@@ -116,7 +130,7 @@ public struct EntryStore: Sendable {
         out.bufferedBehindGap = true
         if case .halt = e.entry.body {
             detachedHalts[e.id] = e
-            tally.add(e, connected: false)
+            countEntry(e, connected: false)
             out.detachedHalt = e
             refreshDigest()
         }
@@ -134,7 +148,7 @@ public struct EntryStore: Sendable {
         out.conflicting = true
         if case .halt = e.entry.body, detachedHalts[e.id] == nil {
             detachedHalts[e.id] = e
-            tally.add(e, connected: false)
+            countEntry(e, connected: false)
             out.detachedHalt = e
             refreshDigest()
         }
@@ -151,7 +165,7 @@ public struct EntryStore: Sendable {
             if evidence[author] == nil {
                 let ev = EquivocationEvidence(first: e, second: other)
                 evidence[author] = ev
-                tally.addEquivocation(ev)
+                countEvidence(ev)
                 out.evidence = ev
             }
             if case .halt = other.entry.body, detachedHalts[other.id] == nil {
@@ -161,7 +175,7 @@ public struct EntryStore: Sendable {
         feeds[e.entry.author, default: []].append(e)
         // Detached halts are the halts held but not connected: this one now is.
         detachedHalts[e.id] = nil
-        tally.add(e, connected: true)
+        countEntry(e, connected: true)
         out.appended.append(e)
         if case .proposal(let p) = e.entry.body, case .amend(let roster) = p.action {
             // Members of proposed rosters may author entries; they count only once the roster is in force.
@@ -178,7 +192,7 @@ public struct EntryStore: Sendable {
         guard knownKeys.contains(ev.author) else { throw .notAMember(ev.author.fingerprint) }
         guard evidence[ev.author] == nil else { return false }
         evidence[ev.author] = ev
-        tally.addEquivocation(ev)
+        countEvidence(ev)
         detached = detachHalts(of: ev)
         refreshDigest()
         return true
@@ -188,7 +202,7 @@ public struct EntryStore: Sendable {
     public mutating func loadDetachedHalt(_ e: SignedEntry) {
         guard detachedHalts[e.id] == nil, !isConnected(e) else { return }
         detachedHalts[e.id] = e
-        tally.add(e, connected: false)
+        countEntry(e, connected: false)
         refreshDigest()
     }
 

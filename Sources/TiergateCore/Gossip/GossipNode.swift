@@ -43,7 +43,13 @@ public struct GossipSettings: Sendable {
     /// A peer node heard nothing from for this long is declared dead and closed (its dialer reconnects); only
     /// with keepalives on. The node shell sets 5 s.
     public var deadAfterMs: UInt64 = 5_000
-    /// How long to wait for peers' attestations when the freshness quorum is above 1.
+    /// A client session that sends nothing for this long is closed as idle (SPEC.md §8.5); only with keepalives
+    /// on. Watchers send PING every second, so only abandoned sessions reach it.
+    public var clientIdleTimeoutMs: UInt64 = 30_000
+    /// How often, at most, a verdict is recomputed for watchers after entries that hold no halt (a halt is pushed
+    /// at once; everything else within this interval, so that a large catch-up costs few verdicts).
+    public var watchCoalesceMs: UInt64 = 100
+    /// How long to wait for peers' attestations when the freshness rule needs more than this node.
     public var attestationTimeoutMs: UInt64 = 3_000
     /// How a batch of received entries has its signatures checked; the node shell passes `.allCores`.
     public var parallel: ParallelFor = .sequential
@@ -80,6 +86,10 @@ public struct GossipNode: Sendable {
         /// When this peer was last heard from (any frame), and last sent anything (keepalives, SPEC.md §8.5).
         var lastHeard: UInt64 = 0
         var lastSent: UInt64 = 0
+        var isNode: Bool {
+            if case .ready(.node) = phase { return true }
+            return false
+        }
     }
 
     public private(set) var store: EntryStore
@@ -115,6 +125,17 @@ public struct GossipNode: Sendable {
         var deadline: UInt64
     }
     var pendingTokens: [UInt64: PendingToken] = [:]
+
+    /// A session subscribed to the verdict (SPEC.md §8.7) and the last state it was sent.
+    struct Watcher: Sendable {
+        var request: UInt64
+        var seq: UInt64
+        var last: WatchState
+    }
+    var watchers: [PeerID: Watcher] = [:]
+    var lastWatchCheck: UInt64 = 0
+    /// Sessions subscribed to the verdict.
+    public var watcherCount: Int { watchers.count }
     var nextAttestRequest: UInt64 = 1
     /// Counters for the status report and the simulator.
     public private(set) var framesIn = 0
@@ -170,6 +191,7 @@ public struct GossipNode: Sendable {
 
     public mutating func disconnected(_ peer: PeerID) {
         peers[peer] = nil
+        watchers[peer] = nil
     }
 
     /// A frame that could not be parsed (oversized or malformed): close the peer.
@@ -181,7 +203,8 @@ public struct GossipNode: Sendable {
     /// A decoded message from `peer`.
     public mutating func received(_ message: WireMessage, from peer: PeerID, now: UInt64) -> [Directive] {
         peers[peer]?.lastHeard = now
-        let out = receivedDirectives(message, from: peer, now: now)
+        var out = receivedDirectives(message, from: peer, now: now)
+        out += watchUpdates(now: now, after: out)
         noteSent(out, now: now)
         return out
     }
@@ -224,12 +247,14 @@ public struct GossipNode: Sendable {
     /// A client's or an operator's new entry, outside any connection (tests, simulator).
     public mutating func inject(_ entry: SignedEntry) -> [Directive] {
         guard let outcome = try? store.insert(entry) else { return [] }
-        return persistAndPush(outcome, except: nil)
+        let out = persistAndPush(outcome, except: nil)
+        return out + watchUpdates(now: entry.entry.time, after: out)
     }
 
     /// Periodic work: anti-entropy with one random peer node.
     public mutating func tick(now: UInt64, random: inout some RandomNumberGenerator) -> [Directive] {
-        let out = tickDirectives(now: now, random: &random)
+        var out = tickDirectives(now: now, random: &random)
+        out += watchUpdates(now: now, after: out, tick: true)
         noteSent(out, now: now)
         return out
     }
@@ -246,6 +271,20 @@ public struct GossipNode: Sendable {
     private mutating func keepalives(now: UInt64) -> [Directive] {
         guard settings.keepaliveIntervalMs > 0 else { return [] }
         var out: [Directive] = []
+        // Client sessions: a watcher is sent PING when idle (it declares the node dead after 5 s of silence, as
+        // nodes do), and a session that sends nothing for `clientIdleTimeoutMs` is closed.
+        for (id, p) in peers where !p.isNode {
+            let silent = now > p.lastHeard ? now - p.lastHeard : 0
+            if silent >= settings.clientIdleTimeoutMs {
+                out.append(.close(id, reason: "idle for \(silent / 1000) s (a client sends PING to keep a session open)", misbehaved: false))
+                peers[id] = nil
+                watchers[id] = nil
+                continue
+            }
+            if watchers[id] != nil, now > p.lastSent, now - p.lastSent >= settings.keepaliveIntervalMs {
+                out.append(.send(id, .ping(now)))
+            }
+        }
         for id in readyPeerNodes {
             guard let p = peers[id] else { continue }
             let silent = now > p.lastHeard ? now - p.lastHeard : 0
@@ -454,9 +493,41 @@ public struct GossipNode: Sendable {
             }
             pendingTokens[request] = p
             return []
-        case .ack, .status, .head, .export, .token:
+        case .watchRequest(let request):
+            // Subscribe (a second request replaces the first): the state now at once, halts in force included, so a
+            // halt stored while this watcher was away reaches it on (re)subscription (SPEC.md §8.7).
+            let state = WatchState(verdict: verdict(now: now), store: store)
+            watchers[peer] = Watcher(request: request, seq: 1, last: state)
+            return [.send(peer, .watch(request: request, seq: 1, state))]
+        case .ping:
+            return []
+        case .ack, .status, .head, .export, .token, .watch:
             return misbehaving(peer, "unexpected \(message.name)")
         }
+    }
+
+    // MARK: Watch (SPEC.md §8.7)
+
+    /// WATCH pushes for every watcher whose state changed. Directives that store a halt (or evidence) make the
+    /// check at once, after their append (the push follows the fsync, like every push); other changes are
+    /// coalesced to one verdict per `watchCoalesceMs`, and the tick notices changes of time alone (a lapse).
+    private mutating func watchUpdates(now: UInt64, after directives: [Directive], tick: Bool = false) -> [Directive] {
+        guard !watchers.isEmpty else { return [] }
+        let urgent = directives.contains { d in
+            guard case .persist(let entries, let halts, let evidence) = d else { return false }
+            return !halts.isEmpty || !evidence.isEmpty || entries.contains { if case .halt = $0.entry.body { return true } else { return false } }
+        }
+        guard urgent || (tick && now >= lastWatchCheck.addingSaturating(settings.watchCoalesceMs)) else { return [] }
+        lastWatchCheck = now
+        let state = WatchState(verdict: verdict(now: now), store: store)
+        var out: [Directive] = []
+        for (id, var w) in watchers where state.differs(from: w.last) {
+            w.seq += 1
+            w.last = state
+            watchers[id] = w
+            out.append(.send(id, .watch(request: w.request, seq: w.seq, state)))
+        }
+        return out
     }
 
     // MARK: Tokens (SPEC.md §9)

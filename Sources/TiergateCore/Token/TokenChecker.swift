@@ -32,6 +32,8 @@ public struct TokenCheck: Sendable {
     public var expiresAt: UInt64
     public var attesters: [String]
     public var rosterVersion: UInt64
+    /// The roster in force in the token's recomputed verdict (its freshness rule says how many nodes to ask).
+    public var roster: Roster
 }
 
 /// Offline token verification (SPEC.md §9.3): everything from the genesis roster and the token, at time `now`.
@@ -89,7 +91,7 @@ public enum TokenChecker {
             }
         }
         if let short = policy.freshness.shortfall(members) { throw .attestations(short) }
-        return TokenCheck(tier: token.tier, expiresAt: token.expiresAt, attesters: names, rosterVersion: verdict.rosterVersion)
+        return TokenCheck(tier: token.tier, expiresAt: token.expiresAt, attesters: names, rosterVersion: verdict.rosterVersion, roster: verdict.roster)
     }
 
     /// The entries a token must carry so that a checker recomputes the verdict (SPEC.md §9.1): every passed

@@ -76,6 +76,12 @@ public enum WireMessage: Hashable, Sendable {
     case attestRequest(request: UInt64, core: Digest, tier: UInt32, issuedAt: UInt64)
     /// `attestation` is nil when refused; `reason` says why.
     case attest(request: UInt64, reason: String, attestation: Attestation?)
+    /// Subscribe to the node's verdict (SPEC.md §8.7).
+    case watchRequest(request: UInt64)
+    /// The node's verdict now: at once on subscription, then on every change.
+    case watch(request: UInt64, seq: UInt64, WatchState)
+    /// Keeps an idle session alive; never answered.
+    case ping(UInt64)
 
     public static let protocolVersion: UInt32 = 1
     /// The largest frame body; checked before buffering.
@@ -104,12 +110,16 @@ public enum WireMessage: Hashable, Sendable {
         case .token: return 16
         case .attestRequest: return 17
         case .attest: return 18
+        case .watchRequest: return 19
+        case .watch: return 20
+        case .ping: return 21
         }
     }
 
     public var name: String {
         ["", "HELLO", "ERROR", "ENTRIES", "EVIDENCE", "DIGEST", "FRONTIER", "SUBMIT", "ACK", "STATUS_REQUEST", "STATUS",
-         "HEAD_REQUEST", "HEAD", "EXPORT_REQUEST", "EXPORT", "TOKEN_REQUEST", "TOKEN", "ATTEST_REQUEST", "ATTEST"][Int(typeCode)]
+         "HEAD_REQUEST", "HEAD", "EXPORT_REQUEST", "EXPORT", "TOKEN_REQUEST", "TOKEN", "ATTEST_REQUEST", "ATTEST",
+         "WATCH_REQUEST", "WATCH", "PING"][Int(typeCode)]
     }
 
     /// The body (`u8 type || payload`), without the length prefix.
@@ -185,6 +195,12 @@ public enum WireMessage: Hashable, Sendable {
             w.string(reason)
             w.u8(a == nil ? 0 : 1)
             if let a { a.encode(into: &w) }
+        case .watchRequest(let r): w.u64(r)
+        case .watch(let r, let seq, let state):
+            w.u64(r)
+            w.u64(seq)
+            state.encode(into: &w)
+        case .ping(let v): w.u64(v)
         }
         return w.bytes
     }
@@ -277,6 +293,9 @@ public enum WireMessage: Hashable, Sendable {
             let has = try r.u8("attest.present")
             guard has <= 1 else { throw .invalidValue(field: "attest.present", reason: "must be 0 or 1") }
             self = .attest(request: req, reason: reason, attestation: has == 1 ? try Attestation.decode(&r) : nil)
+        case 19: self = .watchRequest(request: try r.u64("watch_request.request"))
+        case 20: self = .watch(request: try r.u64("watch.request"), seq: try r.u64("watch.seq"), try WatchState(from: &r))
+        case 21: self = .ping(try r.u64("ping.value"))
         default:
             throw .invalidValue(field: "message.type", reason: "unknown message type \(type)")
         }
