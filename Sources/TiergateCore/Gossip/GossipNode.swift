@@ -53,6 +53,10 @@ public struct GossipSettings: Sendable {
     public var attestationTimeoutMs: UInt64 = 3_000
     /// How a batch of received entries has its signatures checked; the node shell passes `.allCores`.
     public var parallel: ParallelFor = .sequential
+    /// Fault injection, for tests only: an entry for which this returns true is acknowledged and forgotten — the
+    /// byzantine node of SPEC.md §10.1 that hides halts from its answers, attestations and tokens. Nil in every
+    /// real node; no command sets it.
+    public var hideEntry: (@Sendable (SignedEntry) -> Bool)?
     public init() {}
 }
 
@@ -342,6 +346,7 @@ public struct GossipNode: Sendable {
                     return flushBatch(appended, except: peer) + misbehaving(peer, "invalid entry: \(error)")
                 case .success(let v): e = v
                 }
+                if settings.hideEntry?(e) == true { continue }
                 do {
                     let o = try store.insertVerified(e)
                     appended += o.appended
@@ -363,6 +368,7 @@ public struct GossipNode: Sendable {
             do { ev = EquivocationEvidence(first: try SignedEntry(decoding: a), second: try SignedEntry(decoding: b)) } catch {
                 return misbehaving(peer, "evidence: \(error)")
             }
+            if let hide = settings.hideEntry, hide(ev.first) || hide(ev.second) { return [] }
             var detached: [SignedEntry] = []
             do {
                 guard try store.insertEvidence(ev, detached: &detached) else { return [] }
@@ -420,6 +426,7 @@ public struct GossipNode: Sendable {
             do { e = try SignedEntry(decoding: bytes) } catch {
                 return [.send(peer, .ack(request: request, status: .rejected, reason: error.description))]
             }
+            if settings.hideEntry?(e) == true { return [.send(peer, .ack(request: request, status: .stored, reason: ""))] }  // the lie
             if rosterInForce(now: now).member(withKey: e.entry.author)?.isObserver == true {
                 return [.send(peer, .ack(request: request, status: .rejected,
                     reason: "author \(e.entry.author.fingerprint) is an observer; observers never propose, vote or halt"))]
