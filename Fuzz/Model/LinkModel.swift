@@ -168,6 +168,7 @@ public struct LinkModel {
         case .badPeerKey: return "badPeerKey"
         case .refused: return "refused"
         case .unexpected: return "unexpected"
+        case .busy: return "busy"
         }
     }
 
@@ -398,6 +399,10 @@ public struct LinkModel {
             let end = pos + 2 + length
             let original = index < genuine.count && stream.count >= end && stream[pos..<end] == genuine[index][...]
             if index < handshakeLengths.count {
+                if role == .initiator && index == 0 && length == 0 {
+                    // The responder's refusal before the handshake (SPEC.md §12.4): one code byte, then the end.
+                    return remaining >= 3 ? (out, ("busy", pos + 3)) : (out, nil)
+                }
                 guard length == handshakeLengths[index] else { return (out, ("badMessage", pos + 2)) }
                 guard remaining >= 2 + length else { return (out, nil) }
                 if role == .responder && index == 0 {

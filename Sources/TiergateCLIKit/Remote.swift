@@ -39,8 +39,18 @@ public enum Remote {
     /// bound to that genesis is accepted; the entries are signed, so a false node can only fail to store them.
     public static func connect(_ address: String, genesis: Digest, identity: SigningKey, nodeKeys: Set<PublicKey>? = nil) throws -> NodeClient {
         guard let e = Endpoint(address) else { throw CLIFailure.cannotEvaluate("--node takes HOST:PORT, got '\(address)'") }
-        do { return try NodeClient(endpoint: e, genesis: genesis, identity: identity, nodeKeys: nodeKeys) } catch {
-            throw CLIFailure.cannotEvaluate("\(error)")
+        // A node that refuses connections because it is overloaded (or flooded) says so; retry for a few seconds
+        // with backoff before giving up, since a slot frees within a handshake timeout.
+        var delayMs: UInt32 = 50
+        let deadline = Date().addingTimeInterval(5)
+        while true {
+            do { return try NodeClient(endpoint: e, genesis: genesis, identity: identity, nodeKeys: nodeKeys) } catch ClientError.busy(let why) {
+                guard Date() < deadline else { throw CLIFailure.cannotEvaluate("node \(e): \(why); gave up after 5 s of retries") }
+                usleep(delayMs * 1000)
+                delayMs = min(delayMs * 2, 800)
+            } catch {
+                throw CLIFailure.cannotEvaluate("\(error)")
+            }
         }
     }
 

@@ -6,6 +6,8 @@ import TiergateStorage
 public enum ClientError: Error, CustomStringConvertible {
     case unreachable(Endpoint, String)
     case refused(String)
+    /// The node refused the connection before the handshake: overloaded (SPEC.md §12.4). Worth a retry.
+    case busy(String)
     case timeout(String)
     case protocolError(String)
     /// The node answered, and the answer is no.
@@ -15,6 +17,7 @@ public enum ClientError: Error, CustomStringConvertible {
         switch self {
         case .unreachable(let e, let r): return "cannot reach node \(e): \(r); check the address and that the node runs"
         case .refused(let r): return "the node closed the connection: \(r)"
+        case .busy(let r): return r
         case .timeout(let what): return "no answer from the node (\(what)) in time"
         case .protocolError(let r): return "protocol error: \(r)"
         case .denied(let r): return r
@@ -61,7 +64,9 @@ public final class NodeClient: @unchecked Sendable {
                                 guard let keys = nodeKeys, !keys.contains(key) else { return nil }
                                 return "the node proved key \(key.fingerprint), which is not a node-running member of the roster"
                             },
-                            onFailure: { reason in handler.fail(ClientError.refused(reason)) })
+                            onFailure: { reason in
+                                handler.fail(secure.value?.busy != nil ? ClientError.busy(reason) : ClientError.refused(reason))
+                            })
                         secure.value = s
                         try ch.pipeline.syncOperations.addHandler(s)
                         try ch.pipeline.syncOperations.addHandler(handler)

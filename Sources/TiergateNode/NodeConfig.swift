@@ -32,8 +32,16 @@ public struct NodeConfig: Sendable {
     public var identity: SigningKey
     /// A peer must complete the encrypted handshake within this time.
     public var handshakeTimeoutMs: Int64 = 5_000
-    /// Inbound connections still in their handshake, at most; more are closed at once.
+    /// Inbound connections still in their handshake, at most (SPEC.md §12.4); when full, a newcomer from a less
+    /// busy address evicts the oldest handshake of the busiest one, or is refused with "overloaded".
     public var maxPendingHandshakes = 256
+    /// Handshakes in progress from one address, at most; more are refused at once.
+    public var maxPendingPerAddress = 16
+    /// The handshake timeout while half the slots or more are taken.
+    public var loadedHandshakeTimeoutMs: Int64 = 1_000
+    /// Open sessions per roster key, at most (a cluster's gates share one observer key: keep this above the
+    /// number of jobs a cluster runs).
+    public var maxSessionsPerKey = 1_024
     public var dataDirectory: String
     public var listen: Endpoint
     public var peers: [Endpoint]

@@ -26,7 +26,11 @@ public final class NodeRuntime: @unchecked Sendable {
     var serverChannel: Channel?
     var tickTask: RepeatedTask?
     var stopped = false
-    var pendingHandshakes = 0
+    /// Inbound connections in their handshake, by admission id (SPEC.md §12.4).
+    var pendingChannels: [Int: Channel] = [:]
+    var nextConnectionID = 1
+    /// The key each registered session proved (for the per-key session count).
+    var sessionKeys: [PeerID: PublicKey] = [:]
     /// The one thread that touches the ledger file after start-up; jobs run on it in submission order.
     let io = NIOThreadPool(numberOfThreads: 1)
     /// Completes when the last queued directive batch has run; the next batch waits for it (order is kept).
@@ -76,6 +80,11 @@ public final class NodeRuntime: @unchecked Sendable {
             throw NodeError.io("\(me.name) is an observer; observers read through a node (status, token), they do not run one")
         }
         gossip = GossipNode(store: store, settings: config.gossip)
+        gossip.connections.maxPending = config.maxPendingHandshakes
+        gossip.connections.maxPendingPerAddress = config.maxPendingPerAddress
+        gossip.connections.handshakeTimeoutMs = UInt64(max(config.handshakeTimeoutMs, 1))
+        gossip.connections.loadedHandshakeTimeoutMs = UInt64(max(min(config.loadedHandshakeTimeoutMs, config.handshakeTimeoutMs), 1))
+        gossip.connections.maxSessionsPerKey = config.maxSessionsPerKey
         // Made last: a promise created before a throw above would be leaked (NIO traps on that).
         stopPromise = loop.makePromise(of: NodeError?.self)
         logger.info("ledger loaded", metadata: ["ledger.entries": "\(store.entryCount)", "ledger.path": "\(config.ledgerPath)"])
@@ -92,14 +101,25 @@ public final class NodeRuntime: @unchecked Sendable {
             .childChannelOption(.writeBufferWaterMark, value: .init(low: 1 << 20, high: config.maxOutboundBytes))
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    guard self.pendingHandshakes < self.config.maxPendingHandshakes else {
-                        self.logger.warning("refusing connection: too many handshakes in progress",
-                            metadata: ["peer.address": "\(channel.remoteAddress.map { "\($0)" } ?? "?")", "limit": "\(self.config.maxPendingHandshakes)"])
-                        channel.close(promise: nil)
-                        return
+                    let id = self.nextConnectionID
+                    self.nextConnectionID += 1
+                    let address = channel.remoteAddress?.ipAddress ?? "?"
+                    switch self.gossip.connections.admit(id, address: address, now: SystemClock.nowMs()) {
+                    case .refuse(let reason):
+                        // Refused before the handshake, with a hint the client can show (counted and logged in
+                        // aggregate, never one line per connection).
+                        self.logFirstRefusal()
+                        try channel.pipeline.syncOperations.addHandler(BusyHandler(reason))
+                    case .accept(let timeout):
+                        try self.addHandlers(to: channel, dialer: nil, pending: id, timeoutMs: timeout)
+                    case .acceptEvicting(let old, let timeout):
+                        if let victim = self.pendingChannels.removeValue(forKey: old) {
+                            var buf = victim.allocator.buffer(capacity: 3)
+                            buf.writeBytes(SecureLink.busyMessage(.overloaded))
+                            victim.writeAndFlush(buf).whenComplete { _ in victim.close(promise: nil) }
+                        }
+                        try self.addHandlers(to: channel, dialer: nil, pending: id, timeoutMs: timeout)
                     }
-                    self.pendingHandshakes += 1
-                    try self.addHandlers(to: channel, dialer: nil)
                 }
             }
             .bind(host: config.listen.host, port: config.listen.port)
@@ -175,23 +195,49 @@ public final class NodeRuntime: @unchecked Sendable {
     }
 
     /// The pipeline of every connection (SPEC.md §12): the encrypted, member-authenticated link, then the protocol.
-    func addHandlers(to channel: Channel, dialer: Dialer?) throws {
+    /// `pending`: the admission id of an inbound connection (nil for the node's own dials, which need no slot).
+    func addHandlers(to channel: Channel, dialer: Dialer?, pending: Int? = nil, timeoutMs: UInt64? = nil) throws {
         let address = channel.remoteAddress.map { "\($0)" } ?? "?"
-        var counted = dialer == nil
+        let ip = channel.remoteAddress?.ipAddress ?? "?"
+        if let pending { pendingChannels[pending] = channel }
         let secure = SecureHandler(
             role: dialer == nil ? .responder : .initiator, genesis: config.genesis.hash, identity: config.identity,
-            timeout: .milliseconds(config.handshakeTimeoutMs),
-            authorize: { key in self.gossip.admission(of: key, now: SystemClock.nowMs()) },
+            timeout: .milliseconds(timeoutMs.map { Int64($0) } ?? config.handshakeTimeoutMs),
+            authorize: { key in
+                self.gossip.admission(of: key, now: SystemClock.nowMs()) ?? self.gossip.connections.sessionRefusal(for: key)
+            },
             onFailure: { reason in
-                if counted { self.pendingHandshakes -= 1; counted = false }
-                self.logger.warning("link refused", metadata: ["peer.address": "\(address)", "reason": "\(reason)"])
-                dialer?.misbehaved = true
+                if let pending {
+                    // Inbound: counted by reason and logged in aggregate (a flood writes a line per address per
+                    // 10 s, not one per connection). A slot already freed (evicted, expired) was counted then.
+                    self.logger.debug("link refused", metadata: ["peer.address": "\(address)", "reason": "\(reason)"])
+                    if self.pendingChannels.removeValue(forKey: pending) != nil {
+                        self.gossip.connections.finished(pending)
+                        self.gossip.connections.note(Self.refusal(for: reason), address: ip, now: SystemClock.nowMs())
+                        self.logFirstRefusal()
+                    }
+                } else {
+                    self.logger.warning("link refused", metadata: ["peer.address": "\(address)", "reason": "\(reason)"])
+                    dialer?.misbehaved = true
+                }
             })
         let handler = ConnectionHandler(runtime: self, outbound: dialer, secure: secure) {
-            if counted { self.pendingHandshakes -= 1; counted = false }
+            if let pending, self.pendingChannels.removeValue(forKey: pending) != nil { self.gossip.connections.finished(pending) }
         }
         try channel.pipeline.syncOperations.addHandler(secure)
         try channel.pipeline.syncOperations.addHandler(handler)
+    }
+
+    func logFirstRefusal() {
+        if let line = gossip.connections.takeFirstRefusalLine() { logger.warning("\(line)") }
+    }
+
+    /// The counter a failed inbound handshake goes to.
+    static func refusal(for reason: String) -> AdmissionControl.Refusal {
+        if reason.contains("per-key cap") { return .sessionsPerKey }
+        if reason.contains("not a member") { return .notMember }
+        if reason.contains("not completed within") { return .timeout }
+        return .failed
     }
 
     func register(_ channel: Channel, dialer: Dialer?, key: PublicKey) -> PeerID {
@@ -200,6 +246,8 @@ public final class NodeRuntime: @unchecked Sendable {
         let id = nextPeerID
         nextPeerID += 1
         channels[id] = channel
+        sessionKeys[id] = key
+        gossip.connections.sessionOpened(key)
         dialer?.peer = id
         logger.debug("connected", metadata: ["peer.id": "\(id)", "peer.address": "\(channel.remoteAddress.map { "\($0)" } ?? "?")", "peer.key": "\(key.fingerprint)"])
         execute(gossip.connected(id, outbound: dialer != nil, now: SystemClock.nowMs(), key: key))
@@ -218,6 +266,7 @@ public final class NodeRuntime: @unchecked Sendable {
         if let id {
             channels[id] = nil
             gossip.disconnected(id)
+            if let key = sessionKeys.removeValue(forKey: id) { gossip.connections.sessionClosed(key) }
         }
         if let d = dialer, !stopped {
             d.peer = nil
@@ -241,7 +290,14 @@ public final class NodeRuntime: @unchecked Sendable {
     }
 
     func tick() {
-        execute(gossip.tick(now: SystemClock.nowMs(), random: &rng))
+        let now = SystemClock.nowMs()
+        // Handshakes past their deadline (the short one under load) give their slots back.
+        for id in gossip.connections.expired(now: now) {
+            if let ch = pendingChannels.removeValue(forKey: id) { ch.close(promise: nil) }
+        }
+        logFirstRefusal()
+        for line in gossip.connections.drainLog(now: now) { logger.warning("\(line)") }
+        execute(gossip.tick(now: now, random: &rng))
     }
 
     // MARK: Directives
@@ -426,3 +482,31 @@ final class ConnectionHandler: ChannelInboundHandler {
 
 @available(*, unavailable)
 extension ConnectionHandler: Sendable {}
+
+/// Refuses a connection before its handshake (SPEC.md §12.4): writes `u16 0 || u8 reason` and closes.
+final class BusyHandler: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+    let reason: BusyReason
+    var done = false
+    init(_ reason: BusyReason) { self.reason = reason }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        if context.channel.isActive { refuse(context) }
+    }
+
+    func channelActive(context: ChannelHandlerContext) { refuse(context) }
+
+    private func refuse(_ context: ChannelHandlerContext) {
+        guard !done else { return }
+        done = true
+        let channel = context.channel
+        var buf = channel.allocator.buffer(capacity: 3)
+        buf.writeBytes(SecureLink.busyMessage(reason))
+        channel.writeAndFlush(buf).whenComplete { _ in channel.close(promise: nil) }
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {}  // nothing it sends is read
+}
+
+@available(*, unavailable)
+extension BusyHandler: Sendable {}

@@ -28,6 +28,8 @@ final class SecureHandler: ChannelDuplexHandler {
     private var finished = false
     /// The member key the peer proved, once established.
     private(set) var peer: PublicKey?
+    /// Set when the responder refused the connection before the handshake, saying why (SPEC.md §12.4).
+    private(set) var busy: BusyReason?
 
     init(role: NoiseHandshake.Role, genesis: Digest, identity: SigningKey, timeout: TimeAmount,
          authorize: @escaping (PublicKey) -> String?, onFailure: @escaping (String) -> Void) {
@@ -69,6 +71,11 @@ final class SecureHandler: ChannelDuplexHandler {
             for o in try link.receive(bytes, authorize: authorize) { handle(o, context: context) }
         } catch {
             // A read that completes the handshake and then fails loses that read's outputs; name it by the link.
+            if case .busy(let why) = error as? NoiseError {
+                busy = why
+                fail(context: context, "\(error)")
+                return
+            }
             let reason = peer == nil && link.peer == nil ? "handshake failed: \(error)" : "link failed: \(error)"
             if let farewell = link.farewell {
                 // An authenticated peer we refuse learns why, encrypted, before the close.
@@ -127,7 +134,7 @@ final class SecureHandler: ChannelDuplexHandler {
         link.erase()
         if peer == nil && !finished {
             finished = true
-            onFailure("the peer closed the connection during the handshake (another lab's node, a non-member, or a refused key)")
+            onFailure("the peer closed the connection during the handshake (it may be overloaded, serve another lab, or refuse this key: its log says which)")
         }
         for (_, p) in pendingWrites { p?.fail(LinkFailure(reason: "the link closed")) }
         pendingWrites = []

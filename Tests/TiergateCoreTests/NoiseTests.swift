@@ -736,6 +736,25 @@ struct NoiseTests {
 
     // MARK: - (g) Length announcements
 
+    /// A responder that cannot serve a connection says so before the handshake (`u16 0 || u8 code`, SPEC.md
+    /// §12.4): the initiator reports the reason (it waits for the code byte), and only the initiator reads it — an
+    /// empty message 1 or 3 is still malformed.
+    @Test func aResponderRefusalBeforeTheHandshakeIsReportedAsBusy() throws {
+        for reason in BusyReason.allCases {
+            var i = Self.link(.initiator, fixedEphemeral: true)
+            _ = try i.start()
+            #expect(Self.noiseError { _ = try i.receive([0, 0], authorize: Self.admitAll) } == nil, "waits for the code byte")
+            let e = Self.noiseError { _ = try i.receive([reason.rawValue], authorize: Self.admitAll) }
+            #expect(e == .busy(reason))
+            #expect("\(e!)".contains("the node is refusing connections") && "\(e!)".contains(reason.description))
+        }
+        var unknown = Self.link(.initiator, fixedEphemeral: true)
+        _ = try unknown.start()
+        #expect(Self.noiseError { _ = try unknown.receive(SecureLink.busyMessage(.overloaded).dropLast() + [99], authorize: Self.admitAll) } == .busy(.overloaded))
+        var r = Self.link(.responder, fixedEphemeral: true)
+        #expect(Self.noiseError { _ = try r.receive([0, 0, 1], authorize: Self.admitAll) }?.isBadMessage == true)
+    }
+
     @Test func wrongHandshakeLengthAnnouncementIsBadMessage() throws {
         let reference = Self.runHandshake(Self.link(.initiator, fixedEphemeral: true), Self.link(.responder, fixedEphemeral: true))
         try #require(reference.agreed)
@@ -753,7 +772,8 @@ struct NoiseTests {
                 _ = try i.receive(reference.wire[1], authorize: Self.admitAll)
                 return r
             }
-            for wrong in [body.dropLast(1), body + [0], [], body + body] as [[UInt8]] {
+            // (An empty message 2 is the responder's refusal, SPEC.md §12.4: see the next test.)
+            for wrong in [body.dropLast(1), body + [0], [], body + body] as [[UInt8]] where !(index == 1 && wrong.isEmpty) {
                 var link = try reader()
                 let wrongLength = Self.noiseError { _ = try link.receive(Self.framed(wrong), authorize: Self.admitAll) }
                 #expect(isBadMessage(wrongLength), "message \(index + 1), \(wrong.count) bytes")

@@ -5,7 +5,7 @@ import NIOPosix
 import Testing
 import TiergateCore
 @testable import TiergateStorage
-import TiergateNode
+@testable import TiergateNode
 import TiergateTestKit
 
 /// Collects a node's log lines so tests can assert what was logged and why.
@@ -20,7 +20,7 @@ final class LogSink: @unchecked Sendable {
 struct CapturingLogHandler: LogHandler {
     let sink: LogSink
     var metadata: Logger.Metadata = [:]
-    var logLevel: Logger.Level = .info
+    var logLevel: Logger.Level = .debug
     subscript(metadataKey key: String) -> Logger.Metadata.Value? {
         get { metadata[key] }
         set { metadata[key] = newValue }
@@ -42,7 +42,7 @@ final class TestNode {
 
     /// `identity`: the member key the node runs with; `attester`: the key that signs attestations (nil: none).
     init(lab: Lab, peers: [Int] = [], helloTimeoutMs: Int64 = 5_000, handshakeTimeoutMs: Int64 = 5_000, rateLimit: Double? = nil,
-         attester: String? = nil, identity: String? = nil, ledger: [SignedEntry] = []) throws {
+         attester: String? = nil, identity: String? = nil, ledger: [SignedEntry] = [], maxPending: Int? = nil) throws {
         self.lab = lab
         if !ledger.isEmpty {
             let writer = try LedgerWriter(path: dir.file("ledger"), genesis: lab.genesis.hash)
@@ -53,6 +53,7 @@ final class TestNode {
             peers: peers.map { Endpoint(host: "127.0.0.1", port: $0) }, identity: lab.keys[identity ?? attester ?? "alice"]!)
         cfg.helloTimeoutMs = helloTimeoutMs
         cfg.handshakeTimeoutMs = handshakeTimeoutMs
+        if let m = maxPending { cfg.maxPendingHandshakes = m }
         cfg.gossip.antiEntropyIntervalMs = 200
         cfg.gossip.attester = attester.flatMap { lab.keys[$0] }
         if let r = rateLimit {
@@ -61,7 +62,7 @@ final class TestNode {
         }
         let sink = logs
         var logger = Logger(label: "test.node") { _ in CapturingLogHandler(sink: sink) }
-        logger.logLevel = .info
+        logger.logLevel = .debug  // per-connection refusal reasons are debug lines (warnings are aggregated)
         runtime = try NodeRuntime(config: cfg, group: group, logger: logger)
         port = try runtime.start().port!
     }
@@ -283,6 +284,26 @@ extension Array where Element == WireMessage {
         try expectClosed("plaintext HELLO", authenticate: false, logged: "malformed handshake message") { raw, lab in
             raw.sendRaw(hello(lab).encodedFrame())  // the unencrypted protocol of old
         }
+    }
+
+    /// A node that cannot take another handshake says so (SPEC.md §12.4) and the client names the cause — not
+    /// another lab, not its key; and once a slot frees, the next connection gets through.
+    @Test func anOverloadedNodeSaysSoAndTheClientNamesTheCause() throws {
+        let lab = Lab()
+        let node = try TestNode(lab: lab, maxPending: 2)
+        defer { node.stop() }
+        var idle = [try RawPeer(port: node.port), try RawPeer(port: node.port)]  // both slots, held in silence
+        #expect(waitFor(5) { (try? node.runtime.loop.submit { node.runtime.gossip.connections.pendingCount }.wait()) == 2 })
+        do {
+            _ = try node.client(lab)
+            Issue.record("connected through a full node")
+        } catch ClientError.busy(let why) {
+            #expect(why.contains("the node is refusing connections: overloaded"), "\(why)")
+        }
+        idle.removeAll()
+        #expect(waitFor(5) { (try? node.client(lab).status()) != nil }, "a freed slot serves the next client")
+        let refused = try node.client(lab).status().node?.refused ?? []
+        #expect(refused.contains { $0.reason == AdmissionControl.Refusal.overloaded.rawValue && $0.count >= 1 }, "\(refused)")
     }
 
     @Test func aClientMayNotGossip() throws {

@@ -137,6 +137,9 @@ public struct GossipNode: Sendable {
         var last: WatchState
     }
     var watchers: [PeerID: Watcher] = [:]
+    /// Inbound connection slots, per-address fairness and per-key session caps (SPEC.md §12.4); the shell asks it
+    /// about every connection, and STATUS reports its counters.
+    public var connections = AdmissionControl()
     var lastWatchCheck: UInt64 = 0
     /// Sessions subscribed to the verdict.
     public var watcherCount: Int { watchers.count }
@@ -463,14 +466,20 @@ public struct GossipNode: Sendable {
                 detachedHalts: UInt32(clamping: store.detachedHalts.count),
                 buffered: UInt32(clamping: store.pending.values.reduce(0) { $0 + $1.count }),
                 framesIn: UInt64(clamping: framesIn), connectionsClosedForMisbehaviour: UInt64(clamping: rejected))
+            var node = info
+            node.pendingHandshakes = UInt32(clamping: connections.pendingCount)
+            node.sessions = UInt32(clamping: connections.sessionCount)
+            node.watchers = UInt32(clamping: watchers.count)
+            node.refused = connections.refusedTotal.sorted { $0.key < $1.key }.map { ($0.key.rawValue, $0.value) }
+            node.peersHeard = peers.values.filter(\.isNode).compactMap { p in p.key.map { ($0, p.lastHeard) } }.sorted { $0.key < $1.key }
             var status: NodeStatus
             if let id = q.proposal {
                 let total = v.proposals.count
                 v.proposals = v.proposals.filter { $0.id == id }
-                status = NodeStatus.page(of: v, offset: 0, limit: 1, node: info)
+                status = NodeStatus.page(of: v, offset: 0, limit: 1, node: node)
                 status.proposalsTotal = total
             } else {
-                status = NodeStatus.page(of: v, offset: Int(q.offset), limit: Int(q.limit), node: info)
+                status = NodeStatus.page(of: v, offset: Int(q.offset), limit: Int(q.limit), node: node)
             }
             return [.send(peer, .status(request: request, status))]
         case .headRequest(let request, let author):

@@ -122,6 +122,8 @@ public enum NoiseError: Error, Equatable, Sendable, CustomStringConvertible {
     case badPeerKey(String)
     case refused(String)
     case unexpected(String)
+    /// The responder refused the connection before the handshake (SPEC.md §12.4): overloaded.
+    case busy(BusyReason)
 
     public var description: String {
         switch self {
@@ -132,6 +134,21 @@ public enum NoiseError: Error, Equatable, Sendable, CustomStringConvertible {
         case .badPeerKey(let m): return "the peer's identity does not check: \(m)"
         case .refused(let m): return m
         case .unexpected(let m): return m
+        case .busy(let r): return "the node is refusing connections: \(r.description) (an overload or a flood; retry shortly)"
+        }
+    }
+}
+
+/// Why a responder refused a connection before its handshake (SPEC.md §12.4), sent unauthenticated as
+/// `u16 0 || u8 code`: a hint for the operator, never trusted for anything else.
+public enum BusyReason: UInt8, Sendable, Equatable, CaseIterable, CustomStringConvertible {
+    case overloaded = 1
+    case tooManyFromAddress = 2
+
+    public var description: String {
+        switch self {
+        case .overloaded: return "overloaded (too many handshakes in progress)"
+        case .tooManyFromAddress: return "too many handshakes in progress from this address"
         }
     }
 }

@@ -32,6 +32,9 @@ public struct SecureLink: Sendable {
         handshake = NoiseHandshake(role: role, genesis: genesis, identity: identity, ephemeral: ephemeral)
     }
 
+    /// What a responder sends, instead of a handshake, to refuse a connection it cannot serve (SPEC.md §12.4).
+    public static func busyMessage(_ reason: BusyReason) -> [UInt8] { [0, 0, reason.rawValue] }
+
     private static func framed(_ body: [UInt8]) -> [UInt8] {
         [UInt8(body.count >> 8), UInt8(body.count & 0xff)] + body
     }
@@ -56,6 +59,13 @@ public struct SecureLink: Sendable {
                 let length = Int(buffer[consumed]) << 8 | Int(buffer[consumed + 1])
                 // The length is checked before waiting for the body (a hostile announcement fails at once).
                 if let hs = handshake {
+                    if length == 0, hs.role == .initiator, hs.step == 1 {
+                        // The responder's refusal before the handshake: one code byte.
+                        guard buffer.count - consumed >= 3 else { break }
+                        let code = buffer[consumed + 2]
+                        consumed += 3
+                        throw .busy(BusyReason(rawValue: code) ?? .overloaded)
+                    }
                     let expected = NoiseHandshake.messageLengths[min(hs.step, 2)]
                     guard length == expected else {
                         throw .badMessage("handshake message \(hs.step + 1) announces \(length) bytes, expected \(expected)")

@@ -144,6 +144,12 @@ extension NodeStatus {
                 ("detached_halts", .uint(UInt64(n.detachedHalts))), ("buffered", .uint(UInt64(n.buffered))),
                 ("frames_in", .uint(n.framesIn)),
                 ("connections_closed_for_misbehaviour", .uint(n.connectionsClosedForMisbehaviour)),
+                ("pending_handshakes", .uint(UInt64(n.pendingHandshakes))), ("sessions", .uint(UInt64(n.sessions))),
+                ("watchers", .uint(UInt64(n.watchers))),
+                ("refused", .object(n.refused.map { ($0.reason, .uint($0.count)) })),
+                ("peers_heard", .array(n.peersHeard.map { p in
+                    .object([("key", .string(p.key.hex)), ("last_heard", .string(TimeText.format(p.lastHeard)))])
+                })),
             ])))
         }
         return .object(fields)

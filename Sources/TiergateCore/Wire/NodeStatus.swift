@@ -11,6 +11,68 @@ public struct NodeStatus: Sendable {
         public var buffered: UInt32
         public var framesIn: UInt64
         public var connectionsClosedForMisbehaviour: UInt64
+        /// Inbound connections still in their handshake, open sessions, and sessions watching the verdict.
+        public var pendingHandshakes: UInt32 = 0
+        public var sessions: UInt32 = 0
+        public var watchers: UInt32 = 0
+        /// Connections refused since start, by reason (SPEC.md §12.4).
+        public var refused: [(reason: String, count: UInt64)] = []
+        /// Each connected peer node: the key its link proved and when it was last heard from (ms since the epoch).
+        public var peersHeard: [(key: PublicKey, lastHeard: UInt64)] = []
+
+        public static let maxRefusalReasons = 16
+        public static let maxPeersHeard = 256
+
+        public static func == (a: NodeInfo, b: NodeInfo) -> Bool {
+            var wa = ByteWriter(), wb = ByteWriter()
+            a.encode(into: &wa)
+            b.encode(into: &wb)
+            return wa.bytes == wb.bytes
+        }
+
+        public func hash(into h: inout Hasher) {
+            var w = ByteWriter()
+            encode(into: &w)
+            h.combine(w.bytes)
+        }
+
+        func encode(into w: inout ByteWriter) {
+            w.string(name)
+            w.u32(peerNodes)
+            w.raw(digest.bytes)
+            w.u32(detachedHalts)
+            w.u32(buffered)
+            w.u64(framesIn)
+            w.u64(connectionsClosedForMisbehaviour)
+            w.u32(pendingHandshakes)
+            w.u32(sessions)
+            w.u32(watchers)
+            w.list(Array(refused.prefix(Self.maxRefusalReasons))) { w, r in
+                w.string(r.reason)
+                w.u64(r.count)
+            }
+            w.list(Array(peersHeard.prefix(Self.maxPeersHeard))) { w, p in
+                w.raw(p.key.bytes)
+                w.u64(p.lastHeard)
+            }
+        }
+
+        static func decode(_ r: inout ByteReader) throws(DecodeError) -> NodeInfo {
+            var n = NodeInfo(name: try r.text("node.name", max: 64), peerNodes: try r.u32("node.peer_nodes"),
+                             digest: try r.digest("node.digest"), detachedHalts: try r.u32("node.detached_halts"),
+                             buffered: try r.u32("node.buffered"), framesIn: try r.u64("node.frames_in"),
+                             connectionsClosedForMisbehaviour: try r.u64("node.connections_closed_for_misbehaviour"))
+            n.pendingHandshakes = try r.u32("node.pending_handshakes")
+            n.sessions = try r.u32("node.sessions")
+            n.watchers = try r.u32("node.watchers")
+            n.refused = try r.list("node.refused", max: Self.maxRefusalReasons) { (r: inout ByteReader) throws(DecodeError) in
+                (try r.text("node.refused.reason", max: 64), try r.u64("node.refused.count"))
+            }
+            n.peersHeard = try r.list("node.peers_heard", max: Self.maxPeersHeard) { (r: inout ByteReader) throws(DecodeError) in
+                (try r.publicKey("node.peers_heard.key"), try r.u64("node.peers_heard.last_heard"))
+            }
+            return n
+        }
 
         public init(name: String, peerNodes: UInt32, digest: Digest, detachedHalts: UInt32, buffered: UInt32,
                     framesIn: UInt64, connectionsClosedForMisbehaviour: UInt64) {
@@ -216,15 +278,7 @@ extension NodeStatus {
             w.string(c.cause)
         }
         w.u8(node == nil ? 0 : 1)
-        if let n = node {
-            w.string(n.name)
-            w.u32(n.peerNodes)
-            w.raw(n.digest.bytes)
-            w.u32(n.detachedHalts)
-            w.u32(n.buffered)
-            w.u64(n.framesIn)
-            w.u64(n.connectionsClosedForMisbehaviour)
-        }
+        if let n = node { n.encode(into: &w) }
     }
 }
 
@@ -362,10 +416,7 @@ extension NodeStatus {
         }
         var node: NodeInfo? = nil
         if try Self.bool(&r, "status.node") {
-            node = NodeInfo(name: try r.text("node.name", max: 64), peerNodes: try r.u32("node.peer_nodes"),
-                            digest: try r.digest("node.digest"), detachedHalts: try r.u32("node.detached_halts"),
-                            buffered: try r.u32("node.buffered"), framesIn: try r.u64("node.frames_in"),
-                            connectionsClosedForMisbehaviour: try r.u64("node.connections_closed_for_misbehaviour"))
+            node = try NodeInfo.decode(&r)
         }
         guard haltsTotal >= inForce.count, resolvedTotal >= resolved.count, proposalsTotal >= offset + page.count,
               ignoredTotal >= ignored.count, historyTotal >= history.count, equivocationsTotal >= equivocations.count,
