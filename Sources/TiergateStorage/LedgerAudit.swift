@@ -1,16 +1,17 @@
 import TiergateCore
 import Dispatch
 
-/// One thing wrong with a ledger, located by frame number and byte offset.
+/// One thing wrong with a ledger, located by frame number and byte offset (SPEC.md §6.4); a problem of the header
+/// has no frame number and the offset of the header field.
 public struct LedgerProblem: Hashable, Sendable, CustomStringConvertible {
-    public var frameIndex: Int
+    public var frameIndex: Int?
     public var offset: Int
     public var entryId: Digest?
     public var message: String
 
     public var description: String {
         let id = entryId.map { " (entry \($0.short)…)" } ?? ""
-        return "entry #\(frameIndex) at offset \(offset)\(id): \(message)"
+        return "\(frameIndex.map { "entry #\($0)" } ?? "header") at offset \(offset)\(id): \(message)"
     }
 }
 
@@ -67,12 +68,12 @@ public enum LedgerAudit {
         let genesisHash = genesis.hash
         var result = AuditResult(genesis: reader.genesis)
         result.bytes = reader.fileSize
-        guard reader.genesis == genesisHash else {
+        if reader.genesis != genesisHash {
+            // A violation; verification goes on, and every other violation is reported too (SPEC.md §6.4).
             result.problems.append(
                 LedgerProblem(
-                    frameIndex: 0, offset: 8, entryId: nil,
+                    frameIndex: nil, offset: LedgerFormat.genesisOffset, entryId: nil,
                     message: "the ledger header names genesis roster \(reader.genesis.short)…, but the roster file's hash is \(genesisHash.short)…"))
-            return result
         }
         var batch: [RawFrame] = []
         var finished = false

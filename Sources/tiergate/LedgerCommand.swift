@@ -39,7 +39,7 @@ struct LedgerVerify: ParsableCommand {
                     ("frames", .int(audit.frames)), ("bytes", .int(audit.bytes)), ("feeds", .int(audit.chain.heads.count)),
                     ("problems", .array(audit.problems.map { p in
                         .object([
-                            ("entry", .int(p.frameIndex)), ("offset", .int(p.offset)),
+                            ("entry", p.frameIndex.map { .int($0) } ?? .null), ("offset", .int(p.offset)),
                             ("id", p.entryId.map { .string($0.hex) } ?? .null), ("message", .string(p.message)),
                         ])
                     })),

@@ -38,12 +38,10 @@ Where SPEC.md leaves a choice open, this checker reads it as follows:
          the roster inconsistent (as in a rule's role_minimums), not "not a roster".
   * 3.1  A format-1 roster holding freshness role minimums (only possible in memory) is
          inconsistent and has no encoding.
-  * 3.4  The default quorums take n = the number of members, observers included (the text
-         says n; 3.3's v is not mentioned there).
   * 5.1  Observer status is read in the version in force at the entry's time (proposals,
          halts) and in the proposal's version v (votes, 5.3).
-  * 6.4  "Keys on no roster version": keys on no version of the chain built for `now`; their
-         EVIDENCE is not reported as equivocation.  Gaps are computed at the end of the file.
+  * 6.4  Gaps are computed at the end of the file.  (Which keys are "on no roster version", and
+         that a header genesis mismatch does not stop verification, are now normative in 6.4.)
 """
 
 from __future__ import annotations
@@ -1311,8 +1309,9 @@ def read_ledger(data: bytes, genesis: RosterFile) -> LedgerReport:
     rep = LedgerReport([], [], set(), set())
     g = genesis.roster
 
-    def header_problem(msg: str) -> None:
-        rep.problems.append(Problem(None, 0, msg))
+    def header_problem(msg: str, offset: int = 0) -> None:
+        # SPEC 6.4: a header problem has no frame index; its offset is the field's.
+        rep.problems.append(Problem(None, offset, msg))
 
     if not genesis.trusted:
         header_problem("genesis roster is not trusted: " + "; ".join(genesis.problems))
@@ -1322,11 +1321,11 @@ def read_ledger(data: bytes, genesis: RosterFile) -> LedgerReport:
     if data[:8] != LEDGER_MAGIC:
         header_problem("bad magic")
     if int.from_bytes(data[8:12], "big") != 1:
-        header_problem("ledger version is not 1")
+        header_problem("ledger version is not 1", 8)
     if data[12:44] != genesis.hash:
-        header_problem("header genesis hash differs from hash(G)")
+        header_problem("header genesis hash differs from hash(G)", 12)
     if int.from_bytes(data[44:48], "big") != 0:
-        header_problem("reserved header field is not 0")
+        header_problem("reserved header field is not 0", 44)
 
     heads: dict[bytes, Entry] = {}          # author -> head of its feed in this file
     pos, index = HEADER_LEN, 0
@@ -2014,8 +2013,10 @@ def check_ledgers(res: Results) -> None:
                   f"expected valid={case['valid']}, got {rep.valid}: "
                   + "; ".join(map(str, rep.problems)))
         if "problems" in case:
-            want = sorted((p.get("frame"), p.get("offset")) for p in case["problems"])
-            got = sorted((p.frame, p.offset) for p in rep.problems)
+            def key(frame, offset):  # header problems (no frame) first
+                return (-1 if frame is None else frame, offset)
+            want = sorted(key(p.get("frame"), p.get("offset")) for p in case["problems"])
+            got = sorted(key(p.frame, p.offset) for p in rep.problems)
             res.check(f"{name} (problems)", got == want,
                       f"expected (frame, offset) {want}, got {got}: "
                       + "; ".join(map(str, rep.problems)))

@@ -528,7 +528,9 @@ private struct VerdictComputation {
         let halted = !s.active.isEmpty
         let authorized = halted ? roster.baseTier : s.tier
         var equivocations: [EquivocationStatus] = []
-        for (key, ev) in tally.equivocations {
+        // Only keys on a roster version of the chain built for `now` (SPEC.md §6.4): the evidence of a key that
+        // only a proposed, pending or losing amendment names is checked, then ignored.
+        for (key, ev) in tally.equivocations where rosters.contains(where: { $0.member(withKey: key) != nil }) {
             equivocations.append(
                 EquivocationStatus(member: name(key), key: key, seq: ev.first.entry.seq, ids: [ev.first.id, ev.second.id].sorted()))
         }

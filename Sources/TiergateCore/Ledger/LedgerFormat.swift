@@ -4,6 +4,8 @@ public enum LedgerFormat {
     public static let magic: [UInt8] = Array("TGLEDGER".utf8)
     public static let version: UInt32 = 1
     public static let headerLength = 48
+    /// Where the header's genesis hash starts (after the 8-byte magic and the u32 version).
+    public static let genesisOffset = 12
     /// `u8 type || u32 length`.
     public static let frameHeaderLength = 5
     public static let checksumLength = 16
