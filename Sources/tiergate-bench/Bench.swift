@@ -17,10 +17,12 @@ struct BenchCommand: ParsableCommand {
         commandName: "tiergate-bench",
         abstract: "Benchmarks, each reported as a ratio against a baseline measured in the same run.",
         discussion: """
-            NAMES: verify, check, halt, simulate, catchup, link (default: all).
+            NAMES: verify, check, halt, gates, simulate, catchup, link (default: all).
               verify    ledger verify end to end (a child process) vs libsodium's raw verify loop on all cores
               check     wall time of `tiergate check` (offline) vs `tiergate --version`, 200 runs each
               halt      a 50-node loopback cluster (in-process nodes, real TCP): halt submission to every node
+              gates     halt to stopped work: 1,000 WATCH sessions on one node, and 50 real `tiergate gate`
+                        processes watching two nodes, vs 100 clients polling STATUS every 500 ms (the old gate)
               simulate  the simulator at 1,000 and 10,000 nodes vs Serf's published convergence model
               catchup   a node that missed N entries rejoins: entries/s as a ratio of the verify rate
               link      the secure link (SPEC §12): a full Noise XX handshake in X25519 operations' time; transport
@@ -37,12 +39,12 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "The tiergate binary to measure (default: the one beside tiergate-bench).") var tiergate: String?
 
     func validate() throws {
-        let known = ["verify", "check", "halt", "simulate", "catchup", "link"]
+        let known = ["verify", "check", "halt", "gates", "simulate", "catchup", "link"]
         for n in names where !known.contains(n) { throw ValidationError("unknown benchmark '\(n)'; choose from \(known.joined(separator: ", "))") }
     }
 
     func run() throws {
-        let selected = names.isEmpty ? ["verify", "check", "halt", "simulate", "catchup", "link"] : names
+        let selected = names.isEmpty ? ["verify", "check", "halt", "gates", "simulate", "catchup", "link"] : names
         let beside = (Bench.selfPath as NSString).deletingLastPathComponent + "/tiergate"
         let binary = tiergate ?? beside
         guard FileManager.default.isExecutableFile(atPath: binary) else {
@@ -56,6 +58,7 @@ struct BenchCommand: ParsableCommand {
             case "verify": results.append((n, try bench.verify(large: entries ?? (quick ? 20_000 : 1_000_000))))
             case "check": results.append((n, try bench.check()))
             case "halt": results.append((n, try bench.halt()))
+            case "gates": results.append((n, try bench.gates()))
             case "simulate": results.append((n, bench.simulate()))
             case "catchup": results.append((n, try bench.catchup()))
             case "link": results.append((n, try bench.link()))
@@ -372,6 +375,204 @@ struct Bench {
         return .object([
             ("nodes", .int(n)), ("repeats", .int(repeats)), ("mode", .string("in-process nodes, real TCP on 127.0.0.1, 2 event-loop threads")),
             ("p50_ms", .number(fmt(pct(0.5), 3))), ("p99_ms", .number(fmt(pct(0.99), 3))), ("max_ms", .number(fmt(samples.last!, 3))),
+        ])
+    }
+
+    // MARK: gates
+
+    /// Two in-process nodes (peers) of `doc`'s lab with tier 1 authorised at both, for the gates benchmark.
+    struct Pair {
+        let group: MultiThreadedEventLoopGroup
+        let runtimes: [NodeRuntime]
+        let ports: [Int]
+        func stop() {
+            for r in runtimes { try? r.shutdown().wait() }
+            try? group.syncShutdownGracefully()
+        }
+    }
+
+    func pair(_ tag: String, doc: GenesisDocument, keys: [SigningKey]) throws -> Pair {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        var logger = Logger(label: "bench")
+        logger.logLevel = .critical
+        var runtimes: [NodeRuntime] = []
+        var ports: [Int] = []
+        for i in 0..<2 {
+            let d = dir + "/gates-\(tag)-node\(i)"
+            try? FileManager.default.removeItem(atPath: d)
+            try FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true)
+            var cfg = NodeConfig(genesis: doc.roster, dataDirectory: d, listen: Endpoint(host: "127.0.0.1", port: 0),
+                                 peers: ports.map { Endpoint(host: "127.0.0.1", port: $0) }, identity: keys[i])
+            // Every client here comes from 127.0.0.1: the per-address handshake share would make them queue.
+            cfg.maxPendingPerAddress = cfg.maxPendingHandshakes
+            let r = try NodeRuntime(config: cfg, group: group, logger: logger)
+            ports.append(try r.start().port!)
+            runtimes.append(r)
+        }
+        // Tier 1: a proposal and 3 of 5 yes votes, at node 0; both nodes must have it.
+        let now = SystemClock.nowMs()
+        let p = SignedEntry(signing: Entry(
+            lab: doc.roster.lab, genesis: doc.roster.hash, rosterVersion: 1, author: keys[0].publicKey, seq: 1, prev: .zero, time: now - 1000,
+            body: .proposal(Proposal(action: .advance(tier: 1), title: "bench", closesAt: now + 86_400_000))), with: keys[0])
+        let client = try NodeClient(endpoint: Endpoint(host: "127.0.0.1", port: ports[0]), genesis: doc.roster.hash, identity: keys[0])
+        defer { client.close() }
+        _ = try client.submit(p)
+        for i in 0..<3 {
+            let v = SignedEntry(signing: Entry(
+                lab: doc.roster.lab, genesis: doc.roster.hash, rosterVersion: 1, author: keys[i].publicKey, seq: i == 0 ? 2 : 1, prev: i == 0 ? p.id : .zero,
+                time: now - 900 + UInt64(i), body: .vote(Vote(proposal: p.id, choice: .yes))), with: keys[i])
+            _ = try client.submit(v)
+        }
+        let deadline = Date().addingTimeInterval(10)
+        while Date() < deadline, !(try runtimes.allSatisfy { try $0.verdict().wait().authorizedTier == 1 }) { usleep(20_000) }
+        return Pair(group: group, runtimes: runtimes, ports: ports)
+    }
+
+    /// A halt by `keys[3]` (its first entry), submitted to `port`; returns the monotonic time just before SUBMIT.
+    func submitHalt(doc: GenesisDocument, key: SigningKey, port: Int) throws -> UInt64 {
+        let h = SignedEntry(signing: Entry(
+            lab: doc.roster.lab, genesis: doc.roster.hash, rosterVersion: 1, author: key.publicKey, seq: 1, prev: .zero,
+            time: SystemClock.nowMs(), body: .halt(Halt(reason: "bench halt"))), with: key)
+        let client = try NodeClient(endpoint: Endpoint(host: "127.0.0.1", port: port), genesis: doc.roster.hash, identity: key)
+        defer { client.close() }
+        let start = Bench.monotonicNs()
+        _ = try client.submit(h)
+        return start
+    }
+
+    static func percentiles(_ ms: [Double]) -> (p50: Double, p99: Double, max: Double) {
+        let s = ms.sorted()
+        guard !s.isEmpty else { return (.nan, .nan, .nan) }
+        func pct(_ p: Double) -> Double { s[min(s.count - 1, Int(Double(s.count) * p))] }
+        return (pct(0.5), pct(0.99), s.last!)
+    }
+
+    func gates() throws -> JSONValue {
+        let watchN = quick ? 50 : 1_000
+        let gateN = quick ? 5 : 50
+        let pollN = quick ? 10 : 100
+        let pollMs: UInt32 = 500
+        say("\n== gates: halt submitted → work stopped; WATCH pushes vs polling STATUS every \(pollMs) ms (the gate it replaces)")
+        var limit = rlimit()
+        getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit)
+        limit.rlim_cur = limit.rlim_max
+        setrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit)  // 1,000 sessions hold 2,000 descriptors in this process
+        let (doc, keys) = Bench.lab(members: 5)
+
+        // 1. WATCH sessions on one node, in this process (real TCP and Noise), each its own subscription.
+        let a = try pair("watch", doc: doc, keys: keys)
+        let clients = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let firstState = UncheckedBox(Set<Int>())
+        let haltSeen = UncheckedBox([Int: UInt64]())
+        let watchers = (0..<watchN).map { i in
+            NodeWatcher(endpoint: Endpoint(host: "127.0.0.1", port: a.ports[0]), genesis: doc.roster.hash, identity: keys[i % keys.count],
+                        nodeKeys: nil, group: clients) { event in
+                guard case .state(_, _, let s) = event else { return }
+                let now = Bench.monotonicNs()
+                firstState.update { _ = $0.insert(i) }
+                if s.halted { haltSeen.update { if $0[i] == nil { $0[i] = now } } }
+            }
+        }
+        watchers.forEach { $0.start() }
+        var deadline = Date().addingTimeInterval(60)
+        while firstState.value.count < watchN, Date() < deadline { usleep(20_000) }
+        let subscribed = firstState.value.count
+        let watchStart = try submitHalt(doc: doc, key: keys[3], port: a.ports[0])
+        deadline = Date().addingTimeInterval(10)
+        while haltSeen.value.count < subscribed, Date() < deadline { usleep(1_000) }
+        let watchMs = haltSeen.value.values.map { Double($0 > watchStart ? $0 - watchStart : 0) / 1e6 }
+        for w in watchers { _ = try? w.stop().wait() }
+        try? clients.syncShutdownGracefully()
+        a.stop()
+        let w = Bench.percentiles(watchMs)
+        say("  \(watchN) WATCH sessions on one node (\(subscribed) subscribed): halt pushed to \(watchMs.count) of them after p50 \(fmt(w.p50)) ms, p99 \(fmt(w.p99)) ms, max \(fmt(w.max)) ms (goal: p99 < 100 ms)")
+
+        // 2. The baseline: clients polling STATUS every 500 ms (random phase), as gate did before WATCH.
+        let b = try pair("poll", doc: doc, keys: keys)
+        let polled = UncheckedBox([Int: UInt64]())
+        let stop = UncheckedBox(false)
+        let ready = UncheckedBox(0)
+        let threads = DispatchGroup()
+        for i in 0..<pollN {
+            threads.enter()
+            Thread.detachNewThread {
+                defer { threads.leave() }
+                guard let c = try? NodeClient(endpoint: Endpoint(host: "127.0.0.1", port: b.ports[0]), genesis: doc.roster.hash, identity: keys[i % keys.count]) else { return }
+                defer { c.close() }
+                usleep(UInt32.random(in: 0..<pollMs) * 1000)
+                ready.update { $0 += 1 }
+                while !stop.value {
+                    if let s = try? c.status(StatusQuery(at: 0, limit: 0)), s.verdict.halted {
+                        let now = Bench.monotonicNs()
+                        polled.update { if $0[i] == nil { $0[i] = now } }
+                        return
+                    }
+                    usleep(pollMs * 1000)
+                }
+            }
+        }
+        deadline = Date().addingTimeInterval(30)
+        while ready.value < pollN, Date() < deadline { usleep(20_000) }
+        usleep(pollMs * 1000)
+        let pollStart = try submitHalt(doc: doc, key: keys[3], port: b.ports[0])
+        deadline = Date().addingTimeInterval(10)
+        while polled.value.count < ready.value, Date() < deadline { usleep(1_000) }
+        stop.update { $0 = true }
+        threads.wait()
+        b.stop()
+        let pollMsSamples = polled.value.values.map { Double($0 > pollStart ? $0 - pollStart : 0) / 1e6 }
+        let p = Bench.percentiles(pollMsSamples)
+        say("  baseline: \(pollN) clients polling STATUS every \(pollMs) ms: halt seen after p50 \(fmt(p.p50)) ms, p99 \(fmt(p.p99)) ms, max \(fmt(p.max)) ms")
+
+        // 3. Real gate processes, each watching both nodes and running `sleep 600`; time from SUBMIT to its exit.
+        let c = try pair("gate", doc: doc, keys: keys)
+        let gdir = dir + "/gates-cli"
+        try? FileManager.default.removeItem(atPath: gdir)
+        try FileManager.default.createDirectory(atPath: gdir, withIntermediateDirectories: true)
+        try Files.replace(gdir + "/roster.json", doc.fileBytes())
+        try KeyFiles.writeSecretKey(keys[4], path: gdir + "/gate.key", passphrase: nil)
+        let exited = UncheckedBox([Int: UInt64]())
+        var procs: [Process] = []
+        defer { for p in procs where p.isRunning { p.terminate() } }
+        for i in 0..<gateN {
+            let proc = Process()
+            proc.executableURL = URL(fileURLWithPath: binary)
+            proc.arguments = ["gate", "--tier", "1", "--roster", "roster.json", "--node", "127.0.0.1:\(c.ports[0])", "--node", "127.0.0.1:\(c.ports[1])",
+                              "--key", "gate.key", "--grace", "5", "--", "sleep", "600"]
+            proc.currentDirectoryURL = URL(fileURLWithPath: gdir)
+            FileManager.default.createFile(atPath: gdir + "/gate\(i).log", contents: nil)
+            proc.standardError = FileHandle(forWritingAtPath: gdir + "/gate\(i).log")
+            proc.standardOutput = FileHandle.nullDevice
+            proc.terminationHandler = { _ in
+                let now = Bench.monotonicNs()
+                exited.update { $0[i] = now }
+            }
+            try proc.run()
+            procs.append(proc)
+        }
+        func started() -> Int {
+            (0..<gateN).filter { ((try? String(contentsOfFile: gdir + "/gate\($0).log", encoding: .utf8)) ?? "").contains("started sleep") }.count
+        }
+        deadline = Date().addingTimeInterval(60)
+        while started() < gateN, Date() < deadline { usleep(50_000) }
+        let running = started()
+        let gateStart = try submitHalt(doc: doc, key: keys[3], port: c.ports[0])
+        deadline = Date().addingTimeInterval(15)
+        while exited.value.count < gateN, Date() < deadline { usleep(1_000) }
+        let gateMs = exited.value.values.map { Double($0 > gateStart ? $0 - gateStart : 0) / 1e6 }
+        let stoppedByGate = procs.filter { !$0.isRunning && $0.terminationStatus == 76 }.count
+        c.stop()
+        let g = Bench.percentiles(gateMs)
+        say("  \(gateN) gate processes (\(running) running their job): \(stoppedByGate) stopped it (exit 76) after p50 \(fmt(g.p50)) ms, p99 \(fmt(g.p99)) ms, max \(fmt(g.max)) ms from SUBMIT to gate's exit (goal: p99 < 250 ms)")
+        say("  ratios to polling p99: WATCH \(fmt(w.p99 / p.p99, 3)), gates \(fmt(g.p99 / p.p99, 3))")
+        return .object([
+            ("watch_sessions", .int(watchN)), ("watch_subscribed", .int(subscribed)), ("watch_received", .int(watchMs.count)),
+            ("watch_p50_ms", .number(fmt(w.p50, 3))), ("watch_p99_ms", .number(fmt(w.p99, 3))), ("watch_max_ms", .number(fmt(w.max, 3))),
+            ("poll_clients", .int(pollN)), ("poll_interval_ms", .int(Int(pollMs))),
+            ("baseline_poll_p50_ms", .number(fmt(p.p50, 3))), ("baseline_poll_p99_ms", .number(fmt(p.p99, 3))),
+            ("gates", .int(gateN)), ("gates_running", .int(running)), ("gates_stopped", .int(stoppedByGate)),
+            ("gate_p50_ms", .number(fmt(g.p50, 3))), ("gate_p99_ms", .number(fmt(g.p99, 3))), ("gate_max_ms", .number(fmt(g.max, 3))),
+            ("watch_ratio_to_polling_p99", .number(fmt(w.p99 / p.p99, 3))), ("gate_ratio_to_polling_p99", .number(fmt(g.p99 / p.p99, 3))),
         ])
     }
 
