@@ -54,14 +54,22 @@ public struct NodeConfig: Sendable {
     public init(genesis: Roster, dataDirectory: String, listen: Endpoint, peers: [Endpoint], identity: SigningKey) {
         self.genesis = genesis
         self.identity = identity
-        self.gossip.attester = identity
-        self.gossip.parallel = .allCores
-        self.gossip.keepaliveIntervalMs = 1_000  // dead links found in seconds (SPEC.md §8.5)
-        self.gossip.deadAfterMs = 5_000
+        self.gossip = NodeConfig.defaultGossip(identity: identity)
         self.dataDirectory = dataDirectory
         self.listen = listen
         self.peers = peers
     }
 
     public var ledgerPath: String { dataDirectory + "/ledger" }
+
+    /// The gossip settings of a real node: attests with its key, checks signatures on all cores, keepalives on
+    /// (dead links found in seconds, clocks compared, SPEC.md §8.5). Start from these and change what you must.
+    public static func defaultGossip(identity: SigningKey) -> GossipSettings {
+        var g = GossipSettings()
+        g.attester = identity
+        g.parallel = .allCores
+        g.keepaliveIntervalMs = 1_000
+        g.deadAfterMs = 5_000
+        return g
+    }
 }

@@ -31,6 +31,8 @@ public final class NodeRuntime: @unchecked Sendable {
     var nextConnectionID = 1
     /// The key each registered session proved (for the per-key session count).
     var sessionKeys: [PeerID: PublicKey] = [:]
+    /// Whether the clock warning is in force (logged on each change).
+    var clockWarned = false
     /// The one thread that touches the ledger file after start-up; jobs run on it in submission order.
     let io = NIOThreadPool(numberOfThreads: 1)
     /// Completes when the last queued directive batch has run; the next batch waits for it (order is kept).
@@ -297,6 +299,14 @@ public final class NodeRuntime: @unchecked Sendable {
         }
         logFirstRefusal()
         for line in gossip.connections.drainLog(now: now) { logger.warning("\(line)") }
+        // A clock off from the peers' by more than max_skew: said loudly, once per change (SPEC.md §8.5).
+        let clock = gossip.clockRefusal(now: now)
+        if let why = clock, !clockWarned {
+            logger.error("\(why)", metadata: ["clock.offset_ms": "\(gossip.clockOffsetMs ?? 0)"])
+        } else if clock == nil, clockWarned {
+            logger.notice("this node's clock is within max_skew of its peers' again; it attests and issues tokens")
+        }
+        clockWarned = clock != nil
         execute(gossip.tick(now: now, random: &rng))
     }
 

@@ -166,6 +166,7 @@ struct GateCommand: ParsableCommand {
                     }
                 }
                 let now = SystemClock.nowMs()
+                if let reason = watch.lapsed(tier: tier, now: now) { stopReason = reason; continue }
                 if watch.reachable.isEmpty {
                     if !reportedAlone {
                         log("no node reachable; relying on the token until \(TimeText.format(current.expiresAt))")
@@ -269,6 +270,8 @@ struct WatchBook {
     var lost: [Endpoint: String] = [:]
     /// Halts already verified (logged once).
     var seenHalts: Set<Digest> = []
+    /// Nodes whose clock was seen off by more than max_skew (logged once).
+    var skewed: Set<Endpoint> = []
 
     /// Distinct members whose nodes answered (the key each link proved).
     var answeringMembers: Int { Set(states.values.map(\.key)).count }
@@ -282,6 +285,13 @@ struct WatchBook {
             return nil
         case .state(let e, let key, let s):
             if !reachable.contains(e) { log("watching node \(e) (key \(key.fingerprint))") }
+            let now = SystemClock.nowMs()
+            let skew = rosters.last?.policy.maxSkewMs ?? genesis.policy.maxSkewMs
+            let off = Int64(clamping: Int128(s.at) - Int128(now))
+            if off.magnitude > skew, !skewed.contains(e) {
+                skewed.insert(e)
+                log("node \(e)'s clock is \(off.magnitude / 1000) s \(off < 0 ? "behind" : "ahead of") gate's (more than max_skew): gate applies lapses at its own clock")
+            }
             reachable.insert(e)
             lost[e] = nil
             states[e] = (key, s)
@@ -299,6 +309,16 @@ struct WatchBook {
             if s.authorizedTier < tier { return "authorisation lost: node \(e) reports tier \(s.authorizedTier) (lapse or revocation)" }
             return nil
         }
+    }
+
+    /// Applied on every turn of gate's loop, at gate's own clock (SPEC.md §9.5): a lapse any node announced stops
+    /// the job when gate's clock reaches it, even if the node's clock is slow and it has not pushed the lapse yet.
+    func lapsed(tier: UInt32, now: UInt64) -> String? {
+        for (e, v) in states.sorted(by: { "\($0.key)" < "\($1.key)" }) {
+            guard v.state.authorizedTier >= tier, let at = v.state.lapsesAt, at <= now else { continue }
+            return "authorisation lapsed at \(TimeText.format(at)) (as node \(e) announced), by gate's clock"
+        }
+        return nil
     }
 }
 

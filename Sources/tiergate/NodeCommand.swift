@@ -70,9 +70,10 @@ struct NodeCommand: AsyncParsableCommand {
             throw CLIFailure.negative("\(member.name) is an observer: observers read through a node (status, token, check, gate) and do not run one")
         }
         var peers = peer.compactMap(Endpoint.init)
-        var settings = GossipSettings()
+        // A real node's defaults (keepalives, all cores), then the command's options. (Before, a fresh
+        // GossipSettings here silently turned keepalives and parallel verification off in every node process.)
+        var settings = NodeConfig.defaultGossip(identity: k)
         settings.nodeName = member.name
-        settings.attester = k
         if let a = antiEntropyInterval { settings.antiEntropyIntervalMs = DurationText.parse(a)! }
         if let c = config {
             do {

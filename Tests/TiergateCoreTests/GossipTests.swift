@@ -363,7 +363,7 @@ struct GossipTests {
         #expect(tier(at: t0 + 2 * hour, nodeClock: t0 + hour) == 1)
     }
 
-    /// Keepalives (SPEC.md §8.5): an idle link gets a DIGEST each second; a peer node heard nothing from for 5 s is
+    /// Keepalives (SPEC.md §8.5): an idle link gets a PING (carrying the clock) each second; a peer node heard nothing from for 5 s is
     /// declared dead and closed (the shell's dialer reconnects); a peer that keeps talking is never closed.
     @Test func idleLinksGetKeepalivesAndDeadOnesAreClosed() {
         let lab = Lab()
@@ -377,9 +377,9 @@ struct GossipTests {
             _ = a.connected(peer, outbound: true, now: t0)
             _ = a.received(.hello(version: 1, genesis: lab.genesis.hash, role: .node, name: "p\(peer)"), from: peer, now: t0)
         }
-        func digests(_ ds: [Directive]) -> [PeerID] { ds.compactMap { if case .send(let p, .digest) = $0 { return p } else { return nil } } }
+        func digests(_ ds: [Directive]) -> [PeerID] { ds.compactMap { if case .send(let p, .ping) = $0 { return p } else { return nil } } }
         func closed(_ ds: [Directive]) -> [PeerID] { ds.compactMap { if case .close(let p, _, false) = $0 { return p } else { return nil } } }
-        _ = a.tick(now: t0, random: &rng)  // the first tick's random anti-entropy DIGEST; the next is far off
+        #expect(Set(digests(a.tick(now: t0, random: &rng))) == [1, 2], "the first tick pings each link")
         #expect(digests(a.tick(now: t0 + 500, random: &rng)).isEmpty, "nothing before an interval passed")
         #expect(Set(digests(a.tick(now: t0 + 1_000, random: &rng))) == [1, 2], "each idle link gets one")
         #expect(digests(a.tick(now: t0 + 1_500, random: &rng)).isEmpty, "and not again within the interval")
@@ -400,6 +400,42 @@ struct GossipTests {
         _ = quiet.connected(1, outbound: true, now: t0)
         _ = quiet.received(.hello(version: 1, genesis: lab.genesis.hash, role: .node, name: "p"), from: 1, now: t0)
         #expect(closed(quiet.tick(now: t0 + hour, random: &rng)).isEmpty)
+    }
+
+    /// A node compares its clock with its peers' (the PINGs they send, SPEC.md §8.5): off by more than
+    /// `max_skew_ms` from its peers, it says so in STATUS and refuses to attest or issue tokens (fail closed); one
+    /// peer with a wrong clock does not make a correct node doubt itself.
+    @Test func aNodeWhoseClockIsOffRefusesToAttest() {
+        var lab = Lab()
+        var node = GossipNode(store: EntryStore(genesis: lab.genesis), settings: { var s = GossipSettings(); s.attester = lab.keys["alice"]; return s }())
+        for e in VerdictTests.authorised(&lab) { _ = node.inject(e) }
+        let now = t0 + hour
+        for peer in [1, 2] as [PeerID] {
+            _ = node.connected(peer, outbound: true, now: now)
+            _ = node.received(.hello(version: 1, genesis: lab.genesis.hash, role: .node, name: "p\(peer)"), from: peer, now: now)
+        }
+        func attests() -> String? {
+            for d in node.received(.attestRequest(request: 9, core: .zero, tier: 1, issuedAt: now), from: 1, now: now) {
+                if case .send(1, .attest(9, let reason, let a)) = d { return a == nil ? reason : "" }
+            }
+            return nil
+        }
+        #expect(node.clockOffsetMs == nil && attests() == "", "no peer clock heard yet: attests")
+        // One peer 3 minutes ahead, one in step: the node is not the odd one out.
+        _ = node.received(.ping(now + 3 * minute), from: 1, now: now)
+        _ = node.received(.ping(now + 20), from: 2, now: now)
+        #expect(node.clockOffsetMs == 20 && attests() == "")
+        // Both peers 3 minutes ahead: this node is 3 minutes slow (max_skew is 2 minutes).
+        _ = node.received(.ping(now + 3 * minute + 5), from: 2, now: now)
+        let refusal = attests()
+        #expect(refusal?.contains("180 s behind its peers'") == true, "\(refusal ?? "nil")")
+        _ = node.connected(3, outbound: false, now: now)
+        _ = node.received(.hello(version: 1, genesis: lab.genesis.hash, role: .client, name: "cli"), from: 3, now: now)
+        let token = node.received(.tokenRequest(request: 4, tier: 1), from: 3, now: now)
+        #expect(token.contains { if case .send(3, .token(4, let why, let t)) = $0 { return t.isEmpty && why.contains("clock") } else { return false } })
+        let status = node.received(.statusRequest(request: 5, StatusQuery()), from: 3, now: now)
+        guard case .send(3, .status(5, let s))? = status.first else { Issue.record("no status"); return }
+        #expect(s.node?.clockOffsetMs == 3 * 60_000 && s.node?.clockWarning.contains("does not attest") == true)
     }
 
     @Test func equivocationIsDetectedAcrossNodesAndEvidenceSpreads() {

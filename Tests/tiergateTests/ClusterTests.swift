@@ -11,17 +11,30 @@ final class NodeProcess {
     var port = 0
     let args: [String]
     let dir: String
+    /// Runs `tiergate` through this program (faketime, `ip netns exec`), with `prefix` before the binary's path.
+    let wrapper: (executable: String, prefix: [String])?
+    let environment: [String: String]?
+    /// The host the node listens on, as the tests reach it.
+    var host = "127.0.0.1"
 
-    init(in dir: String, args: [String]) throws {
+    init(in dir: String, args: [String], wrapper: (executable: String, prefix: [String])? = nil, environment: [String: String]? = nil) throws {
         self.dir = dir
         self.args = args
+        self.wrapper = wrapper
+        self.environment = environment
         stderrFile = dir + "/node-\(UUID().uuidString).log"
         try start()
     }
 
     private func start() throws {
-        process.executableURL = URL(fileURLWithPath: CLI.binary)
-        process.arguments = args
+        if let w = wrapper {
+            process.executableURL = URL(fileURLWithPath: w.executable)
+            process.arguments = w.prefix + [CLI.binary] + args
+        } else {
+            process.executableURL = URL(fileURLWithPath: CLI.binary)
+            process.arguments = args
+        }
+        if let env = environment { process.environment = ProcessInfo.processInfo.environment.merging(env) { _, b in b } }
         process.currentDirectoryURL = URL(fileURLWithPath: dir)
         process.standardOutput = stdout
         FileManager.default.createFile(atPath: stderrFile, contents: nil)
@@ -42,7 +55,7 @@ final class NodeProcess {
         port = p
     }
 
-    var address: String { "127.0.0.1:\(port)" }
+    var address: String { "\(host):\(port)" }
     var log: String { (try? String(contentsOfFile: stderrFile, encoding: .utf8)) ?? "" }
 
     func kill9() {
@@ -52,6 +65,13 @@ final class NodeProcess {
 
     func terminate() {
         guard process.isRunning else { return }
+        if wrapper != nil {
+            // faketime waits for its child and does not pass signals on: the node is its child.
+            let pid = process.processIdentifier
+            let children = ((try? String(contentsOfFile: "/proc/\(pid)/task/\(pid)/children", encoding: .utf8)) ?? "")
+                .split(separator: " ").compactMap { Int32($0) }
+            for c in children { kill(c, SIGTERM) }
+        }
         process.terminate()  // SIGTERM: graceful
         process.waitUntilExit()
     }

@@ -90,6 +90,11 @@ public struct GossipNode: Sendable {
         /// When this peer was last heard from (any frame), and last sent anything (keepalives, SPEC.md §8.5).
         var lastHeard: UInt64 = 0
         var lastSent: UInt64 = 0
+        /// The peer node's clock minus ours, from its last PING (SPEC.md §8.5); network delay is negligible next
+        /// to `max_skew_ms`.
+        var clockOffsetMs: Int64?
+        /// When this node last sent the peer node a PING (its clock goes along, whatever else the link carries).
+        var lastPing: UInt64 = 0
         var isNode: Bool {
             if case .ready(.node) = phase { return true }
             return false
@@ -300,8 +305,11 @@ public struct GossipNode: Sendable {
                 peers[id] = nil
                 continue
             }
-            if now > p.lastSent, now - p.lastSent >= settings.keepaliveIntervalMs {
-                out.append(.send(id, .digest(store.digest)))
+            // Every interval, however busy the link: the PING keeps an idle link alive and carries our clock, which
+            // the peer compares with its own (a busy link would otherwise never say what time it is).
+            if now >= p.lastPing.addingSaturating(settings.keepaliveIntervalMs) {
+                peers[id]?.lastPing = now
+                out.append(.send(id, .ping(now)))
             }
         }
         return out
@@ -472,6 +480,8 @@ public struct GossipNode: Sendable {
             node.watchers = UInt32(clamping: watchers.count)
             node.refused = connections.refusedTotal.sorted { $0.key < $1.key }.map { ($0.key.rawValue, $0.value) }
             node.peersHeard = peers.values.filter(\.isNode).compactMap { p in p.key.map { ($0, p.lastHeard) } }.sorted { $0.key < $1.key }
+            node.clockOffsetMs = clockOffsetMs
+            node.clockWarning = clockRefusal(now: now) ?? ""
             var status: NodeStatus
             if let id = q.proposal {
                 let total = v.proposals.count
@@ -515,11 +525,34 @@ public struct GossipNode: Sendable {
             let state = WatchState(verdict: verdict(now: now), store: store)
             watchers[peer] = Watcher(request: request, seq: 1, last: state)
             return [.send(peer, .watch(request: request, seq: 1, state))]
-        case .ping:
+        case .ping(let theirClock):
+            if role == .node {
+                peers[peer]?.clockOffsetMs = Int64(clamping: Int128(theirClock) - Int128(now))
+            }
             return []
         case .ack, .status, .head, .export, .token, .watch:
             return misbehaving(peer, "unexpected \(message.name)")
         }
+    }
+
+    // MARK: Clock (SPEC.md §8.5)
+
+    /// How far this node's clock is from its peer nodes' (their clock minus ours, ms): the offset of smallest
+    /// magnitude among the lower half, so one peer with a wrong clock does not make a correct node doubt itself,
+    /// while a node whose clock is wrong sees every peer off. Nil with no peer node heard yet.
+    public var clockOffsetMs: Int64? {
+        let offsets = peers.values.filter(\.isNode).compactMap(\.clockOffsetMs).sorted { $0.magnitude < $1.magnitude }
+        return offsets.isEmpty ? nil : offsets[(offsets.count - 1) / 2]
+    }
+
+    /// Why this node must not vouch for freshness now: its clock is more than `max_skew_ms` from its peers'. A node
+    /// that cannot tell the time cannot say "no halt as of now" (SPEC.md §9.2); nil when it can.
+    public mutating func clockRefusal(now: UInt64) -> String? {
+        guard let off = clockOffsetMs else { return nil }
+        let skew = rosterInForce(now: now).policy.maxSkewMs
+        guard off.magnitude > skew else { return nil }
+        return "this node's clock is \(off.magnitude / 1000) s \(off > 0 ? "behind" : "ahead of") its peers' (more than the \(skew / 1000) s max_skew): "
+            + "it does not attest or issue tokens until its clock is fixed (NTP)"
     }
 
     // MARK: Watch (SPEC.md §8.7)
@@ -551,6 +584,7 @@ public struct GossipNode: Sendable {
     private mutating func issueToken(request: UInt64, tier: UInt32, for peer: PeerID, now: UInt64) -> [Directive] {
         let v = verdict(now: now)
         func refuse(_ why: String) -> [Directive] { [.send(peer, .token(request: request, reason: why, token: []))] }
+        if let why = clockRefusal(now: now) { return refuse(why) }
         if v.halted {
             return refuse("halted by \(v.activeHalts.map { "\($0.member) (\($0.reason))" }.joined(separator: ", ")); no token while a halt is in force")
         }
@@ -583,6 +617,7 @@ public struct GossipNode: Sendable {
     private mutating func attest(request: UInt64, core: Digest, tier: UInt32, issuedAt: UInt64, to peer: PeerID, now: UInt64) -> [Directive] {
         let v = verdict(now: now)
         func refuse(_ why: String) -> [Directive] { [.send(peer, .attest(request: request, reason: why, attestation: nil))] }
+        if let why = clockRefusal(now: now) { return refuse(why) }
         guard let key = settings.attester, v.roster.member(withKey: key.publicKey) != nil else { return refuse("no member key") }
         if v.halted { return refuse("halted") }
         guard v.authorizedTier >= tier else { return refuse("tier \(tier) is not authorised here (tier \(v.authorizedTier))") }

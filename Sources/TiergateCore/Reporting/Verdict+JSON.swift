@@ -93,6 +93,9 @@ extension NodeStatus {
         out.append("roster version \(v.rosterVersion) (\(v.rosterHash.short)…), \(v.roster.members.count) members; \(v.entryCount) entries")
         if let n = node {
             out.append("node \(n.name): \(n.peerNodes) peer node(s) connected, digest \(n.digest.short)…, \(n.detachedHalts) detached halt(s), \(n.buffered) buffered")
+            if !n.clockWarning.isEmpty { out.append("WARNING: \(n.clockWarning)") }
+            out.append("connections: \(n.sessions) session(s), \(n.watchers) watching, \(n.pendingHandshakes) handshake(s) in progress"
+                + (n.refused.isEmpty ? "" : "; refused since start: " + n.refused.map { "\($0.count) \($0.reason)" }.joined(separator: ", ")))
         }
         if let p = v.pendingRoster {
             out.append("roster version \(p.version) passed and takes effect at \(TimeText.format(p.activatesAt))")
@@ -147,6 +150,8 @@ extension NodeStatus {
                 ("pending_handshakes", .uint(UInt64(n.pendingHandshakes))), ("sessions", .uint(UInt64(n.sessions))),
                 ("watchers", .uint(UInt64(n.watchers))),
                 ("refused", .object(n.refused.map { ($0.reason, .uint($0.count)) })),
+                ("clock_offset_ms", n.clockOffsetMs.map { .int(Int($0)) } ?? .null),
+                ("clock_warning", n.clockWarning.isEmpty ? .null : .string(n.clockWarning)),
                 ("peers_heard", .array(n.peersHeard.map { p in
                     .object([("key", .string(p.key.hex)), ("last_heard", .string(TimeText.format(p.lastHeard)))])
                 })),

@@ -19,6 +19,10 @@ public struct NodeStatus: Sendable {
         public var refused: [(reason: String, count: UInt64)] = []
         /// Each connected peer node: the key its link proved and when it was last heard from (ms since the epoch).
         public var peersHeard: [(key: PublicKey, lastHeard: UInt64)] = []
+        /// The peers' clocks minus this node's (ms), as `GossipNode.clockOffsetMs`; nil before any peer was heard.
+        public var clockOffsetMs: Int64?
+        /// Non-empty when the offset exceeds `max_skew_ms`: the node then refuses to attest (SPEC.md §8.5).
+        public var clockWarning = ""
 
         public static let maxRefusalReasons = 16
         public static let maxPeersHeard = 256
@@ -55,6 +59,8 @@ public struct NodeStatus: Sendable {
                 w.raw(p.key.bytes)
                 w.u64(p.lastHeard)
             }
+            NodeStatus.optU64(&w, clockOffsetMs.map { UInt64(bitPattern: $0) })
+            w.string(clockWarning)
         }
 
         static func decode(_ r: inout ByteReader) throws(DecodeError) -> NodeInfo {
@@ -71,6 +77,8 @@ public struct NodeStatus: Sendable {
             n.peersHeard = try r.list("node.peers_heard", max: Self.maxPeersHeard) { (r: inout ByteReader) throws(DecodeError) in
                 (try r.publicKey("node.peers_heard.key"), try r.u64("node.peers_heard.last_heard"))
             }
+            n.clockOffsetMs = try NodeStatus.optU64(&r, "node.clock_offset_ms").map { Int64(bitPattern: $0) }
+            n.clockWarning = try r.text("node.clock_warning", max: 1024)
             return n
         }
 
