@@ -33,6 +33,7 @@ public final class NodeRuntime: @unchecked Sendable {
     var sessionKeys: [PeerID: PublicKey] = [:]
     /// Whether the clock warning is in force (logged on each change).
     var clockWarned = false
+    var nextStorageCheck: UInt64 = 0
     /// The one thread that touches the ledger file after start-up; jobs run on it in submission order.
     let io = NIOThreadPool(numberOfThreads: 1)
     /// Completes when the last queued directive batch has run; the next batch waits for it (order is kept).
@@ -307,6 +308,7 @@ public final class NodeRuntime: @unchecked Sendable {
             logger.notice("this node's clock is within max_skew of its peers' again; it attests and issues tokens")
         }
         clockWarned = clock != nil
+        checkStorage(now: now)
         execute(gossip.tick(now: now, random: &rng))
     }
 
@@ -343,11 +345,71 @@ public final class NodeRuntime: @unchecked Sendable {
         }.flatMap {
             self.persisted(entries, halts)
             return self.runQueued(directives[(i + 1)...])
-        }.flatMapErrorThrowing { error in
-            // Never acknowledge or push what is not durable: the node stops, and a restart reloads the ledger.
-            self.persistFailed = true
-            self.logger.critical("cannot persist to the ledger; stopping", metadata: ["error": "\(error)"])
-            self.finish(.persistFailed("\(self.config.ledgerPath): \(error)"))
+        }.flatMapError { error in
+            // Never acknowledge or push what is not durable. A full disk is a refusal, not a stop (SPEC.md §8.3):
+            // the append left the file as it was, the rest of this batch is answered "disk full", and the store is
+            // reloaded from the file. Any other write error stops the node; a restart reloads the ledger.
+            let full: Bool
+            if case LedgerWriteError.full = error { full = true } else { full = self.gossip.storageRefusal != nil }
+            guard full else {
+                self.persistFailed = true
+                self.logger.critical("cannot persist to the ledger; stopping", metadata: ["error": "\(error)"])
+                self.finish(.persistFailed("\(self.config.ledgerPath): \(error)"))
+                return self.loop.makeSucceededVoidFuture()
+            }
+            self.storageFull("\(error)")
+            self.refuseRest(directives[(i + 1)...])
+            return self.loop.makeSucceededVoidFuture()
+        }
+    }
+
+    /// The ledger's disk is full: refuse new entries (status, watches and gossip of what is held go on), reload the
+    /// store from the file (which holds exactly what is durable), and look for space again every second.
+    private func storageFull(_ error: String) {
+        let first = gossip.storageRefusal == nil
+        gossip.storageRefusal = "disk full at \(config.dataDirectory): new entries are refused until space is freed"
+        guard first else { return }
+        logger.error("disk full: refusing new entries until space is freed; status, watches and gossip go on",
+                     metadata: ["ledger.path": "\(config.ledgerPath)", "error": "\(error)"])
+        let path = config.ledgerPath, genesis = config.genesis
+        ioTail = ioTail.flatMap {
+            self.io.runIfActive(eventLoop: self.loop) { UncheckedSendable(try EntryStore.load(path: path, genesis: genesis)) }
+                .map { self.gossip.replaceStore($0.value) }
+                .recover { error in
+                    self.persistFailed = true
+                    self.logger.critical("cannot reload the ledger after a full disk; stopping", metadata: ["error": "\(error)"])
+                    self.finish(.persistFailed("\(path): \(error)"))
+                }
+        }
+    }
+
+    /// What followed a refused append in its batch: storage ACKs become "disk full" refusals; pushes and watch
+    /// updates of what was not stored are dropped; nothing else is appended.
+    private func refuseRest(_ directives: ArraySlice<Directive>) {
+        let reason = gossip.storageRefusal ?? "disk full"
+        var kept: [Directive] = []
+        for d in directives {
+            switch d {
+            case .persist: continue
+            case .send(let id, .ack(let r, .stored, _)):
+                kept.append(.send(id, .ack(request: r, status: .rejected, reason: "\(reason); deliver it to another node (a halt: to two members' nodes)")))
+            case .send(_, .entries), .send(_, .evidence), .send(_, .watch): continue
+            default: kept.append(d)
+            }
+        }
+        run(kept[...])
+    }
+
+    /// While the disk is full: once there is room again, accept entries again (anti-entropy brings what was missed).
+    private func checkStorage(now: UInt64) {
+        guard gossip.storageRefusal != nil, now >= nextStorageCheck else { return }
+        nextStorageCheck = now + 1_000
+        var st = statvfs()
+        guard statvfs(config.dataDirectory, &st) == 0 else { return }
+        let free = UInt64(st.f_bavail) * UInt64(st.f_frsize)
+        if free >= 256 * 1024 {
+            gossip.storageRefusal = nil
+            logger.notice("disk space is available again (\(free / 1024) KiB free); accepting entries", metadata: ["ledger.path": "\(config.ledgerPath)"])
         }
     }
 

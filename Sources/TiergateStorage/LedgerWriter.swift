@@ -10,6 +10,8 @@ public enum LedgerWriteError: Error, Equatable, Sendable, CustomStringConvertibl
     case wrongGenesis(file: Digest, expected: Digest)
     case chain(String)
     case io(String)
+    /// The filesystem is full (ENOSPC, EDQUOT): nothing of the append remains in the file, which is as it was.
+    case full(String)
 
     public var description: String {
         switch self {
@@ -18,6 +20,7 @@ public enum LedgerWriteError: Error, Equatable, Sendable, CustomStringConvertibl
             return "this ledger belongs to genesis roster \(f.short)…, not \(x.short)…; use the ledger of this lab"
         case .chain(let r): return "refusing to append: \(r)"
         case .io(let r): return "I/O error: \(r)"
+        case .full(let r): return "disk full: \(r)"
         }
     }
 }
@@ -144,10 +147,20 @@ public final class LedgerWriter {
         frameCount += 1
     }
 
+    /// Appends `bytes` and fsyncs; when that fails, cuts the file back to where it was, so a failed append
+    /// leaves no partial frame behind (a full disk is then only a refusal, SPEC.md §6.3).
     private func write(_ bytes: [UInt8]) throws(LedgerWriteError) {
-        guard lseek(fd, 0, SEEK_END) >= 0 else { throw .io(String(cString: strerror(errno))) }
-        try LedgerWriter.writeAll(fd, bytes)
-        try LedgerWriter.sync(fd)
+        let start = lseek(fd, 0, SEEK_END)
+        guard start >= 0 else { throw .io(String(cString: strerror(errno))) }
+        do throws(LedgerWriteError) {
+            try LedgerWriter.writeAll(fd, bytes)
+            try LedgerWriter.sync(fd)
+        } catch {
+            guard ftruncate(fd, start) == 0, fsync(fd) == 0 else {
+                throw .io("\(error), and the partial append could not be cut back: \(String(cString: strerror(errno)))")
+            }
+            throw error
+        }
     }
 
     static func writeAll(_ fd: Int32, _ bytes: [UInt8]) throws(LedgerWriteError) {
@@ -156,6 +169,7 @@ public final class LedgerWriter {
             let n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + done, bytes.count - done) }
             if n < 0 {
                 if errno == EINTR { continue }
+                if errno == ENOSPC || errno == EDQUOT { throw .full(String(cString: strerror(errno))) }
                 throw .io(String(cString: strerror(errno)))
             }
             done += n
@@ -163,7 +177,10 @@ public final class LedgerWriter {
     }
 
     static func sync(_ fd: Int32) throws(LedgerWriteError) {
-        guard fsync(fd) == 0 else { throw .io("fsync failed: \(String(cString: strerror(errno)))") }
+        guard fsync(fd) == 0 else {
+            if errno == ENOSPC || errno == EDQUOT { throw .full("fsync: \(String(cString: strerror(errno)))") }
+            throw .io("fsync failed: \(String(cString: strerror(errno)))")
+        }
     }
 
     /// fsyncs the directory holding `path` so that a newly created file's name is durable too.

@@ -142,6 +142,10 @@ public struct GossipNode: Sendable {
         var last: WatchState
     }
     var watchers: [PeerID: Watcher] = [:]
+    /// Set by the shell while the ledger cannot be written (a full disk, SPEC.md §8.3): new entries are refused
+    /// with this reason and no ACK of storage; status, watches, tokens and gossip of what is held go on.
+    public var storageRefusal: String?
+
     /// Inbound connection slots, per-address fairness and per-key session caps (SPEC.md §12.4); the shell asks it
     /// about every connection, and STATUS reports its counters.
     public var connections = AdmissionControl()
@@ -199,6 +203,14 @@ public struct GossipNode: Sendable {
         let r = verdict(now: now).roster
         rosterCache = (epoch, second, r)
         return r
+    }
+
+    /// Replaces the entry store with one reloaded from the ledger (after appends failed, the file is the truth);
+    /// connections, watchers and counters stay.
+    public mutating func replaceStore(_ s: EntryStore) {
+        store = s
+        verdictCache = nil
+        rosterCache = nil
     }
 
     public mutating func disconnected(_ peer: PeerID) {
@@ -347,6 +359,7 @@ public struct GossipNode: Sendable {
             return [.close(peer, reason: "peer reported an error", misbehaved: false)]
         case .entries(let list):
             guard role == .node else { return misbehaving(peer, "clients may not send \(message.name)") }
+            if storageRefusal != nil { return [] }  // cannot store: anti-entropy brings them again once we can
             var appended: [SignedEntry] = []
             let checked = GossipNode.decodeAndVerify(list, lab: store.genesis.lab, genesis: store.genesisHash, parallel: settings.parallel)
             for result in checked {
@@ -375,6 +388,7 @@ public struct GossipNode: Sendable {
             return flushBatch(appended, except: peer)
         case .evidence(let a, let b):
             guard role == .node else { return misbehaving(peer, "clients may not send \(message.name)") }
+            if storageRefusal != nil { return [] }
             let ev: EquivocationEvidence
             do { ev = EquivocationEvidence(first: try SignedEntry(decoding: a), second: try SignedEntry(decoding: b)) } catch {
                 return misbehaving(peer, "evidence: \(error)")
@@ -438,6 +452,12 @@ public struct GossipNode: Sendable {
                 return [.send(peer, .ack(request: request, status: .rejected, reason: error.description))]
             }
             if settings.hideEntry?(e) == true { return [.send(peer, .ack(request: request, status: .stored, reason: ""))] }  // the lie
+            if let full = storageRefusal {
+                if store.haltEntries[e.id] != nil || store.feeds[e.entry.author]?.contains(where: { $0.id == e.id }) == true {
+                    return [.send(peer, .ack(request: request, status: .alreadyStored, reason: ""))]
+                }
+                return [.send(peer, .ack(request: request, status: .rejected, reason: "\(full); deliver it to another node (a halt: to two members' nodes)"))]
+            }
             if rosterInForce(now: now).member(withKey: e.entry.author)?.isObserver == true {
                 return [.send(peer, .ack(request: request, status: .rejected,
                     reason: "author \(e.entry.author.fingerprint) is an observer; observers never propose, vote or halt"))]
@@ -481,6 +501,7 @@ public struct GossipNode: Sendable {
             node.refused = connections.refusedTotal.sorted { $0.key < $1.key }.map { ($0.key.rawValue, $0.value) }
             node.peersHeard = peers.values.filter(\.isNode).compactMap { p in p.key.map { ($0, p.lastHeard) } }.sorted { $0.key < $1.key }
             node.clockOffsetMs = clockOffsetMs
+            node.storageWarning = storageRefusal ?? ""
             node.clockWarning = clockRefusal(now: now) ?? ""
             var status: NodeStatus
             if let id = q.proposal {

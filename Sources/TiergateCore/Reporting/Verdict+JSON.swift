@@ -94,6 +94,7 @@ extension NodeStatus {
         if let n = node {
             out.append("node \(n.name): \(n.peerNodes) peer node(s) connected, digest \(n.digest.short)…, \(n.detachedHalts) detached halt(s), \(n.buffered) buffered")
             if !n.clockWarning.isEmpty { out.append("WARNING: \(n.clockWarning)") }
+            if !n.storageWarning.isEmpty { out.append("WARNING: \(n.storageWarning)") }
             out.append("connections: \(n.sessions) session(s), \(n.watchers) watching, \(n.pendingHandshakes) handshake(s) in progress"
                 + (n.refused.isEmpty ? "" : "; refused since start: " + n.refused.map { "\($0.count) \($0.reason)" }.joined(separator: ", ")))
         }
@@ -152,6 +153,7 @@ extension NodeStatus {
                 ("refused", .object(n.refused.map { ($0.reason, .uint($0.count)) })),
                 ("clock_offset_ms", n.clockOffsetMs.map { .int(Int($0)) } ?? .null),
                 ("clock_warning", n.clockWarning.isEmpty ? .null : .string(n.clockWarning)),
+                ("storage_warning", n.storageWarning.isEmpty ? .null : .string(n.storageWarning)),
                 ("peers_heard", .array(n.peersHeard.map { p in
                     .object([("key", .string(p.key.hex)), ("last_heard", .string(TimeText.format(p.lastHeard)))])
                 })),

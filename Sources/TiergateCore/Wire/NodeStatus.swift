@@ -23,6 +23,8 @@ public struct NodeStatus: Sendable {
         public var clockOffsetMs: Int64?
         /// Non-empty when the offset exceeds `max_skew_ms`: the node then refuses to attest (SPEC.md §8.5).
         public var clockWarning = ""
+        /// Non-empty while the ledger cannot be written (a full disk): new entries are refused (SPEC.md §8.3).
+        public var storageWarning = ""
 
         public static let maxRefusalReasons = 16
         public static let maxPeersHeard = 256
@@ -61,6 +63,7 @@ public struct NodeStatus: Sendable {
             }
             NodeStatus.optU64(&w, clockOffsetMs.map { UInt64(bitPattern: $0) })
             w.string(clockWarning)
+            w.string(storageWarning)
         }
 
         static func decode(_ r: inout ByteReader) throws(DecodeError) -> NodeInfo {
@@ -79,6 +82,7 @@ public struct NodeStatus: Sendable {
             }
             n.clockOffsetMs = try NodeStatus.optU64(&r, "node.clock_offset_ms").map { Int64(bitPattern: $0) }
             n.clockWarning = try r.text("node.clock_warning", max: 1024)
+            n.storageWarning = try r.text("node.storage_warning", max: 1024)
             return n
         }
 
