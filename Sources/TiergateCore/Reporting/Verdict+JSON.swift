@@ -95,6 +95,8 @@ extension NodeStatus {
             out.append("node \(n.name): \(n.peerNodes) peer node(s) connected, digest \(n.digest.short)…, \(n.detachedHalts) detached halt(s), \(n.buffered) buffered")
             if !n.clockWarning.isEmpty { out.append("WARNING: \(n.clockWarning)") }
             if !n.storageWarning.isEmpty { out.append("WARNING: \(n.storageWarning)") }
+            for p in n.peersHeard { out.append("  peer node \(p.key.fingerprint): last heard \(TimeText.format(p.lastHeard))") }
+            if let off = n.clockOffsetMs { out.append("  peers' clocks: \(off >= 0 ? "+" : "-")\(off.magnitude) ms from this node's") }
             out.append("connections: \(n.sessions) session(s), \(n.watchers) watching, \(n.pendingHandshakes) handshake(s) in progress"
                 + (n.refused.isEmpty ? "" : "; refused since start: " + n.refused.map { "\($0.count) \($0.reason)" }.joined(separator: ", ")))
         }
