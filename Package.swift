@@ -115,7 +115,7 @@ let package = Package(
         ),
         .testTarget(
             name: "tiergateTests",
-            dependencies: ["TiergateCore", "TiergateStorage", "TiergateNode", "TiergateTestKit"]
+            dependencies: ["TiergateCore", "TiergateStorage", "TiergateNode", "TiergateCLIKit", "TiergateTestKit"]
         ),
     ]
 )

@@ -64,6 +64,39 @@ enum OnlineCheck {
         try view(try Remote.connect(address, roster: roster, identity: identity), address: address)
     }
 
+    /// Asks every node in `addresses`: any halt or authorised tier below `tier` denies (exit 1); fewer answers than
+    /// `need` from distinct members' nodes (by the keys their links proved) cannot evaluate (exit 2), so a single node
+    /// that hides a halt cannot make a check pass on its own word (SPEC.md §9.3). Returns each node's answer.
+    static func confirm(_ addresses: [String], roster: Roster, identity: SigningKey, tier: UInt32, need: Int) throws -> [JSONValue] {
+        var online: [JSONValue] = []
+        var members = Set<PublicKey>()
+        var unreachable: [String] = []
+        for n in addresses {
+            let v: NodeView
+            let key: PublicKey?
+            do {
+                let client = try Remote.connect(n, roster: roster, identity: identity)
+                defer { client.close() }
+                v = try view(client, address: n)
+                key = client.nodeKey
+            } catch let f as CLIFailure where f.code == 2 {
+                unreachable.append(f.message)
+                online.append(.object([("node", .string(n)), ("error", .string(f.message))]))
+                continue
+            }
+            online.append(.object([("node", .string(n)), ("halted", .bool(v.halted)), ("authorized_tier", .uint(UInt64(v.tier)))]))
+            if v.halted { throw CLIFailure.negative("DENY tier \(tier): node \(n) reports \(v.reason)") }
+            if v.tier < tier { throw CLIFailure.negative("DENY tier \(tier): node \(n) reports authorised tier \(v.tier) (lapsed or revoked)") }
+            if let key { members.insert(key) }
+        }
+        guard members.count >= need else {
+            throw CLIFailure.cannotEvaluate(
+                "cannot evaluate: \(members.count) member node(s) answered, \(need) needed (the policy's freshness rule, or --min-answers)"
+                    + (unreachable.isEmpty ? "; give --node for the nodes of \(need) members" : "; \(unreachable.joined(separator: "; "))"))
+        }
+        return online
+    }
+
     /// The node's view over an open connection.
     static func view(_ client: NodeClient, address: String) throws -> NodeView {
         let s: NodeStatus
@@ -120,35 +153,8 @@ struct CheckCommand: ParsableCommand {
             }
             var online: [JSONValue] = []
             if !node.isEmpty {
-                // Answers from as many members' nodes as the freshness rule names (SPEC.md §9.3): one node cannot
-                // hide a halt from this check. Any answering node's halt or lower tier denies.
-                let identity = try link.load()
                 let need = minAnswers ?? Int(result.roster.policy.freshness.minAttesters)
-                var members = Set<PublicKey>()
-                var unreachable: [String] = []
-                for n in node {
-                    let v: OnlineCheck.NodeView
-                    let key: PublicKey?
-                    do {
-                        let client = try Remote.connect(n, roster: doc.roster, identity: identity)
-                        defer { client.close() }
-                        v = try OnlineCheck.view(client, address: n)
-                        key = client.nodeKey
-                    } catch let f as CLIFailure where f.code == 2 {
-                        unreachable.append(f.message)
-                        online.append(.object([("node", .string(n)), ("error", .string(f.message))]))
-                        continue
-                    }
-                    online.append(.object([("node", .string(n)), ("halted", .bool(v.halted)), ("authorized_tier", .uint(UInt64(v.tier)))]))
-                    if v.halted { throw CLIFailure.negative("DENY tier \(tier): node \(n) reports \(v.reason)") }
-                    if v.tier < tier { throw CLIFailure.negative("DENY tier \(tier): node \(n) reports authorised tier \(v.tier) (lapsed or revoked)") }
-                    if let key { members.insert(key) }
-                }
-                guard members.count >= need else {
-                    throw CLIFailure.cannotEvaluate(
-                        "cannot evaluate: \(members.count) member node(s) answered, \(need) needed (the policy's freshness rule, or --min-answers)"
-                            + (unreachable.isEmpty ? "; give --node for the nodes of \(need) members" : "; \(unreachable.joined(separator: "; "))"))
-                }
+                online = try OnlineCheck.confirm(node, roster: doc.roster, identity: try link.load(), tier: tier, need: need)
             }
             result.attesters.sort()
             if json {

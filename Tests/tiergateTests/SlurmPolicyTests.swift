@@ -1,0 +1,70 @@
+import Testing
+import TiergateCore
+import TiergateCLIKit
+import TiergateTestKit
+
+/// The Slurm integration's pure parts: the configuration file, the tier a job declares, and the enforcer's plan.
+struct SlurmPolicyTests {
+    static let config: SlurmConfig = try! SlurmConfig(json: try! JSONValue.parse(Array("""
+        { "roster": "/etc/tiergate/roster.json", "key": "/etc/tiergate/cluster.key",
+          "nodes": ["10.0.0.1:7400", "10.0.0.2:7400"], "protected_partitions": ["gpu"] }
+        """.utf8)))
+
+    @Test func theTierIsReadFromOneExactPlace() {
+        #expect(SlurmPolicy.declaredTier(comment: "tier=3") == .success(3))
+        #expect(SlurmPolicy.declaredTier(comment: "run 7, tier=2 nightly") == .success(2))
+        #expect(SlurmPolicy.declaredTier(comment: "") == .success(nil))
+        #expect(SlurmPolicy.declaredTier(comment: "frontier=5") == .success(nil), "not a tier declaration")
+        for bad in ["tier=", "tier=x", "tier=-1", "tier=1.5", "tier=99999999999", "tier=1 tier=2", "tier=３"] {
+            guard case .failure = SlurmPolicy.declaredTier(comment: bad) else { Issue.record("'\(bad)' was read as a tier"); continue }
+        }
+    }
+
+    @Test func undeclaredJobsOnProtectedPartitionsCountAsTheHighestTier() {
+        let roster = Lab().genesis
+        func tier(_ comment: String, _ partition: String) -> UInt32? {
+            try? SlurmPolicy.tier(of: SlurmJob(id: "1", comment: comment, partition: partition, state: "PENDING", reason: "", adminComment: ""),
+                                  config: Self.config, roster: roster).get()
+        }
+        #expect(tier("", "gpu") == roster.maxTier)
+        #expect(tier("", "main") == roster.baseTier)
+        #expect(tier("tier=1", "gpu") == 1)
+    }
+
+    @Test func thePlanStopsWhatIsAboveTheAllowedTierAndReleasesOnlyWhatItStopped() {
+        let roster = Lab().genesis
+        func job(_ id: String, _ comment: String, _ state: String, reason: String = "", admin: String = "") -> SlurmJob {
+            SlurmJob(id: id, comment: comment, partition: "main", state: state, reason: reason, adminComment: admin)
+        }
+        let jobs = [
+            job("1", "tier=2", "RUNNING"), job("2", "tier=1", "RUNNING"), job("3", "tier=2", "PENDING", reason: "Resources"),
+            job("4", "tier=2", "PENDING", reason: "JobHeldAdmin"), job("5", "tier=x", "RUNNING"), job("6", "", "RUNNING"),
+        ]
+        #expect(SlurmPolicy.plan(jobs: jobs, allowed: 1, config: Self.config, roster: roster) == [.suspend("1"), .hold("3"), .suspend("5")])
+        var cancel = Self.config
+        cancel.action = .cancel
+        #expect(SlurmPolicy.plan(jobs: jobs, allowed: 1, config: cancel, roster: roster).first == .cancel("1"))
+        // After a resume: resume and release what tiergate stopped (its marker), never an administrator's hold.
+        let later = [
+            job("1", "tier=2", "SUSPENDED", admin: "tiergate: suspended: …"), job("7", "tier=2", "SUSPENDED", admin: "maintenance"),
+            job("3", "tier=2", "PENDING", reason: "JobHeldAdmin", admin: "tiergate: held: …"), job("4", "tier=2", "PENDING", reason: "JobHeldAdmin"),
+        ]
+        #expect(SlurmPolicy.plan(jobs: later, allowed: 2, config: Self.config, roster: roster) == [.resume("1"), .release("3")])
+    }
+
+    @Test func theConfigurationIsStrict() {
+        #expect(Self.config.action == .suspend && Self.config.scontrol == "/usr/bin/scontrol")
+        for bad in [#"{ "roster": "r", "key": "k", "nodes": [] }"#, #"{ "roster": "r", "key": "k", "nodes": ["a:1"], "action": "pause" }"#,
+                    #"{ "roster": "r", "key": "k", "nodes": ["a:1"], "drain": true }"#] {
+            #expect(throws: JSONError.self) { try SlurmConfig(json: try JSONValue.parse(Array(bad.utf8))) }
+        }
+    }
+
+    @Test func squeueJSONIsRead() throws {
+        let jobs = try SlurmJob.parse(squeueJSON: Array(#"""
+            { "meta": {}, "errors": [], "jobs": [ { "job_id": 12, "comment": "tier=1", "partition": "gpu", "job_state": "RUNNING",
+              "state_reason": "None", "admin_comment": "", "other": [1, 2] } ] }
+            """#.utf8))
+        #expect(jobs == [SlurmJob(id: "12", comment: "tier=1", partition: "gpu", state: "RUNNING", reason: "None", adminComment: "")])
+    }
+}
