@@ -6,15 +6,25 @@ import TiergateCore
 /// missing, started here and stopped afterwards), with `tiergate slurm prolog` as PrologSlurmctld and `tiergate slurm
 /// enforce` watching two of three real node processes. Under CI=true a machine where Slurm cannot run fails loudly.
 @Suite(.serialized) struct SlurmTests {
-    static func sh(_ exe: String, _ args: [String], env: [String: String] = [:]) -> (code: Int32, out: String) {
+    /// Runs a command and returns its exit code and output. With `daemon`, the output goes to that file instead:
+    /// a daemon keeps the output descriptors it inherited, and reading a pipe to its end would then never return.
+    static func sh(_ exe: String, _ args: [String], env: [String: String] = [:], daemon log: String? = nil) -> (code: Int32, out: String) {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: exe)
         p.arguments = args
         p.environment = ProcessInfo.processInfo.environment.merging(env) { _, b in b }
+        p.standardInput = FileHandle.nullDevice
+        if let log {
+            FileManager.default.createFile(atPath: log, contents: nil)
+            p.standardOutput = FileHandle(forWritingAtPath: log)
+            p.standardError = FileHandle(forWritingAtPath: log)
+            guard (try? p.run()) != nil else { return (-1, "cannot run \(exe)") }
+            p.waitUntilExit()
+            return (p.terminationStatus, (try? String(contentsOfFile: log, encoding: .utf8)) ?? "")
+        }
         let pipe = Pipe()
         p.standardOutput = pipe
         p.standardError = pipe
-        p.standardInput = FileHandle.nullDevice
         guard (try? p.run()) != nil else { return (-1, "cannot run \(exe)") }
         let data = pipe.fileHandleForReading.readDataToEndOfFile()
         p.waitUntilExit()
@@ -39,6 +49,16 @@ import TiergateCore
         return 29_999
     }
 
+    /// SIGKILL to every process (but this one) whose environment holds `marker`.
+    static func killAll(environmentContaining marker: String) {
+        let me = getpid()
+        let needle = Array(marker.utf8)
+        for entry in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] {
+            guard let pid = Int32(entry), pid != me, let env = FileManager.default.contents(atPath: "/proc/\(pid)/environ") else { continue }
+            if [UInt8](env).split(separator: 0).contains(where: { Array($0) == needle }) { kill(pid, SIGKILL) }
+        }
+    }
+
     /// Slurm's binaries, installed from Debian when missing; nil (with the reason) when that is impossible here.
     static func ensureSlurm() -> String? {
         let need = ["/usr/sbin/slurmctld", "/usr/sbin/slurmd", "/usr/sbin/munged", "/usr/bin/sbatch"]
@@ -59,16 +79,29 @@ import TiergateCore
         try w.lab()
         let dir = w.path + "/slurm"
         for d in ["state", "spool", "log"] { try FileManager.default.createDirectory(atPath: dir + "/" + d, withIntermediateDirectories: true) }
-        // munged: use the running one, or start it (and stop it afterwards).
-        var startedMunge = false
+        // munged: use the running one, or run one in the foreground as this test's child (a daemonized munged would
+        // keep the test runner's output pipe open after the test), stopped afterwards.
+        var munged: Process?
         if Self.sh("/usr/bin/pgrep", ["-x", "munged"]).code != 0 {
             _ = Self.sh("/bin/mkdir", ["-p", "/run/munge"])
             _ = Self.sh("/bin/chown", ["munge:munge", "/run/munge"])
-            let m = Self.sh("/bin/su", ["-s", "/bin/sh", "munge", "-c", "/usr/sbin/munged"])
-            #expect(m.code == 0, "munged: \(m.out)")
-            startedMunge = true
+            let m = Process()
+            m.executableURL = URL(fileURLWithPath: "/bin/su")
+            m.arguments = ["-s", "/bin/sh", "munge", "-c", "exec /usr/sbin/munged -F"]
+            FileManager.default.createFile(atPath: w.file("munged.log"), contents: nil)
+            m.standardOutput = FileHandle(forWritingAtPath: w.file("munged.log"))
+            m.standardError = FileHandle(forWritingAtPath: w.file("munged.log"))
+            m.standardInput = FileHandle.nullDevice
+            try m.run()
+            munged = m
+            #expect(ClusterTests().eventually(10) { FileManager.default.fileExists(atPath: "/run/munge/munge.socket.2") }, "munged started")
         }
-        defer { if startedMunge { _ = Self.sh("/usr/bin/pkill", ["-x", "munged"]) } }
+        defer {
+            if let m = munged, m.isRunning {
+                m.terminate()  // su passes it on to munged
+                m.waitUntilExit()
+            }
+        }
 
         // Three Tiergate nodes; the enforcer and the prolog use two of them, as dave (the cluster's key here).
         let names = ["alice", "bob", "carol"]
@@ -117,16 +150,20 @@ import TiergateCore
             """.utf8))
         let env = ["SLURM_CONF": conf]
         func slurm(_ tool: String, _ args: [String]) -> (code: Int32, out: String) { Self.sh(tool, args, env: env) }
-        #expect(slurm("/usr/sbin/slurmctld", ["-f", conf]).code == 0)
-        #expect(slurm("/usr/sbin/slurmd", ["-f", conf]).code == 0)
+        #expect(Self.sh("/usr/sbin/slurmctld", ["-f", conf], env: env, daemon: dir + "/slurmctld.out").code == 0)
+        #expect(Self.sh("/usr/sbin/slurmd", ["-f", conf], env: env, daemon: dir + "/slurmd.out").code == 0)
         defer {
+            // Cancel the jobs, let the daemons stop, then make sure: every process whose environment names this
+            // cluster's configuration (slurmd, slurmstepd, job scripts and their children) is killed.
             _ = slurm("/usr/bin/scancel", ["--full", "-u", "root"])
+            _ = ClusterTests().eventually(10) { slurm("/usr/bin/squeue", ["-h"]).out.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty }
             for pidFile in ["slurmd.pid", "slurmctld.pid"] {
                 if let pid = Int32(((try? String(contentsOfFile: dir + "/" + pidFile, encoding: .utf8)) ?? "").trimmingCharacters(in: .whitespacesAndNewlines)) {
                     kill(pid, SIGTERM)
                 }
             }
-            usleep(500_000)
+            usleep(1_000_000)
+            Self.killAll(environmentContaining: "SLURM_CONF=\(conf)")
         }
         let registered = ClusterTests().eventually(60) { slurm("/usr/bin/sinfo", ["-h", "-o", "%t"]).out.contains("idle") }
         func logs() -> String {
