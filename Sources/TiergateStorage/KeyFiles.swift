@@ -11,6 +11,8 @@ import Darwin
 public enum KeyFileError: Error, Equatable, Sendable, CustomStringConvertible {
     case unreadable(path: String, reason: String)
     case permissionsTooOpen(path: String, mode: String)
+    /// Group-readable, and not the read-only file of this process's own group that a mounted secret is.
+    case groupReadable(path: String, mode: String, reason: String)
     case corrupt(path: String, reason: String)
     case passphraseRequired(path: String)
     case wrongPassphrase(path: String)
@@ -22,6 +24,9 @@ public enum KeyFileError: Error, Equatable, Sendable, CustomStringConvertible {
         case .unreadable(let p, let r): return "cannot read key file \(p): \(r)"
         case .permissionsTooOpen(let p, let m):
             return "secret key file \(p) has mode \(m) and is readable by others; run `chmod 600 \(p)` and try again"
+        case .groupReadable(let p, let m, let r):
+            return "secret key file \(p) has mode \(m): \(r). Make it 0600 (`chmod 600 \(p)`), or, for a secret mounted for this "
+                + "process's group (Kubernetes fsGroup), read-only to that group and to nobody else (0440)"
         case .corrupt(let p, let r): return "key file \(p) is corrupt or not a Tiergate key: \(r)"
         case .passphraseRequired(let p): return "secret key \(p) is passphrase-protected; pass --passphrase-file FILE"
         case .wrongPassphrase(let p):
@@ -134,13 +139,12 @@ public enum KeyFiles {
         return out
     }
 
-    /// Loads a secret key. Refuses files readable by group or others, wrong passphrases and corrupt files.
+    /// Loads a secret key. Refuses files readable by others, group-readable files other than a read-only one of
+    /// this process's own group (a mounted secret), wrong passphrases and corrupt files.
     public static func readSecretKey(path: String, passphrase: [UInt8]?) throws(KeyFileError) -> SigningKey {
         var st = stat()
         guard stat(path, &st) == 0 else { throw .unreadable(path: path, reason: String(cString: strerror(errno))) }
-        if st.st_mode & 0o077 != 0 {
-            throw .permissionsTooOpen(path: path, mode: String(st.st_mode & 0o777, radix: 8))
-        }
+        try checkPermissions(path: path, mode: st.st_mode, group: st.st_gid)
         var bytes = try readFile(path, max: 4096)
         defer { Sodium.zero(&bytes) }
         guard bytes.count >= 10, Array(bytes[0..<8]) == secretMagic else {
@@ -219,6 +223,32 @@ public enum KeyFiles {
             guard out.count <= max else { throw .unreadable(path: path, reason: "larger than \(max) bytes") }
         }
         Sodium.zero(&chunk)
+        return out
+    }
+
+    /// A secret key file may be read by its owner only (0600, 0400) — or, as a secret mounted for a process's group
+    /// (Kubernetes' fsGroup gives 0440), by a group this process belongs to, if nobody may write it and others may
+    /// not read it. `groups`: this process's groups (default: its effective and supplementary groups).
+    public static func checkPermissions(path: String, mode: mode_t, group: gid_t, groups: Set<gid_t>? = nil) throws(KeyFileError) {
+        let m = mode & 0o777
+        guard m & 0o077 != 0 else { return }
+        let text = String(m, radix: 8)
+        guard m & 0o007 == 0 else { throw .permissionsTooOpen(path: path, mode: text) }
+        guard m & 0o222 == 0 else { throw .groupReadable(path: path, mode: text, reason: "it is readable by its group and writable") }
+        let mine = groups ?? processGroups()
+        guard mine.contains(group) else {
+            throw .groupReadable(path: path, mode: text, reason: "it is readable by group \(group), which this process is not in")
+        }
+    }
+
+    static func processGroups() -> Set<gid_t> {
+        var out: Set<gid_t> = [getegid()]
+        let n = getgroups(0, nil)
+        if n > 0 {
+            var list = [gid_t](repeating: 0, count: Int(n))
+            let got = getgroups(n, &list)
+            if got > 0 { out.formUnion(list.prefix(Int(got))) }
+        }
         return out
     }
 

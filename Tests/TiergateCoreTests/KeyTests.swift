@@ -23,7 +23,20 @@ struct KeyFileTests {
         chmod(path, 0o644)
         #expect(throws: KeyFileError.permissionsTooOpen(path: path, mode: "644")) { try KeyFiles.readSecretKey(path: path, passphrase: nil) }
         chmod(path, 0o640)
-        #expect(throws: KeyFileError.permissionsTooOpen(path: path, mode: "640")) { try KeyFiles.readSecretKey(path: path, passphrase: nil) }
+        #expect(throws: KeyFileError.groupReadable(path: path, mode: "640", reason: "it is readable by its group and writable")) {
+            try KeyFiles.readSecretKey(path: path, passphrase: nil)
+        }
+        // A secret mounted read-only for this process's own group (Kubernetes fsGroup: 0440) is accepted.
+        chmod(path, 0o440)
+        #expect(try KeyFiles.readSecretKey(path: path, passphrase: nil).publicKey == VectorKeys.key("alice").publicKey)
+        // The same mode for a group this process is not in is refused, saying which group.
+        #expect(throws: KeyFileError.groupReadable(path: path, mode: "440", reason: "it is readable by group 4242, which this process is not in")) {
+            try KeyFiles.checkPermissions(path: path, mode: 0o100440, group: 4242, groups: [0, 1000])
+        }
+        #expect(throws: Never.self) { try KeyFiles.checkPermissions(path: path, mode: 0o100400, group: 4242, groups: [0]) }
+        #expect(throws: KeyFileError.permissionsTooOpen(path: path, mode: "444")) {
+            try KeyFiles.checkPermissions(path: path, mode: 0o100444, group: 0, groups: [0])
+        }
     }
 
     @Test func sealedKeyNeedsTheRightPassphrase() throws {
