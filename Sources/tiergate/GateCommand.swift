@@ -31,6 +31,8 @@ struct GateCommand: ParsableCommand {
             reachable does gate rely on its token alone, until it expires. The token is refreshed at half its
             lifetime. SIGINT/SIGTERM sent to gate are forwarded to CMD. Every decision is logged to stderr.
 
+            Run as a container's entrypoint (PID 1), gate also reaps the orphans the job leaves behind.
+
             Exit codes: CMD's own exit code (128+signal if it died of a signal) when it ended by itself;
             76 when gate stopped it (halt, lapse, lost authorisation); 1 when the launch was denied; 2 when gate
             could not evaluate (unreadable roster, too few nodes answered before launch).
@@ -239,10 +241,23 @@ struct GateCommand: ParsableCommand {
     /// The child's exit code once it has exited (128+signal for a signal), or nil while it runs.
     func reap(_ pid: pid_t, block: Bool) -> Int32? {
         var status: Int32 = 0
+        func code() -> Int32 {
+            let sig = status & 0x7f
+            return sig == 0 ? (status >> 8) & 0xff : 128 + sig
+        }
+        if getpid() == 1 {
+            // As PID 1 (a container's entrypoint) gate also reaps the orphans re-parented to it — processes the job
+            // left behind — which would otherwise stay zombies for the container's life.
+            while true {
+                let r = waitpid(-1, &status, block ? 0 : WNOHANG)
+                if r == pid { return code() }
+                if r == 0 { return nil }
+                if r < 0 { return errno == EINTR ? nil : 1 }
+            }
+        }
         let r = waitpid(pid, &status, block ? 0 : WNOHANG)
         guard r == pid else { return r < 0 ? 1 : nil }
-        let sig = status & 0x7f
-        return sig == 0 ? (status >> 8) & 0xff : 128 + sig
+        return code()
     }
 
     /// SIGTERM to the group, SIGKILL after the grace period.

@@ -286,3 +286,62 @@ final class NodeProcess {
         #expect(j["catchup"]?["ratio"] != nil)
     }
 }
+
+/// `gate` as a container's entrypoint (PID 1 of its own PID namespace, made with `unshare`): the orphans its job
+/// leaves behind are reaped, not left as zombies (issue 16, Kubernetes). Needs root; under CI=true fails loudly
+/// without it.
+@Suite(.serialized) struct GateAsInitTests {
+    @Test func gateAsPID1ReapsOrphans() throws {
+        let unshare = ["/usr/bin/unshare", "/bin/unshare"].first { FileManager.default.isExecutableFile(atPath: $0) }
+        guard let unshare, getuid() == 0 else {
+            let why = "unshare (util-linux) as root is needed to run gate as PID 1"
+            if ProcessInfo.processInfo.environment["CI"] == "true" { Issue.record(Comment(rawValue: why)) } else { print("GateAsInitTests: skipped: \(why)") }
+            return
+        }
+        let w = Workdir()
+        try w.lab()
+        let a = try NodeProcess(in: w.path, args: ["node", "--data", "a", "--listen", "127.0.0.1:0", "--roster", "roster.json", "--key", "keys/alice.key"])
+        defer { a.terminate() }
+        let b = try NodeProcess(in: w.path, args: ["node", "--data", "b", "--listen", "127.0.0.1:0", "--roster", "roster.json", "--key", "keys/bob.key", "--peer", a.address])
+        defer { b.terminate() }
+        let p = try w.tg("propose", "--tier", "1", "--title", "t1", "--key", "keys/alice.key", "--roster", "roster.json", "--node", a.address).lastLine
+        for v in ["alice", "bob", "carol"] {
+            #expect(try w.tg("vote", p, "--yes", "--key", "keys/\(v).key", "--roster", "roster.json", "--node", a.address).code == 0)
+        }
+        #expect(ClusterTests().eventually {
+            (try? w.tg("token", "--node", a.address, "--tier", "1", "--out", "t.token", "--roster", "roster.json", "--key", "keys/dave.key").code) == 0
+        })
+        // The job leaves a short-lived orphan every 0.2 s and runs for 3 s.
+        let gate = Process()
+        gate.executableURL = URL(fileURLWithPath: unshare)
+        gate.arguments = ["--pid", "--fork", "--kill-child", CLI.binary, "gate", "--tier", "1", "--roster", "roster.json", "--node", a.address, "--node", b.address,
+                          "--token", "t.token", "--key", "keys/dave.key", "--", "/bin/sh", "-c", "for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14; do (sleep 0.1 &); sleep 0.2; done"]
+        gate.currentDirectoryURL = URL(fileURLWithPath: w.path)
+        gate.standardOutput = FileHandle.nullDevice
+        let err = Pipe()
+        gate.standardError = err
+        try gate.run()
+        defer { if gate.isRunning { gate.terminate() } }
+        // The gate is unshare's child; find it, then count zombies whose parent it is, while the job runs.
+        var gatePid: Int32 = 0
+        _ = ClusterTests().eventually(10) {
+            let kids = ((try? String(contentsOfFile: "/proc/\(gate.processIdentifier)/task/\(gate.processIdentifier)/children", encoding: .utf8)) ?? "")
+            gatePid = kids.split(separator: " ").compactMap { Int32($0) }.first ?? 0
+            return gatePid > 0
+        }
+        #expect(gatePid > 0)
+        usleep(2_000_000)
+        var zombies = 0
+        for entry in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] {
+            guard Int32(entry) != nil, let stat = try? String(contentsOfFile: "/proc/\(entry)/stat", encoding: .utf8),
+                  let close = stat.lastIndex(of: ")") else { continue }
+            let fields = stat[stat.index(after: close)...].split(separator: " ")
+            if fields.count > 2, fields[0] == "Z", Int32(fields[1]) == gatePid { zombies += 1 }
+        }
+        gate.waitUntilExit()
+        let log = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        #expect(log.contains("started"), "\(log)")
+        #expect(zombies == 0, "\(zombies) orphan(s) of the job left as zombies under gate (PID 1)")
+        #expect(gate.terminationStatus == 0, "the job's own exit code: \(log)")
+    }
+}
