@@ -37,7 +37,7 @@ struct TokenCommand: ParsableCommand {
             } catch {
                 throw CLIFailure.cannotEvaluate("node \(node): \(error)")
             }
-            try Files.replace(out, bytes)
+            try Files.replace(out, bytes, mode: 0o600)  // a bearer credential: readable by its owner only (CLI.md)
             let t = try? TierToken(decoding: bytes)
             if json {
                 Out.json(.object([

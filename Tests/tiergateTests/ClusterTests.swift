@@ -193,6 +193,9 @@ final class NodeProcess {
         }
         #expect(try w.tg("token", "--node", nodes[0].address, "--tier", "1", "--out", "t.token", "--roster", "roster.json", "--key", "keys/dave.key").code == 0)
         #expect(try w.tg("check", "--tier", "1", "--token", "t.token", "--roster", "roster.json").code == 0)
+        // A token is a bearer credential: its file is readable by its owner only.
+        let mode = ((try? FileManager.default.attributesOfItem(atPath: w.file("t.token")))?[.posixPermissions] as? Int) ?? -1
+        #expect(mode == 0o600, "token file mode \(String(mode, radix: 8))")
 
         // gate starts the job against node 1 (it learns of the authorisation by gossip).
         let ok = ClusterTests().eventually {
