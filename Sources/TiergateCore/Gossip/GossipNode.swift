@@ -132,6 +132,8 @@ public struct GossipNode: Sendable {
         var rule: FreshnessRule
         var roster: Roster
         var deadline: UInt64
+        /// What the attestations gathered so far lack under the rule; nil once the token may be sent.
+        var shortfall: String? { rule.shortfall(token.attestations.compactMap { roster.member(withKey: $0.attester) }) }
     }
     var pendingTokens: [UInt64: PendingToken] = [:]
 
@@ -331,7 +333,7 @@ public struct GossipNode: Sendable {
         var out: [Directive] = keepalives(now: now)
         for (id, p) in pendingTokens where now >= p.deadline {
             pendingTokens[id] = nil
-            let short = p.rule.shortfall(p.token.attestations.compactMap { p.roster.member(withKey: $0.attester) }) ?? ""
+            let short = p.shortfall ?? ""
             out.append(.send(p.client, .token(request: p.clientRequest,
                 reason: "not enough member nodes attested within \(settings.attestationTimeoutMs) ms: \(short) (\(p.rule.summary)); with fewer nodes up no token is issued (fail closed)", token: [])))
         }
@@ -489,12 +491,11 @@ public struct GossipNode: Sendable {
             // `at` is the asker's clock when it sends one (check and gate do): a node whose own clock is slow must
             // not answer for an instant it has not reached (a lapse it has not seen yet). Served from the cache too.
             var v = verdict(now: q.at == 0 ? now : q.at)
-            let info = NodeStatus.NodeInfo(
+            var node = NodeStatus.NodeInfo(
                 name: settings.nodeName, peerNodes: UInt32(clamping: readyPeerNodes.count), digest: store.digest,
                 detachedHalts: UInt32(clamping: store.detachedHalts.count),
                 buffered: UInt32(clamping: store.pending.values.reduce(0) { $0 + $1.count }),
                 framesIn: UInt64(clamping: framesIn), connectionsClosedForMisbehaviour: UInt64(clamping: rejected))
-            var node = info
             node.pendingHandshakes = UInt32(clamping: connections.pendingCount)
             node.sessions = UInt32(clamping: connections.sessionCount)
             node.watchers = UInt32(clamping: watchers.count)
@@ -534,7 +535,7 @@ public struct GossipNode: Sendable {
                 !p.token.attestations.contains(where: { $0.attester == a.attester })
             else { return [] }
             p.token.attestations.append(a)
-            if p.rule.shortfall(p.token.attestations.compactMap { p.roster.member(withKey: $0.attester) }) == nil {
+            if p.shortfall == nil {
                 pendingTokens[request] = nil
                 return [.send(p.client, .token(request: p.clientRequest, reason: "", token: p.token.encoded()))]
             }

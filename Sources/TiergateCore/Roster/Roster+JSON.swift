@@ -1,11 +1,29 @@
 // The roster's JSON form (SPEC.md §3.4). The JSON is only a carrier: what is signed and hashed is always the
 // canonical binary encoding of the decoded roster, so formatting and key order do not matter.
 
+extension RoleMinimum {
+    /// `{"role": count, …}`: the role minimums of a rule and of the freshness rule (SPEC.md §3.4).
+    public static func json(_ mins: [RoleMinimum]) -> JSONValue {
+        .object(mins.map { ($0.role, .uint(UInt64($0.count))) })
+    }
+
+    public static func list(json: JSONValue, path: String) throws(JSONError) -> [RoleMinimum] {
+        let mo = try JSONObjectReader(json, path: path)
+        var reader = mo
+        var mins: [RoleMinimum] = []
+        for key in mo.keys {
+            let count = UInt32(try JSONObjectReader.uint(try reader.required(key), path: "\(path).\(key)", max: UInt64(UInt32.max)))
+            mins.append(RoleMinimum(role: key, count: count))
+        }
+        return mins
+    }
+}
+
 extension Rule {
     public func json() -> JSONValue {
         .object([
             ("min_yes", .uint(UInt64(minYes))),
-            ("role_minimums", .object(roleMinimums.map { ($0.role, .uint(UInt64($0.count))) })),
+            ("role_minimums", RoleMinimum.json(roleMinimums)),
             ("veto_roles", .array(vetoRoles.map { .string($0) })),
             ("window", .string(DurationText.format(windowMs))),
         ])
@@ -14,15 +32,7 @@ extension Rule {
     public init(json: JSONValue, path: String) throws(JSONError) {
         var o = try JSONObjectReader(json, path: path)
         let minYes = UInt32(try o.uint("min_yes", max: UInt64(UInt32.max)))
-        var mins: [RoleMinimum] = []
-        if let m = o.optional("role_minimums") {
-            let mo = try JSONObjectReader(m, path: "\(path).role_minimums")
-            var mo2 = mo
-            for key in mo.keys {
-                let count = UInt32(try JSONObjectReader.uint(try mo2.required(key), path: "\(path).role_minimums.\(key)", max: UInt64(UInt32.max)))
-                mins.append(RoleMinimum(role: key, count: count))
-            }
-        }
+        let mins = try o.optional("role_minimums").map { (v) throws(JSONError) in try RoleMinimum.list(json: v, path: "\(path).role_minimums") } ?? []
         var veto: [String] = []
         if let v = o.optional("veto_roles") {
             guard case .array(let a) = v else { throw JSONError(path: "\(path).veto_roles", reason: "expected an array") }
@@ -46,22 +56,14 @@ extension FreshnessRule {
     public func json() -> JSONValue {
         .object([
             ("min_attesters", .uint(UInt64(minAttesters))),
-            ("role_minimums", .object(roleMinimums.map { ($0.role, .uint(UInt64($0.count))) })),
+            ("role_minimums", RoleMinimum.json(roleMinimums)),
         ])
     }
 
     public init(json: JSONValue, path: String) throws(JSONError) {
         var o = try JSONObjectReader(json, path: path)
         let min = UInt32(try o.uint("min_attesters", max: UInt64(UInt32.max)))
-        var mins: [RoleMinimum] = []
-        if let m = o.optional("role_minimums") {
-            let mo = try JSONObjectReader(m, path: "\(path).role_minimums")
-            var mo2 = mo
-            for key in mo.keys {
-                let count = UInt32(try JSONObjectReader.uint(try mo2.required(key), path: "\(path).role_minimums.\(key)", max: UInt64(UInt32.max)))
-                mins.append(RoleMinimum(role: key, count: count))
-            }
-        }
+        let mins = try o.optional("role_minimums").map { (v) throws(JSONError) in try RoleMinimum.list(json: v, path: "\(path).role_minimums") } ?? []
         try o.finish()
         self.init(minAttesters: min, roleMinimums: mins)
     }

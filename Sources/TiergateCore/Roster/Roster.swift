@@ -100,23 +100,30 @@ extension Roster {
         w.u64(p.tokenTTLMs)
         w.u64(p.lapseMs)
         w.u64(p.maxSkewMs)
-        if format == Roster.legacyFormat {
-            w.u32(p.freshness.minAttesters)  // validate() rejects role minimums in format 1
-        } else {
-            w.u32(p.freshness.minAttesters)
-            w.list(p.freshness.roleMinimums) { w, m in
-                w.string(m.role)
-                w.u32(m.count)
-            }
+        w.u32(p.freshness.minAttesters)
+        // Format 1 has no role minimums here (validate() rejects a format-1 roster that has some).
+        if format != Roster.legacyFormat { encode(p.freshness.roleMinimums, into: &w) }
+    }
+
+    /// `list<(ident role, u32 count)>(16)`: the role minimums of a rule and of the freshness rule (SPEC.md §3.1).
+    static func encode(_ mins: [RoleMinimum], into w: inout ByteWriter) {
+        w.list(mins) { w, m in
+            w.string(m.role)
+            w.u32(m.count)
         }
+    }
+
+    static func decodeRoleMinimums(_ r: inout ByteReader, _ field: String) throws(DecodeError) -> [RoleMinimum] {
+        let mins = try r.list(field, max: Limits.maxRuleRoles) { (r: inout ByteReader) throws(DecodeError) in
+            RoleMinimum(role: try r.identifier("\(field)[].role"), count: try r.u32("\(field)[].count"))
+        }
+        try checkAscending(mins.map(\.role), field: field)
+        return mins
     }
 
     static func encode(_ r: Rule, into w: inout ByteWriter) {
         w.u32(r.minYes)
-        w.list(r.roleMinimums) { w, m in
-            w.string(m.role)
-            w.u32(m.count)
-        }
+        encode(r.roleMinimums, into: &w)
         w.list(r.vetoRoles) { $0.string($1) }
         w.u64(r.windowMs)
     }
@@ -177,21 +184,12 @@ extension Roster {
     static func decodeFreshness(_ r: inout ByteReader, format: UInt8) throws(DecodeError) -> FreshnessRule {
         if format == legacyFormat { return FreshnessRule(minAttesters: try r.u32("policy.freshness_quorum")) }
         let min = try r.u32("policy.freshness.min_attesters")
-        let mins = try r.list("policy.freshness.role_minimums", max: Limits.maxRuleRoles) {
-            (r: inout ByteReader) throws(DecodeError) in
-            RoleMinimum(role: try r.identifier("policy.freshness.role_minimums[].role"), count: try r.u32("policy.freshness.role_minimums[].count"))
-        }
-        try checkAscending(mins.map(\.role), field: "policy.freshness.role_minimums")
-        return FreshnessRule(minAttesters: min, roleMinimums: mins)
+        return FreshnessRule(minAttesters: min, roleMinimums: try decodeRoleMinimums(&r, "policy.freshness.role_minimums"))
     }
 
     static func decodeRule(_ r: inout ByteReader, _ field: String) throws(DecodeError) -> Rule {
         let minYes = try r.u32("\(field).min_yes")
-        let mins = try r.list("\(field).role_minimums", max: Limits.maxRuleRoles) {
-            (r: inout ByteReader) throws(DecodeError) in
-            RoleMinimum(role: try r.identifier("\(field).role_minimums[].role"), count: try r.u32("\(field).role_minimums[].count"))
-        }
-        try checkAscending(mins.map(\.role), field: "\(field).role_minimums")
+        let mins = try decodeRoleMinimums(&r, "\(field).role_minimums")
         let veto = try r.list("\(field).veto_roles", max: Limits.maxRuleRoles) {
             (r: inout ByteReader) throws(DecodeError) in try r.identifier("\(field).veto_roles[]")
         }
