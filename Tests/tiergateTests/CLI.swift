@@ -101,3 +101,26 @@ final class Workdir {
     func write(_ name: String, _ b: [UInt8]) { FileManager.default.createFile(atPath: file(name), contents: Data(b)) }
 }
 
+
+extension CLI {
+    /// Starts `tiergate ARGS` in `dir` (a `gate` running `sleep`) and reads its stderr until it says it started the
+    /// job, or ends; returns the process, its stderr pipe (for the rest of the log) and what was read so far. The
+    /// caller stops the process.
+    static func startGate(_ args: [String], in dir: String) throws -> (Process, Pipe, String) {
+        let gate = Process()
+        gate.executableURL = URL(fileURLWithPath: binary)
+        gate.arguments = args
+        gate.currentDirectoryURL = URL(fileURLWithPath: dir)
+        let err = Pipe()
+        gate.standardError = err
+        gate.standardOutput = FileHandle.nullDevice
+        try gate.run()
+        var log = Data()
+        while !String(decoding: log, as: UTF8.self).contains("started sleep") {
+            let d = err.fileHandleForReading.availableData
+            if d.isEmpty { break }
+            log += d
+        }
+        return (gate, err, String(decoding: log, as: UTF8.self))
+    }
+}

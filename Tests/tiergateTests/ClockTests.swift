@@ -92,26 +92,13 @@ struct ClockTests {
         #expect(t.code == 1 && t.stderr.contains("clock"), "\(t.stderr)")
 
         // A gate watching only the slow node (told one answer is enough) runs a job on the correct node's token.
-        let gate = Process()
-        gate.executableURL = URL(fileURLWithPath: CLI.binary)
-        gate.arguments = ["gate", "--tier", "1", "--roster", "roster.json", "--node", slow.address, "--min-answers", "1", "--token", "t.token",
-                          "--key", "keys/dave.key", "--grace", "5", "--", "sleep", "600"]
-        gate.currentDirectoryURL = URL(fileURLWithPath: w.path)
-        let err = Pipe()
-        gate.standardError = err
-        gate.standardOutput = FileHandle.nullDevice
-        try gate.run()
+        let (gate, err, started) = try CLI.startGate(
+            ["gate", "--tier", "1", "--roster", "roster.json", "--node", slow.address, "--min-answers", "1", "--token", "t.token",
+             "--key", "keys/dave.key", "--grace", "5", "--", "sleep", "600"], in: w.path)
         defer { if gate.isRunning { gate.terminate() } }
-        var log = Data()
-        while !String(decoding: log, as: UTF8.self).contains("started sleep") {
-            let d = err.fileHandleForReading.availableData
-            if d.isEmpty { break }
-            log += d
-        }
-        let started = String(decoding: log, as: UTF8.self)
         #expect(started.contains("started sleep"), "\(started)")
         guard started.contains("started sleep") else { return }
-        #expect(String(decoding: log, as: UTF8.self).contains("behind gate's"), "the gate notices the node's clock")
+        #expect(started.contains("behind gate's"), "the gate notices the node's clock")
 
         // A halt signed at a correct clock, at the correct node: the slow node counts it at once (it is dated 3
         // minutes ahead of its clock), pushes it, and the gate stops the job; check asking the slow node denies.

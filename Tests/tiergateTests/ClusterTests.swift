@@ -202,23 +202,11 @@ final class NodeProcess {
             (try? w.tg("status", "--node", nodes[1].address, "--roster", "roster.json", "--key", "keys/dave.key", "--json").json()["authorized_tier"]) == .int(1)
         }
         #expect(ok)
-        let gate = Process()
-        gate.executableURL = URL(fileURLWithPath: CLI.binary)
         // It watches nodes 1 and 0 (two members' nodes, as the default freshness rule asks).
-        gate.arguments = ["gate", "--tier", "1", "--roster", "roster.json", "--node", nodes[1].address, "--node", nodes[0].address, "--key", "keys/dave.key", "--grace", "5", "--", "sleep", "600"]
-        gate.currentDirectoryURL = URL(fileURLWithPath: w.path)
-        let gateErr = Pipe()
-        gate.standardError = gateErr
-        gate.standardOutput = FileHandle.nullDevice
-        try gate.run()
+        let (gate, gateErr, text) = try CLI.startGate(
+            ["gate", "--tier", "1", "--roster", "roster.json", "--node", nodes[1].address, "--node", nodes[0].address, "--key", "keys/dave.key", "--grace", "5", "--", "sleep", "600"],
+            in: w.path)
         defer { if gate.isRunning { gate.terminate() } }
-        var log = Data()
-        while !String(decoding: log, as: UTF8.self).contains("started sleep") {
-            let d = gateErr.fileHandleForReading.availableData
-            if d.isEmpty { break }
-            log += d
-        }
-        let text = String(decoding: log, as: UTF8.self)
         #expect(text.contains("started sleep"), "gate did not start the job: \(text)")
         let childPid = Int32(text.split(separator: " ").drop { $0 != "pid" }.dropFirst().first ?? "") ?? 0
         #expect(childPid > 0 && kill(childPid, 0) == 0, "the job runs")

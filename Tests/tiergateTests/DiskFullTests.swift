@@ -8,16 +8,7 @@ import TiergateCore
 /// entry once space is freed. Needs root (to mount a tmpfs); under CI=true a machine without it fails loudly.
 @Suite(.serialized) struct DiskFullTests {
     @discardableResult
-    static func run(_ exe: String, _ args: [String]) -> Int32 {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: exe)
-        p.arguments = args
-        p.standardOutput = FileHandle.nullDevice
-        p.standardError = FileHandle.nullDevice
-        guard (try? p.run()) != nil else { return -1 }
-        p.waitUntilExit()
-        return p.terminationStatus
-    }
+    static func run(_ exe: String, _ args: [String]) -> Int32 { (try? CLI.run(args, executable: exe))?.code ?? -1 }
 
     @Test func aFullDiskRefusesEntriesAndTheNodeStaysUp() throws {
         let w = Workdir()

@@ -47,22 +47,8 @@ import TiergateNode
 
     /// Starts `tiergate gate` over `nodes` for a `sleep 600` job and waits until it started the job or exited.
     func startGate(_ w: Workdir, nodes: [String], token: String? = nil, extra: [String] = []) throws -> (Process, Pipe, String) {
-        let gate = Process()
-        gate.executableURL = URL(fileURLWithPath: CLI.binary)
-        gate.arguments = ["gate", "--tier", "1", "--roster", "roster.json"] + nodes.flatMap { ["--node", $0] }
-            + (token.map { ["--token", $0] } ?? []) + extra + ["--key", "keys/dave.key", "--grace", "5", "--", "sleep", "600"]
-        gate.currentDirectoryURL = URL(fileURLWithPath: w.path)
-        let err = Pipe()
-        gate.standardError = err
-        gate.standardOutput = FileHandle.nullDevice
-        try gate.run()
-        var log = Data()
-        while !String(decoding: log, as: UTF8.self).contains("started sleep") {
-            let d = err.fileHandleForReading.availableData
-            if d.isEmpty { break }
-            log += d
-        }
-        return (gate, err, String(decoding: log, as: UTF8.self))
+        try CLI.startGate(["gate", "--tier", "1", "--roster", "roster.json"] + nodes.flatMap { ["--node", $0] }
+            + (token.map { ["--token", $0] } ?? []) + extra + ["--key", "keys/dave.key", "--grace", "5", "--", "sleep", "600"], in: w.path)
     }
 
     @Test func aLyingNodeCannotHideAHalt() throws {

@@ -10,21 +10,14 @@ import TiergateCore
 @Suite(.serialized) struct NetnsPartitionTests {
     static let ip = ["/usr/sbin/ip", "/sbin/ip", "/usr/bin/ip"].first { FileManager.default.isExecutableFile(atPath: $0) }
 
+    /// Runs an iproute2 command; a failure throws with its output.
     @discardableResult
     static func run(_ exe: String, _ args: [String]) throws -> String {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: exe)
-        p.arguments = args
-        let out = Pipe()
-        p.standardOutput = out
-        p.standardError = out
-        try p.run()
-        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        p.waitUntilExit()
-        guard p.terminationStatus == 0 else {
-            throw CocoaError(.executableLoad, userInfo: [NSLocalizedDescriptionKey: "\(exe) \(args.joined(separator: " ")): \(text)"])
+        let r = try CLI.run(args, executable: exe)
+        guard r.code == 0 else {
+            throw CocoaError(.executableLoad, userInfo: [NSLocalizedDescriptionKey: "\(exe) \(args.joined(separator: " ")): \(r.stdout)\(r.stderr)"])
         }
-        return text
+        return r.stdout
     }
 
     @Test func aHaltOnTheMinoritySideReachesEveryNodeAfterTheHeal() throws {

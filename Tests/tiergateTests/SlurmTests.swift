@@ -9,12 +9,12 @@ import TiergateCore
     /// Runs a command and returns its exit code and output. With `daemon`, the output goes to that file instead:
     /// a daemon keeps the output descriptors it inherited, and reading a pipe to its end would then never return.
     static func sh(_ exe: String, _ args: [String], env: [String: String] = [:], daemon log: String? = nil) -> (code: Int32, out: String) {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: exe)
-        p.arguments = args
-        p.environment = ProcessInfo.processInfo.environment.merging(env) { _, b in b }
-        p.standardInput = FileHandle.nullDevice
         if let log {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: exe)
+            p.arguments = args
+            p.environment = ProcessInfo.processInfo.environment.merging(env) { _, b in b }
+            p.standardInput = FileHandle.nullDevice
             FileManager.default.createFile(atPath: log, contents: nil)
             p.standardOutput = FileHandle(forWritingAtPath: log)
             p.standardError = FileHandle(forWritingAtPath: log)
@@ -22,13 +22,8 @@ import TiergateCore
             p.waitUntilExit()
             return (p.terminationStatus, (try? String(contentsOfFile: log, encoding: .utf8)) ?? "")
         }
-        let pipe = Pipe()
-        p.standardOutput = pipe
-        p.standardError = pipe
-        guard (try? p.run()) != nil else { return (-1, "cannot run \(exe)") }
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return (p.terminationStatus, String(decoding: data, as: UTF8.self))
+        guard let r = try? CLI.run(args, env: env, executable: exe) else { return (-1, "cannot run \(exe)") }
+        return (r.code, r.stdout + r.stderr)
     }
 
     /// A port free on every address, below the kernel's ephemeral range (32768 and up here), so that the many
