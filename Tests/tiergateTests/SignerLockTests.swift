@@ -14,11 +14,19 @@ import TiergateCore
         defer { node.terminate() }
         let results = UncheckedResults()
         let dir = w.path, address = node.address
-        DispatchQueue.concurrentPerform(iterations: 20) { i in
-            let r = try? CLI.run(["propose", "--tier", "1", "--title", "concurrent \(i)", "--key", "keys/alice.key",
-                                  "--roster", "roster.json", "--node", address], in: dir)
-            results.append(r)
+        // One thread per signer, so that all 20 run at once (concurrentPerform would run only as many as there are
+        // cores, and on a loaded 2-core machine two signers need not overlap at all).
+        let group = DispatchGroup()
+        for i in 0..<20 {
+            group.enter()
+            Thread.detachNewThread {
+                defer { group.leave() }
+                let r = try? CLI.run(["propose", "--tier", "1", "--title", "concurrent \(i)", "--key", "keys/alice.key",
+                                      "--roster", "roster.json", "--node", address], in: dir)
+                results.append(r)
+            }
         }
+        group.wait()
         let all = results.all
         #expect(all.count == 20)
         #expect(all.allSatisfy { $0?.code == 0 }, "\(all.compactMap { $0?.code == 0 ? nil : $0?.stderr })")
