@@ -294,8 +294,9 @@ public final class NodeRuntime: @unchecked Sendable {
 
     func tick() {
         let now = SystemClock.nowMs()
-        // Handshakes past their deadline (the short one under load) give their slots back.
-        for id in gossip.connections.expired(now: now) {
+        // Under load, handshakes past the short deadline give their slots back. Otherwise each handshake's own timer
+        // (the same deadline) closes it and logs why; sweeping here too raced it and logged "the peer closed".
+        for id in gossip.connections.underLoad ? gossip.connections.expired(now: now) : [] {
             if let ch = pendingChannels.removeValue(forKey: id) { ch.close(promise: nil) }
         }
         logFirstRefusal()
