@@ -26,6 +26,8 @@ public struct SlurmConfig: Equatable, Sendable {
     public var scontrol: String
     public var squeue: String
     public var scancel: String
+    /// util-linux `setpriv`: a refusal is appended to a batch job's stderr file as the job's owner.
+    public var setpriv: String
 
     public init(json: JSONValue) throws(JSONError) {
         var o = try JSONObjectReader(json, path: "")
@@ -50,6 +52,7 @@ public struct SlurmConfig: Equatable, Sendable {
         scontrol = try tool("scontrol")
         squeue = try tool("squeue")
         scancel = try tool("scancel")
+        setpriv = try tool("setpriv")
         try o.finish()
     }
 }
@@ -161,4 +164,42 @@ public enum SlurmPolicy {
 public struct SlurmTierError: Error, Equatable, Sendable, CustomStringConvertible {
     public var message: String
     public var description: String { message }
+}
+
+/// Where a batch job's owner reads its errors, from `scontrol show job ID` (multi-line form: one `Key=value` group
+/// per line, and `StdErr=` alone on its line, so a path with spaces survives).
+public struct SlurmJobOutput: Equatable, Sendable {
+    public var batch: Bool
+    public var stderr: String?
+    public var uid: UInt32?
+    public var gid: UInt32?
+
+    public init(showJob text: String) {
+        var batch = false
+        var stderr: String?
+        var uid: UInt32?
+        var gid: UInt32?
+        /// `UserId=name(1000)` → 1000.
+        func id(_ field: Substring) -> UInt32? {
+            guard let open = field.lastIndex(of: "("), let close = field.lastIndex(of: ")"), open < close else { return nil }
+            return UInt32(field[field.index(after: open)..<close])
+        }
+        for raw in text.split(separator: "\n") {
+            let line = raw.drop { $0 == " " }
+            if line.hasPrefix("StdErr=") {
+                let p = line.dropFirst(7)
+                stderr = p.isEmpty || p == "(null)" ? nil : String(p)
+                continue
+            }
+            for field in line.split(separator: " ") {
+                if field == "BatchFlag=1" { batch = true }
+                if field.hasPrefix("UserId=") { uid = id(field) }
+                if field.hasPrefix("GroupId=") { gid = id(field) }
+            }
+        }
+        self.batch = batch
+        self.stderr = stderr
+        self.uid = uid
+        self.gid = gid
+    }
 }

@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import NIOCore
 import NIOPosix
 import TiergateCore
@@ -74,7 +77,7 @@ public final class NodeClient: @unchecked Sendable {
                 }
                 .connect(host: endpoint.host, port: endpoint.port).wait()
         } catch {
-            throw ClientError.unreachable(endpoint, "\(error)")
+            throw ClientError.unreachable(endpoint, Self.connectFailure(error))
         }
         send(.hello(version: WireMessage.protocolVersion, genesis: genesis, role: .client, name: "tiergate-cli"))
         let first = try wait(handler.next(), "handshake and HELLO")
@@ -90,6 +93,21 @@ public final class NodeClient: @unchecked Sendable {
     }
 
     deinit { close() }
+
+    /// What went wrong in a connect, in words (NIO's own description is a nest of type names).
+    static func connectFailure(_ error: Error) -> String {
+        func text(_ e: Error) -> String {
+            if let io = e as? IOError { return String(cString: strerror(io.errnoCode)).lowercased() }
+            if case ChannelError.connectTimeout(let t) = e { return "no answer within \(t.nanoseconds / 1_000_000_000) s" }
+            return "\(e)"
+        }
+        guard let c = error as? NIOConnectionError else { return text(error) }
+        if c.connectionErrors.isEmpty {
+            return c.dnsAError != nil || c.dnsAAAAError != nil ? "cannot resolve host '\(c.host)'" : "no address to connect to for '\(c.host)'"
+        }
+        let all = c.connectionErrors.map { text($0.error) }
+        return Array(Set(all)).sorted().joined(separator: "; ")
+    }
 
     public func close() {
         if channel.isActive { try? channel.close().wait() }

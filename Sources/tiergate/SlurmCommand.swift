@@ -52,6 +52,20 @@ struct SlurmSetup {
         let text = String((SlurmPolicy.marker + " " + why).replacingOccurrences(of: "\"", with: "'").prefix(900))
         run(config.scontrol, ["update", "JobId=\(job)", "AdminComment=\(text)"])
     }
+
+    /// Puts `message` where the job's owner sees it at once: `srun` and `salloc` print it on their stderr (`scontrol
+    /// notify`), a running batch job gets it in its stderr; for a batch job that has not run yet (refused at
+    /// admission) it is appended to the job's stderr file, written as the job's owner (`setpriv`) so that a path
+    /// the owner controls can never make root write elsewhere. Only as root; best effort (the AdminComment has it).
+    func tellOwner(_ job: String, _ message: String) {
+        run(config.scontrol, ["notify", job, message])
+        guard getuid() == 0 else { return }
+        let show = run(config.scontrol, ["show", "job", job])
+        let out = SlurmJobOutput(showJob: show.output)
+        guard show.code == 0, out.batch, let path = out.stderr, let uid = out.uid, let gid = out.gid else { return }
+        run(config.setpriv, ["--reuid=\(uid)", "--regid=\(gid)", "--clear-groups", "--",
+                             "/bin/sh", "-c", "printf '%s\\n' \"$1\" >> \"$2\"", "sh", message, path])
+    }
 }
 
 struct SlurmProlog: ParsableCommand {
@@ -84,6 +98,7 @@ struct SlurmProlog: ParsableCommand {
         func refuse(_ why: String) throws -> Never {
             Out.err("tiergate slurm prolog: job \(job) refused: \(why)")
             setup.note(job, "refused: \(why)")
+            setup.tellOwner(job, "tiergate: job \(job) refused: \(why). A batch job is held and released when its tier is authorised (scontrol show job \(job): AdminComment)")
             setup.run(setup.config.scontrol, ["hold", job])  // no retry loop; the enforcer releases it when allowed
             throw ExitCode(1)
         }
@@ -187,9 +202,11 @@ struct SlurmEnforce: ParsableCommand {
                     continue
                 }
                 let byID = Dictionary(jobs.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
-                for action in SlurmPolicy.plan(jobs: jobs, allowed: allowed, config: setup.config, roster: setup.genesis) {
-                    perform(action, job: byID[action.jobID], setup: setup, allowed: allowed, why: why)
-                }
+                // Stop (or start) every job first, then explain: the notes cost a Slurm call each and must not
+                // delay the next job's suspension.
+                let plan = SlurmPolicy.plan(jobs: jobs, allowed: allowed, config: setup.config, roster: setup.genesis)
+                let done = plan.filter { perform($0, setup: setup) }
+                for action in done { explain(action, job: byID[action.jobID], setup: setup, allowed: allowed, why: why) }
             }
             log("stopping")
         }
@@ -221,23 +238,10 @@ struct SlurmEnforce: ParsableCommand {
         return (allowed, why)
     }
 
-    func perform(_ action: SlurmPolicy.Action, job: SlurmJob?, setup: SlurmSetup, allowed: UInt32, why: String) {
+    /// Runs the Slurm command for `action`; false (logged) when Slurm refused it.
+    func perform(_ action: SlurmPolicy.Action, setup: SlurmSetup) -> Bool {
         let c = setup.config
-        var reason: String
-        switch job.map({ SlurmPolicy.tier(of: $0, config: c, roster: setup.genesis) }) {
-        case .failure(let e)?: reason = "its tier cannot be read (\(e)), so it counts as the highest tier"
-        case .success(let t)?: reason = "tier \(t) is above the authorised tier \(allowed)"
-        case nil: reason = "its tier is above the authorised tier \(allowed)"
-        }
-        if !why.isEmpty { reason += " (\(why))" }
-        let (tool, args, verb): (String, [String], String)
-        switch action {
-        case .suspend(let j): (tool, args, verb) = (c.scontrol, ["suspend", j], "suspended")
-        case .cancel(let j): (tool, args, verb) = (c.scancel, [j], "cancelled")
-        case .hold(let j): (tool, args, verb) = (c.scontrol, ["hold", j], "held")
-        case .resume(let j): (tool, args, verb) = (c.scontrol, ["resume", j], "resumed")
-        case .release(let j): (tool, args, verb) = (c.scontrol, ["release", j], "released")
-        }
+        let (tool, args) = action.command(c)
         var r = setup.run(tool, args)
         if case .release(let j) = action {
             // Held by us, or requeued by the prolog's refusal with a start time minutes ahead: release it (if held)
@@ -246,18 +250,55 @@ struct SlurmEnforce: ParsableCommand {
             if start.code == 0 { r.code = 0 }
         }
         guard r.code == 0 else {
-            log("could not \(verb.dropLast(2)) job \(action.jobID): \(tool) \(args.joined(separator: " ")) exited \(r.code): \(r.output.prefix(300))")
-            return
+            log("could not \(action.verb.dropLast(2)) job \(action.jobID): \(tool) \(args.joined(separator: " ")) exited \(r.code): \(r.output.prefix(300))")
+            return false
         }
+        return true
+    }
+
+    /// Leaves the reason for a done action in the job (AdminComment, and the owner's terminal or stderr) and the log.
+    func explain(_ action: SlurmPolicy.Action, job: SlurmJob?, setup: SlurmSetup, allowed: UInt32, why: String) {
+        var reason: String
+        switch job.map({ SlurmPolicy.tier(of: $0, config: setup.config, roster: setup.genesis) }) {
+        case .failure(let e)?: reason = "its tier cannot be read (\(e)), so it counts as the highest tier"
+        case .success(let t)?: reason = "tier \(t) is above the authorised tier \(allowed)"
+        case nil: reason = "its tier is above the authorised tier \(allowed)"
+        }
+        if !why.isEmpty { reason += " (\(why))" }
         switch action {
-        case .suspend, .hold, .cancel: setup.note(action.jobID, "\(verb): \(reason)")
-        case .resume, .release: setup.run(c.scontrol, ["update", "JobId=\(action.jobID)", "AdminComment="])
+        case .suspend, .cancel:
+            setup.note(action.jobID, "\(action.verb): \(reason)")
+            setup.run(setup.config.scontrol, ["notify", action.jobID, "tiergate: job \(action.jobID) \(action.verb): \(reason)"])
+        case .hold:
+            setup.note(action.jobID, "\(action.verb): \(reason)")
+        case .resume, .release:
+            setup.run(setup.config.scontrol, ["update", "JobId=\(action.jobID)", "AdminComment="])
         }
-        log("job \(action.jobID) \(verb): \(action.isStop ? reason : "its tier is authorised again (tier \(allowed))")")
+        log("job \(action.jobID) \(action.verb): \(action.isStop ? reason : "its tier is authorised again (tier \(allowed))")")
     }
 }
 
 extension SlurmPolicy.Action {
+    var verb: String {
+        switch self {
+        case .suspend: return "suspended"
+        case .cancel: return "cancelled"
+        case .hold: return "held"
+        case .resume: return "resumed"
+        case .release: return "released"
+        }
+    }
+
+    func command(_ c: SlurmConfig) -> (String, [String]) {
+        switch self {
+        case .suspend(let j): return (c.scontrol, ["suspend", j])
+        case .cancel(let j): return (c.scancel, [j])
+        case .hold(let j): return (c.scontrol, ["hold", j])
+        case .resume(let j): return (c.scontrol, ["resume", j])
+        case .release(let j): return (c.scontrol, ["release", j])
+        }
+    }
+
     var isStop: Bool {
         switch self {
         case .suspend, .cancel, .hold: return true

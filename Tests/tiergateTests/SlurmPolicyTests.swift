@@ -67,4 +67,21 @@ struct SlurmPolicyTests {
             """#.utf8))
         #expect(jobs == [SlurmJob(id: "12", comment: "tier=1", partition: "gpu", state: "RUNNING", reason: "None", adminComment: "")])
     }
+
+    /// Where a refused batch job's owner reads the reason: its stderr path (spaces kept), owner and group.
+    @Test func showJobGivesTheStderrFileAndOwner() {
+        let text = """
+            JobId=7 JobName=wrap
+               UserId=ana(1001) GroupId=lab(2002) MCS_label=N/A
+               Requeue=1 Restarts=1 BatchFlag=1 Reboot=0 ExitCode=0:0
+               StdErr=/home/ana/runs/my run.err
+               StdIn=/dev/null
+               StdOut=/home/ana/runs/my run.out
+            """
+        let o = SlurmJobOutput(showJob: text)
+        #expect(o == SlurmJobOutput(showJob: text) && o.batch && o.stderr == "/home/ana/runs/my run.err" && o.uid == 1001 && o.gid == 2002)
+        let interactive = SlurmJobOutput(showJob: "JobId=8\n   UserId=bo(1002) GroupId=bo(1002)\n   BatchFlag=0\n   StdErr=(null)\n")
+        #expect(!interactive.batch && interactive.stderr == nil && interactive.uid == 1002)
+        #expect(SlurmJobOutput(showJob: "   UserId=x GroupId=y(z)").uid == nil)
+    }
 }
