@@ -80,6 +80,7 @@ let package = Package(
                 "TiergateStorage",
                 "TiergateNode",
                 "TiergateCLIKit",
+                "TiergateTestKit",  // the Slurm sandbox
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

@@ -17,7 +17,7 @@ struct BenchCommand: ParsableCommand {
         commandName: "tiergate-bench",
         abstract: "Benchmarks, each reported as a ratio against a baseline measured in the same run.",
         discussion: """
-            NAMES: verify, check, halt, gates, simulate, catchup, link (default: all).
+            NAMES: verify, check, halt, gates, simulate, catchup, link, slurm (default: all).
               verify    ledger verify end to end (a child process) vs libsodium's raw verify loop on all cores
               check     wall time of `tiergate check` (offline) vs `tiergate --version`, 200 runs each
               halt      a 50-node loopback cluster (in-process nodes, real TCP): halt submission to every node
@@ -27,6 +27,9 @@ struct BenchCommand: ParsableCommand {
               catchup   a node that missed N entries rejoins: entries/s as a ratio of the verify rate
               link      the secure link (SPEC §12): a full Noise XX handshake in X25519 operations' time; transport
                         seal+open throughput vs libsodium's raw ChaCha20-Poly1305 on the same 64 KiB chunks
+              slurm     a real single-host Slurm (root; munge and slurm-wlm installed if missing) with `tiergate
+                        slurm enforce`: halt → every protected running job SUSPENDED in squeue, repeated halts and
+                        resumes, vs `scontrol suspend` of the same jobs by hand
             --quick runs each in seconds, for a smoke check. Benchmarks never fail on timing.
 
             Example: tiergate-bench verify --json
@@ -39,12 +42,12 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "The tiergate binary to measure (default: the one beside tiergate-bench).") var tiergate: String?
 
     func validate() throws {
-        let known = ["verify", "check", "halt", "gates", "simulate", "catchup", "link"]
+        let known = ["verify", "check", "halt", "gates", "simulate", "catchup", "link", "slurm"]
         for n in names where !known.contains(n) { throw ValidationError("unknown benchmark '\(n)'; choose from \(known.joined(separator: ", "))") }
     }
 
     func run() throws {
-        let selected = names.isEmpty ? ["verify", "check", "halt", "gates", "simulate", "catchup", "link"] : names
+        let selected = names.isEmpty ? ["verify", "check", "halt", "gates", "simulate", "catchup", "link", "slurm"] : names
         let beside = (Bench.selfPath as NSString).deletingLastPathComponent + "/tiergate"
         let binary = tiergate ?? beside
         guard FileManager.default.isExecutableFile(atPath: binary) else {
@@ -62,6 +65,7 @@ struct BenchCommand: ParsableCommand {
             case "simulate": results.append((n, bench.simulate()))
             case "catchup": results.append((n, try bench.catchup()))
             case "link": results.append((n, try bench.link()))
+            case "slurm": results.append((n, try bench.slurm()))
             default: break
             }
         }
@@ -385,6 +389,8 @@ struct Bench {
         let group: MultiThreadedEventLoopGroup
         let runtimes: [NodeRuntime]
         let ports: [Int]
+        /// Each author's feed head (seq, id) after the set-up entries, by key index.
+        var heads: [Int: (UInt64, Digest)] = [:]
         func stop() {
             for r in runtimes { try? r.shutdown().wait() }
             try? group.syncShutdownGracefully()
@@ -417,15 +423,17 @@ struct Bench {
         let client = try NodeClient(endpoint: Endpoint(host: "127.0.0.1", port: ports[0]), genesis: doc.roster.hash, identity: keys[0])
         defer { client.close() }
         _ = try client.submit(p)
+        var heads: [Int: (UInt64, Digest)] = [:]
         for i in 0..<3 {
             let v = SignedEntry(signing: Entry(
                 lab: doc.roster.lab, genesis: doc.roster.hash, rosterVersion: 1, author: keys[i].publicKey, seq: i == 0 ? 2 : 1, prev: i == 0 ? p.id : .zero,
                 time: now - 900 + UInt64(i), body: .vote(Vote(proposal: p.id, choice: .yes))), with: keys[i])
             _ = try client.submit(v)
+            heads[i] = (v.entry.seq, v.id)
         }
         let deadline = Date().addingTimeInterval(10)
         while Date() < deadline, !(try runtimes.allSatisfy { try $0.verdict().wait().authorizedTier == 1 }) { usleep(20_000) }
-        return Pair(group: group, runtimes: runtimes, ports: ports)
+        return Pair(group: group, runtimes: runtimes, ports: ports, heads: heads)
     }
 
     /// A halt by `keys[3]` (its first entry), submitted to `port`; returns the monotonic time just before SUBMIT.
