@@ -58,7 +58,7 @@ public final class NodeClient: @unchecked Sendable {
         do {
             channel = try ClientBootstrap(group: handler.loop)
                 .connectTimeout(.seconds(5))
-                .channelOption(.socketOption(.tcp_nodelay), value: 1)
+                .channelOption(.tcpOption(.tcp_nodelay), value: 1)
                 .channelInitializer { ch in
                     ch.eventLoop.makeCompletedFuture {
                         let s = SecureHandler(

@@ -100,7 +100,7 @@ public final class NodeRuntime: @unchecked Sendable {
         ServerBootstrap(group: loop, childGroup: loop)
             .serverChannelOption(.backlog, value: 256)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
             .childChannelOption(.writeBufferWaterMark, value: .init(low: 1 << 20, high: config.maxOutboundBytes))
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
@@ -183,7 +183,7 @@ public final class NodeRuntime: @unchecked Sendable {
             guard !self.stopped else { return }
             ClientBootstrap(group: self.loop)
                 .connectTimeout(.seconds(3))
-                .channelOption(.socketOption(.tcp_nodelay), value: 1)
+                .channelOption(.tcpOption(.tcp_nodelay), value: 1)
                 .channelOption(.writeBufferWaterMark, value: .init(low: 1 << 20, high: self.config.maxOutboundBytes))
                 .channelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture { try self.addHandlers(to: channel, dialer: d) }

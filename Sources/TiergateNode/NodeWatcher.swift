@@ -71,7 +71,7 @@ public final class NodeWatcher: @unchecked Sendable {  // mutable state confined
         let nodeKeys = self.nodeKeys
         ClientBootstrap(group: loop)
             .connectTimeout(.seconds(3))
-            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .channelOption(.tcpOption(.tcp_nodelay), value: 1)
             .channelInitializer { ch in
                 ch.eventLoop.makeCompletedFuture {
                     let secure = SecureHandler(

@@ -22,7 +22,7 @@ public final class SlurmSandbox: @unchecked Sendable {
         p.environment = ProcessInfo.processInfo.environment.merging(env) { _, b in b }
         p.standardInput = FileHandle.nullDevice
         if let log {
-            FileManager.default.createFile(atPath: log, contents: nil)
+            _ = FileManager.default.createFile(atPath: log, contents: nil)
             p.standardOutput = FileHandle(forWritingAtPath: log)
             p.standardError = FileHandle(forWritingAtPath: log)
             guard (try? p.run()) != nil else { return (-1, "cannot run \(exe)") }
@@ -102,7 +102,7 @@ public final class SlurmSandbox: @unchecked Sendable {
         // In the foreground, as this process's child (a daemonized munged would keep the caller's output pipe open).
         m.arguments = ["-s", "/bin/sh", "munge", "-c",
                        "exec /usr/sbin/munged -F --socket=\(mungeDir)/socket --pid-file=\(mungeDir)/pid --seed-file=\(mungeDir)/seed --log-file=\(mungeDir)/log"]
-        FileManager.default.createFile(atPath: dir + "/munged.out", contents: nil)
+        _ = FileManager.default.createFile(atPath: dir + "/munged.out", contents: nil)
         m.standardOutput = FileHandle(forWritingAtPath: dir + "/munged.out")
         m.standardError = FileHandle(forWritingAtPath: dir + "/munged.out")
         m.standardInput = FileHandle.nullDevice
@@ -115,13 +115,13 @@ public final class SlurmSandbox: @unchecked Sendable {
         var prologLine = ""
         if let prolog {
             let script = dir + "/prolog.sh"
-            FileManager.default.createFile(atPath: script, contents: Data("#!/bin/sh\nexport SLURM_CONF=\(conf)\n\(prolog)\n".utf8),
+            _ = FileManager.default.createFile(atPath: script, contents: Data("#!/bin/sh\nexport SLURM_CONF=\(conf)\n\(prolog)\n".utf8),
                                            attributes: [.posixPermissions: 0o755])
             prologLine = "PrologSlurmctld=\(script)\n"
         }
         let host = Self.sh("/bin/hostname", ["-s"]).out.trimmingCharacters(in: .whitespacesAndNewlines)
         let cpus = ProcessInfo.processInfo.activeProcessorCount
-        FileManager.default.createFile(atPath: conf, contents: Data("""
+        _ = FileManager.default.createFile(atPath: conf, contents: Data("""
             ClusterName=tiergate\(getpid())
             SlurmctldHost=\(host)
             SlurmUser=root

@@ -22,6 +22,13 @@ enum CLI {
         func json() throws -> JSONValue { try JSONValue.parse(stdout) }
     }
 
+    /// The repository's root (examples, scripts, protocol-spec).
+    static let repoRoot: String = {
+        var parts = #filePath.split(separator: "/", omittingEmptySubsequences: false)
+        parts.removeLast(3)
+        return parts.joined(separator: "/")
+    }()
+
     /// The benchmark program, built beside `tiergate`.
     static var benchBinary: String { (binary as NSString).deletingLastPathComponent + "/tiergate-bench" }
 
