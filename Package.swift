@@ -51,6 +51,7 @@ let package = Package(
                 "TiergateCore",
                 "TiergateStorage",
                 "TiergateNode",
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -67,6 +68,7 @@ let package = Package(
                 "TiergateNode",
                 "TiergateCLIKit",
                 "TiergateDemo",
+                "TiergateBuildInfo",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -86,6 +88,15 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
+        ),
+        // The release, spec version and git commit for `tiergate --version` (the commit written at build time).
+        .target(
+            name: "TiergateBuildInfo",
+            plugins: ["BuildInfo"]
+        ),
+        .plugin(
+            name: "BuildInfo",
+            capability: .buildTool()
         ),
         .target(
             name: "TiergateTestKit",

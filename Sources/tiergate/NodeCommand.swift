@@ -19,7 +19,8 @@ struct NodeCommand: AsyncParsableCommand {
             Prints "listening on HOST:PORT" (flushed) once it accepts connections; --listen 127.0.0.1:0 picks a free
             port. The ledger lives in DATA/ledger and is reloaded on restart (a torn tail from a crash is cut).
             Peers come from --peer and the optional --config file; each is retried forever with capped backoff.
-            SIGTERM or SIGINT shut the node down cleanly. Logs go to stderr (--log-level debug for more).
+            SIGTERM or SIGINT shut the node down cleanly. Logs go to stderr (--log-level debug for more;
+            --log-format json for one JSON object per line).
 
             Every connection, in and out, is a Noise XX session bound to the roster's genesis hash (SPEC.md §12):
             the node proves --key, and admits only keys of the roster in force. Refused links are logged with
@@ -41,6 +42,8 @@ struct NodeCommand: AsyncParsableCommand {
     @Option(help: "JSON config file (peers, anti_entropy_interval, name).") var config: String?
     @Option(help: "Anti-entropy interval, e.g. 1s or 250ms (default 1s).") var antiEntropyInterval: String?
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.") var logLevel: String = "info"
+    @Option(help: "Log format: text (swift-log's lines) or json (one JSON object per line: time, level, label, message, source, metadata).")
+    var logFormat: String = "text"
     @Flag(help: "Stop cleanly (as on SIGTERM) when the process that started the node exits, e.g. a supervisor or the demo.")
     var exitWithParent = false
 
@@ -49,6 +52,7 @@ struct NodeCommand: AsyncParsableCommand {
         for p in peer where Endpoint(p) == nil { throw ValidationError("--peer takes HOST:PORT, got '\(p)'") }
         if let a = antiEntropyInterval, DurationText.parse(a) == nil { throw ValidationError("--anti-entropy-interval takes a duration like 1s") }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level '\(logLevel)'") }
+        guard ["text", "json"].contains(logFormat) else { throw ValidationError("--log-format takes text or json, got '\(logFormat)'") }
     }
 
     func run() async throws {
@@ -102,7 +106,13 @@ struct NodeCommand: AsyncParsableCommand {
         cfg.gossip = settings
 
         let level = Logger.Level(rawValue: logLevel)!
+        let json = logFormat == "json"
         LoggingSystem.bootstrap { label in
+            if json {
+                var h = JSONLogHandler(label: label)
+                h.logLevel = level
+                return h
+            }
             var h = StreamLogHandler.standardError(label: label)
             h.logLevel = level
             return h

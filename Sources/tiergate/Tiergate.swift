@@ -2,10 +2,12 @@ import ArgumentParser
 import TiergateCore
 import TiergateCLIKit
 import TiergateStorage
+import TiergateBuildInfo
 
 @main
 struct Tiergate: AsyncParsableCommand {
-    static let version = "0.1.0"
+    /// "0.1.0 (spec 1, commit 3f2a9c1d0e4b)".
+    static let version = Versions.line
 
     static let configuration = CommandConfiguration(
         commandName: "tiergate",

@@ -175,8 +175,11 @@ import TiergateCore
             #expect(h.code == 0, "\(cmd) --help")
             #expect(h.stdout.contains("USAGE") && h.stdout.contains("xample"), "\(cmd) --help shows usage and an example")
         }
+        // The release, the spec version it speaks, and the commit it was built from (this checkout's HEAD).
         let v = try w.tg("--version")
-        #expect(v.code == 0 && !v.stdout.isEmpty)
+        let head = try CLI.run(["-C", CLI.repoRoot, "rev-parse", "--short=12", "HEAD"], executable: "/usr/bin/git").stdout
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(v.code == 0 && v.stdout.hasPrefix("0.1.0 (spec \(WireMessage.protocolVersion), commit \(head)"), "\(v.stdout) vs HEAD \(head)")
     }
 
     @Test func offlineAuthoringCarriesEntriesBetweenMachines() throws {
