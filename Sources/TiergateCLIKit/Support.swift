@@ -130,3 +130,17 @@ public enum Load {
         }
     }
 }
+
+public enum Signals {
+    /// Installs `handler` for SIGINT and SIGTERM and unblocks both on the calling thread: a process started with
+    /// them blocked (inherited from a parent's mask: some supervisors, test runners) would otherwise never see
+    /// them, and a `kill` would leave it running.
+    public static func onTermination(_ handler: @convention(c) (Int32) -> Void) {
+        var set = sigset_t()
+        sigemptyset(&set)
+        sigaddset(&set, SIGINT)
+        sigaddset(&set, SIGTERM)
+        for s in [SIGINT, SIGTERM] { signal(s, handler) }
+        pthread_sigmask(SIG_UNBLOCK, &set, nil)
+    }
+}

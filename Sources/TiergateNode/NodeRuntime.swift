@@ -1,3 +1,4 @@
+import Dispatch
 import Logging
 import NIOCore
 import NIOPosix
@@ -47,6 +48,16 @@ public final class NodeRuntime: @unchecked Sendable {
     var stopRequested = false
     /// Called on the node's event loop after new entries are durable (benchmarks and tests observe with it).
     public var onPersist: (@Sendable (_ entries: [SignedEntry], _ detachedHalts: [SignedEntry]) -> Void)?
+    /// Called on the node's event loop after anything new is durable; set before `start()` (the HTTP side's live
+    /// page and notifications).
+    public var onChange: [@Sendable () -> Void] = []
+    /// Called on the I/O thread with each append's duration, fsync included (nanoseconds); set before `start()`.
+    public var onAppendDuration: (@Sendable (UInt64) -> Void)?
+    /// What the node answered since start: SUBMIT by status, token requests by outcome (counted as sent).
+    var submissions: [String: UInt64] = [:]
+    var tokens: [String: UInt64] = [:]
+    /// Entries in the ledger by kind (halts held detached included), counted at load and on each append.
+    var entriesByKind: [String: UInt64] = [:]
 
     /// One configured peer that this node dials and re-dials forever.
     final class Dialer: @unchecked Sendable {  // confined to the node's event loop
@@ -82,6 +93,8 @@ public final class NodeRuntime: @unchecked Sendable {
         guard !me.isObserver else {
             throw NodeError.io("\(me.name) is an observer; observers read through a node (status, token), they do not run one")
         }
+        for feed in store.feeds.values { for e in feed { entriesByKind[e.entry.kind.metricName, default: 0] += 1 } }
+        entriesByKind["halt", default: 0] += UInt64(store.detachedHalts.count)
         gossip = GossipNode(store: store, settings: config.gossip)
         gossip.connections.maxPending = config.maxPendingHandshakes
         gossip.connections.maxPendingPerAddress = config.maxPendingPerAddress
@@ -338,11 +351,14 @@ public final class NodeRuntime: @unchecked Sendable {
         guard case .persist(let entries, let halts, let evidence) = directives[i] else { preconditionFailure() }
         let writer = self.writer
         let batch = UncheckedSendable((entries, halts, evidence))
+        let timed = onAppendDuration
         return io.runIfActive(eventLoop: loop) {
             let (entries, halts, evidence) = batch.value
+            let start = DispatchTime.now().uptimeNanoseconds
             if !entries.isEmpty { try writer.append(entries: entries) }
             for h in halts { try writer.appendDetachedHalt(h) }
             for ev in evidence { try writer.appendEvidence(ev) }
+            timed?(DispatchTime.now().uptimeNanoseconds - start)
         }.flatMap {
             self.persisted(entries, halts)
             return self.runQueued(directives[(i + 1)...])
@@ -416,6 +432,8 @@ public final class NodeRuntime: @unchecked Sendable {
 
     private func persisted(_ entries: [SignedEntry], _ halts: [SignedEntry]) {
         onPersist?(entries, halts)
+        for e in entries + halts { entriesByKind[e.entry.kind.metricName, default: 0] += 1 }
+        for f in onChange { f() }
         for e in entries + halts where e.entry.kind == .halt {
             logger.notice("halt stored", metadata: ["entry.id": "\(e.id.hex)", "entry.time": "\(e.entry.time)"])
         }
@@ -435,6 +453,11 @@ public final class NodeRuntime: @unchecked Sendable {
                 var buf = ch.allocator.buffer(capacity: 64)
                 buf.writeBytes(message.encodedFrame())
                 ch.writeAndFlush(buf, promise: nil)
+                switch message {
+                case .ack(_, let status, _): submissions[status.metricName, default: 0] += 1
+                case .token(_, let reason, let token): tokens[reason.isEmpty && !token.isEmpty ? "issued" : "refused", default: 0] += 1
+                default: break
+                }
             case .close(let id, let reason, let misbehaved):
                 close(id, reason: reason, misbehaved: misbehaved)
             case .export(let id, let request):
@@ -495,10 +518,23 @@ public final class NodeRuntime: @unchecked Sendable {
         next(offset: 0)
     }
 
-    // MARK: Introspection (tests)
+    // MARK: Introspection (the HTTP side, tests)
 
     public func verdict() -> EventLoopFuture<Verdict> {
         loop.submit { self.gossip.store.verdict(at: SystemClock.nowMs()) }
+    }
+
+    /// Everything the HTTP side shows, taken on the node's loop in one step (the verdict comes from its cache).
+    public func snapshot() -> EventLoopFuture<NodeSnapshot> {
+        loop.submit {
+            let now = SystemClock.nowMs()
+            let v = self.gossip.verdict(now: now)
+            var lastSeen: [String: UInt64] = [:]
+            for m in v.roster.members { if let t = self.gossip.store.head(of: m.key)?.entry.time { lastSeen[m.name] = t } }
+            return NodeSnapshot(now: now, verdict: v, node: self.gossip.nodeInfo(now: now), entriesByKind: self.entriesByKind,
+                                submissions: self.submissions, tokens: self.tokens, memberLastSeen: lastSeen,
+                                anyPeerInSync: self.gossip.anyPeerInSync(now: now), storageWritable: self.gossip.storageRefusal == nil && !self.persistFailed)
+        }
     }
 }
 

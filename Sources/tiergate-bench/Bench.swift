@@ -29,7 +29,7 @@ struct BenchCommand: ParsableCommand {
                         seal+open throughput vs libsodium's raw ChaCha20-Poly1305 on the same 64 KiB chunks
               slurm     a real single-host Slurm (root; munge and slurm-wlm installed if missing) with `tiergate
                         slurm enforce`: halt → every protected running job SUSPENDED in squeue, repeated halts and
-                        resumes, vs `scontrol suspend` of the same jobs by hand
+                        resumes, vs a shell loop of `scontrol suspend` over the same jobs
             --quick runs each in seconds, for a smoke check. Benchmarks never fail on timing.
 
             Example: tiergate-bench verify --json

@@ -124,11 +124,9 @@ struct GateCommand: ParsableCommand {
 
             let pid = try spawn(command)
             gateChildGroup = pid
-            for sig in [SIGINT, SIGTERM] {
-                signal(sig) { s in
-                    gateForwardedSignal = s
-                    if gateChildGroup > 0 { kill(-gateChildGroup, s) }
-                }
+            Signals.onTermination { s in
+                gateForwardedSignal = s
+                if gateChildGroup > 0 { kill(-gateChildGroup, s) }
             }
             log("started \(command.joined(separator: " ")) as pid \(pid) (process group \(pid))")
 

@@ -44,6 +44,11 @@ struct NodeCommand: AsyncParsableCommand {
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.") var logLevel: String = "info"
     @Option(help: "Log format: text (swift-log's lines) or json (one JSON object per line: time, level, label, message, source, metadata).")
     var logFormat: String = "text"
+    @Option(help: ArgumentHelp("Serve metrics, health and the live status page over HTTP at [HOST:]PORT (HOST defaults to 127.0.0.1). Off by default.",
+                               discussion: "What it shows, who voted what included, is public to whoever can reach it."))
+    var http: String?
+    @Option(parsing: .singleValue, help: "POST each lab event (proposal, vote, pass, expiry, halt, resume, lapse due, equivocation) as JSON to this http:// URL; repeatable.")
+    var notify: [String] = []
     @Flag(help: "Stop cleanly (as on SIGTERM) when the process that started the node exits, e.g. a supervisor or the demo.")
     var exitWithParent = false
 
@@ -53,6 +58,14 @@ struct NodeCommand: AsyncParsableCommand {
         if let a = antiEntropyInterval, DurationText.parse(a) == nil { throw ValidationError("--anti-entropy-interval takes a duration like 1s") }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level '\(logLevel)'") }
         guard ["text", "json"].contains(logFormat) else { throw ValidationError("--log-format takes text or json, got '\(logFormat)'") }
+        if let h = http, Self.httpEndpoint(h) == nil { throw ValidationError("--http takes PORT or HOST:PORT, got '\(h)'") }
+        for n in notify { if case .failure(let e) = NotifyURL.parse(n) { throw ValidationError("--notify \(e)") } }
+    }
+
+    /// `PORT` (on loopback) or `HOST:PORT`.
+    static func httpEndpoint(_ s: String) -> Endpoint? {
+        if let p = Int(s), (0...65535).contains(p) { return Endpoint(host: "127.0.0.1", port: p) }
+        return Endpoint(s)
     }
 
     func run() async throws {
@@ -120,7 +133,17 @@ struct NodeCommand: AsyncParsableCommand {
         var logger = Logger(label: "tiergate.node")
         logger[metadataKey: "node.name"] = "\(settings.nodeName)"
         let listenHost = cfg.listen.host
-        let service = NodeService(config: cfg, logger: logger) { address in
+        let httpEndpoint = http.flatMap(Self.httpEndpoint)
+        if let e = httpEndpoint, !["127.0.0.1", "::1", "localhost"].contains(e.host) {
+            logger.warning("the HTTP side listens beyond loopback: its status page, metrics and events show who voted what to whoever reaches it",
+                           metadata: ["http.listen": "\(e)"])
+        }
+        let urls = notify.compactMap { try? NotifyURL.parse($0).get() }
+        let service = NodeService(config: cfg, logger: logger, http: httpEndpoint, notify: urls, onHTTP: { address in
+            let host = address.ipAddress ?? httpEndpoint?.host ?? "127.0.0.1"
+            print("http on \(host.contains(":") ? "[\(host)]" : host):\(address.port ?? 0)")
+            fflush(nil)
+        }) { address in
             let host = address.ipAddress ?? listenHost
             let shown = host.contains(":") ? "[\(host)]" : host
             print("listening on \(shown):\(address.port ?? 0)")

@@ -166,7 +166,7 @@ struct SlurmEnforce: ParsableCommand {
             }
             watchers.forEach { $0.start() }
             defer { for w in watchers { _ = try? w.stop().wait() } }
-            for sig in [SIGINT, SIGTERM] { signal(sig) { _ in enforceStop = 1 } }
+            Signals.onTermination { _ in enforceStop = 1 }
             log("watching \(endpoints.map { "\($0)" }.joined(separator: ", ")); jobs above the authorised tier are \(setup.config.action == .suspend ? "suspended" : "cancelled")")
 
             var states: [Endpoint: WatchState] = [:]

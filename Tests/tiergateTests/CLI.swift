@@ -92,13 +92,19 @@ final class Workdir {
     func tg(env: [String: String], _ args: String...) throws -> CLI.Result { try CLI.run(args, in: path, env: env) }
 
     /// Five keys, a roster signed by all five (alice leader, bob safety, carol board, dave auditor, erin staff).
-    func lab() throws {
+    /// Five members (alice leader, bob safety, carol board, dave auditor, erin staff), genesis signed by all;
+    /// `policy`, a JSON policy file's text, replaces the default policy.
+    func lab(policy: String? = nil) throws {
         for n in ["alice", "bob", "carol", "dave", "erin"] {
             let r = try tg("keygen", "--name", n, "--out", "keys")
             #expect(r.code == 0, "keygen \(n): \(r.stderr)")
         }
         let members = [("alice", "leader"), ("bob", "safety"), ("carol", "board"), ("dave", "auditor"), ("erin", "staff")]
         var args = ["roster", "init", "--lab", "acme", "--out", "roster.json"]
+        if let policy {
+            write("policy.json", Array(policy.utf8))
+            args += ["--policy", "policy.json"]
+        }
         for (n, role) in members { args += ["--member", "\(n):keys/\(n).pub:\(role)"] }
         #expect(try tg(args).code == 0)
         for (n, _) in members { #expect(try tg("roster", "sign", "roster.json", "--key", "keys/\(n).key").code == 0) }

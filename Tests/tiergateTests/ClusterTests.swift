@@ -42,17 +42,28 @@ final class NodeProcess {
         process.standardInput = FileHandle.nullDevice
         try process.run()
         // Wait for "listening on HOST:PORT".
-        var line = Data()
-        while !line.contains(0x0a) {
-            let d = stdout.fileHandleForReading.availableData
-            if d.isEmpty { throw CocoaError(.fileReadUnknown, userInfo: [NSLocalizedDescriptionKey: "node exited: \(log)"]) }
-            line += d
-        }
-        let text = String(decoding: line, as: UTF8.self)
+        let text = nextLine()
+        if text.isEmpty { throw CocoaError(.fileReadUnknown, userInfo: [NSLocalizedDescriptionKey: "node exited: \(log)"]) }
         guard text.hasPrefix("listening on "), let p = Int(text.split(separator: ":").last!.trimmingCharacters(in: .whitespacesAndNewlines)) else {
             throw CocoaError(.fileReadCorruptFile, userInfo: [NSLocalizedDescriptionKey: "unexpected first line: \(text)"])
         }
         port = p
+    }
+
+    /// What the node printed on stdout after the last line read.
+    private var unread = Data()
+
+    /// The next line the node prints on stdout (without its newline); "" when it closed stdout first.
+    func nextLine() -> String {
+        while !unread.contains(0x0a) {
+            let d = stdout.fileHandleForReading.availableData
+            if d.isEmpty { return "" }
+            unread += d
+        }
+        let nl = unread.firstIndex(of: 0x0a)!
+        let line = String(decoding: unread[unread.startIndex..<nl], as: UTF8.self)
+        unread = Data(unread[unread.index(after: nl)...])
+        return line
     }
 
     var address: String { "\(host):\(port)" }

@@ -11,6 +11,9 @@ public enum EntryKind: UInt8, Sendable, CaseIterable {
         case .halt: return "halt"
         }
     }
+
+    /// The label value in the node's metrics.
+    public var metricName: String { name }
 }
 
 /// An evidence file a proposal rests on: its name and BLAKE2b-256.

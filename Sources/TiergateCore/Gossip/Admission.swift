@@ -23,6 +23,19 @@ public struct AdmissionControl: Sendable {
         case sessionsPerKey = "too many sessions for one key"
 
         public static func < (a: Refusal, b: Refusal) -> Bool { a.rawValue < b.rawValue }
+
+        /// The label value in the node's metrics.
+        public var metricName: String {
+            switch self {
+            case .overloaded: return "overloaded"
+            case .perAddress: return "per_address"
+            case .evicted: return "evicted"
+            case .timeout: return "timeout"
+            case .failed: return "failed"
+            case .notMember: return "not_member"
+            case .sessionsPerKey: return "sessions_per_key"
+            }
+        }
     }
 
     public enum Decision: Equatable, Sendable {

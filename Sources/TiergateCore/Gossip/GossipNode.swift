@@ -95,6 +95,8 @@ public struct GossipNode: Sendable {
         var clockOffsetMs: Int64?
         /// When this node last sent the peer node a PING (its clock goes along, whatever else the link carries).
         var lastPing: UInt64 = 0
+        /// When the peer node's last DIGEST equalled this node's (both hold the same ledger).
+        var inSyncAt: UInt64 = 0
         var isNode: Bool {
             if case .ready(.node) = phase { return true }
             return false
@@ -224,6 +226,31 @@ public struct GossipNode: Sendable {
     public mutating func protocolViolation(_ peer: PeerID, _ error: FrameError) -> [Directive] {
         rejected += 1
         return [.close(peer, reason: error.description, misbehaved: true)]
+    }
+
+    /// Whether some peer node's DIGEST equalled this node's within the last three anti-entropy intervals (at least
+    /// 3 s): the node holds what the lab holds (readiness, SPEC.md §8.8).
+    public func anyPeerInSync(now: UInt64) -> Bool {
+        let window = max(3 * settings.antiEntropyIntervalMs, 3_000)
+        return peers.values.contains { $0.isNode && $0.inSyncAt > 0 && now < $0.inSyncAt + window }
+    }
+
+    /// Facts about this node as of `now` (STATUS, the HTTP side's metrics and health).
+    public mutating func nodeInfo(now: UInt64) -> NodeStatus.NodeInfo {
+        var node = NodeStatus.NodeInfo(
+            name: settings.nodeName, peerNodes: UInt32(clamping: readyPeerNodes.count), digest: store.digest,
+            detachedHalts: UInt32(clamping: store.detachedHalts.count),
+            buffered: UInt32(clamping: store.pending.values.reduce(0) { $0 + $1.count }),
+            framesIn: UInt64(clamping: framesIn), connectionsClosedForMisbehaviour: UInt64(clamping: rejected))
+        node.pendingHandshakes = UInt32(clamping: connections.pendingCount)
+        node.sessions = UInt32(clamping: connections.sessionCount)
+        node.watchers = UInt32(clamping: watchers.count)
+        node.refused = connections.refusedTotal.sorted { $0.key < $1.key }.map { ($0.key.rawValue, $0.value) }
+        node.peersHeard = peers.values.filter(\.isNode).compactMap { p in p.key.map { ($0, p.lastHeard) } }.sorted { $0.key < $1.key }
+        node.clockOffsetMs = clockOffsetMs
+        node.storageWarning = storageRefusal ?? ""
+        node.clockWarning = clockRefusal(now: now) ?? ""
+        return node
     }
 
     /// A decoded message from `peer`.
@@ -409,6 +436,7 @@ public struct GossipNode: Sendable {
         case .digest(let theirs):
             guard role == .node else { return misbehaving(peer, "clients may not send \(message.name)") }
             // While a catch-up batch to this peer is in flight, its follow-up FRONTIER continues the exchange.
+            if theirs == store.digest { peers[peer]?.inSyncAt = now }
             if let until = peers[peer]?.batchInFlightUntil, now < until { return [] }
             return theirs == store.digest ? [] : [.send(peer, .frontier(replyWanted: true, store.frontier))]
         case .frontier(let replyWanted, let theirs):
@@ -491,19 +519,7 @@ public struct GossipNode: Sendable {
             // `at` is the asker's clock when it sends one (check and gate do): a node whose own clock is slow must
             // not answer for an instant it has not reached (a lapse it has not seen yet). Served from the cache too.
             var v = verdict(now: q.at == 0 ? now : q.at)
-            var node = NodeStatus.NodeInfo(
-                name: settings.nodeName, peerNodes: UInt32(clamping: readyPeerNodes.count), digest: store.digest,
-                detachedHalts: UInt32(clamping: store.detachedHalts.count),
-                buffered: UInt32(clamping: store.pending.values.reduce(0) { $0 + $1.count }),
-                framesIn: UInt64(clamping: framesIn), connectionsClosedForMisbehaviour: UInt64(clamping: rejected))
-            node.pendingHandshakes = UInt32(clamping: connections.pendingCount)
-            node.sessions = UInt32(clamping: connections.sessionCount)
-            node.watchers = UInt32(clamping: watchers.count)
-            node.refused = connections.refusedTotal.sorted { $0.key < $1.key }.map { ($0.key.rawValue, $0.value) }
-            node.peersHeard = peers.values.filter(\.isNode).compactMap { p in p.key.map { ($0, p.lastHeard) } }.sorted { $0.key < $1.key }
-            node.clockOffsetMs = clockOffsetMs
-            node.storageWarning = storageRefusal ?? ""
-            node.clockWarning = clockRefusal(now: now) ?? ""
+            let node = nodeInfo(now: now)
             var status: NodeStatus
             if let id = q.proposal {
                 let total = v.proposals.count

@@ -31,6 +31,15 @@ public enum AckStatus: UInt8, Sendable {
     case stored = 0
     case alreadyStored = 1
     case rejected = 2
+
+    /// The label value in the node's metrics.
+    public var metricName: String {
+        switch self {
+        case .stored: return "stored"
+        case .alreadyStored: return "already_stored"
+        case .rejected: return "rejected"
+        }
+    }
 }
 
 /// What a STATUS_REQUEST asks for (SPEC.md §8.6).
