@@ -17,7 +17,7 @@ struct BenchCommand: ParsableCommand {
         commandName: "tiergate-bench",
         abstract: "Benchmarks, each reported as a ratio against a baseline measured in the same run.",
         discussion: """
-            NAMES: verify, check, halt, gates, simulate, catchup, link, slurm (default: all).
+            NAMES: verify, check, halt, gates, simulate, catchup, link, slurm, scrape (default: all).
               verify    ledger verify end to end (a child process) vs libsodium's raw verify loop on all cores
               check     wall time of `tiergate check` (offline) vs `tiergate --version`, 200 runs each
               halt      a 50-node loopback cluster (in-process nodes, real TCP): halt submission to every node
@@ -30,6 +30,8 @@ struct BenchCommand: ParsableCommand {
               slurm     a real single-host Slurm (root; munge and slurm-wlm installed if missing) with `tiergate
                         slurm enforce`: halt → every protected running job SUSPENDED in squeue, repeated halts and
                         resumes, vs a shell loop of `scontrol suspend` over the same jobs
+              scrape    a halt's propagation to every node while the node it reaches has its /metrics scraped
+                        100 times a second, vs not scraped
             --quick runs each in seconds, for a smoke check. Benchmarks never fail on timing.
 
             Example: tiergate-bench verify --json
@@ -42,12 +44,12 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "The tiergate binary to measure (default: the one beside tiergate-bench).") var tiergate: String?
 
     func validate() throws {
-        let known = ["verify", "check", "halt", "gates", "simulate", "catchup", "link", "slurm"]
+        let known = ["verify", "check", "halt", "gates", "simulate", "catchup", "link", "slurm", "scrape"]
         for n in names where !known.contains(n) { throw ValidationError("unknown benchmark '\(n)'; choose from \(known.joined(separator: ", "))") }
     }
 
     func run() throws {
-        let selected = names.isEmpty ? ["verify", "check", "halt", "gates", "simulate", "catchup", "link", "slurm"] : names
+        let selected = names.isEmpty ? ["verify", "check", "halt", "gates", "simulate", "catchup", "link", "slurm", "scrape"] : names
         let beside = (Bench.selfPath as NSString).deletingLastPathComponent + "/tiergate"
         let binary = tiergate ?? beside
         guard FileManager.default.isExecutableFile(atPath: binary) else {
@@ -66,6 +68,7 @@ struct BenchCommand: ParsableCommand {
             case "catchup": results.append((n, try bench.catchup()))
             case "link": results.append((n, try bench.link()))
             case "slurm": results.append((n, try bench.slurm()))
+            case "scrape": results.append((n, try bench.scrape()))
             default: break
             }
         }
