@@ -82,10 +82,15 @@ public final class NodeMetrics: @unchecked Sendable {
             var heard: [PublicKey: UInt64] = [:]
             for p in s.node.peersHeard { heard[p.key] = max(heard[p.key] ?? 0, p.lastHeard) }
             gauge("tiergate_peers_connected").record(Int64(heard.count))
+            var current: Set<String> = []
             for (key, last) in heard {
-                let name = v.roster.member(withKey: key)?.name ?? "?"
-                gauge("tiergate_peer_last_heard_seconds_ago", [("peer", key.fingerprint), ("member", name)])
-                    .record(Double(s.now > last ? s.now - last : 0) / 1000)
+                let labels = [("peer", key.fingerprint), ("member", v.roster.member(withKey: key)?.name ?? "?")]
+                current.insert("tiergate_peer_last_heard_seconds_ago" + labels.map { "|\($0.0)=\($0.1)" }.joined())
+                gauge("tiergate_peer_last_heard_seconds_ago", labels).record(Double(s.now > last ? s.now - last : 0) / 1000)
+            }
+            // A peer no longer connected: its series goes (a frozen "seconds ago" would mislead).
+            for k in gauges.keys where k.hasPrefix("tiergate_peer_last_heard_seconds_ago|") && !current.contains(k) {
+                gauges.removeValue(forKey: k)?.destroy()
             }
             gauge("tiergate_sessions").record(Int64(s.node.sessions))
             gauge("tiergate_watchers").record(Int64(s.node.watchers))
