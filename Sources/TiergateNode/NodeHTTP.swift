@@ -144,6 +144,7 @@ public final class NodeHTTPServer: @unchecked Sendable {
         ServerBootstrap(group: group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .serverChannelOption(.backlog, value: 128)
+            .childChannelOption(.writeBufferWaterMark, value: .init(low: 256 << 10, high: 1 << 20))
             .childChannelInitializer { ch in
                 ch.eventLoop.makeCompletedFuture {
                     try ch.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
@@ -188,6 +189,11 @@ public final class NodeHTTPServer: @unchecked Sendable {
         runtime.snapshot().hop(to: loop).whenSuccess { s in
             let event = Self.sse(StatusPage.fragment(s.verdict, now: s.now))
             for ch in self.streams.values {
+                // A page that stops reading is closed, not buffered for without bound (it reconnects by itself).
+                guard ch.isWritable else {
+                    ch.close(promise: nil)
+                    continue
+                }
                 var buf = ch.allocator.buffer(capacity: event.utf8.count)
                 buf.writeString(event)
                 ch.writeAndFlush(HTTPServerResponsePart.body(.byteBuffer(buf)), promise: nil)
