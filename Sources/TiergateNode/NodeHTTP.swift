@@ -170,12 +170,7 @@ public final class NodeHTTPServer: @unchecked Sendable {
             self.streams = [:]
             return EventLoopFuture.andAllComplete(closes, on: self.loop)
         }
-        // Continue on the node's loop: this group's own loop is about to shut down.
-        return done.hop(to: runtime.loop).flatMap {
-            let p = self.runtime.loop.makePromise(of: Void.self)
-            self.group.shutdownGracefully { _ in p.succeed(()) }
-            return p.futureResult
-        }
+        return group.shutdown(after: done, reportingOn: runtime.loop)
     }
 
     /// The node changed (called on the node's loop): every open page gets the new state.

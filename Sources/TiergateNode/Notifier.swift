@@ -91,12 +91,7 @@ public final class Notifier: @unchecked Sendable {
             self.stopped = true
             self.timer?.cancel()
         }
-        // Continue on the node's loop: this group's own loop is about to shut down.
-        return done.hop(to: runtime.loop).flatMap {
-            let p = self.runtime.loop.makePromise(of: Void.self)
-            self.group.shutdownGracefully { _ in p.succeed(()) }
-            return p.futureResult
-        }
+        return group.shutdown(after: done, reportingOn: runtime.loop)
     }
 
     /// The node stored something (called on the node's loop).
@@ -203,3 +198,15 @@ final class ResponseStatusHandler: ChannelInboundHandler {
 
 @available(*, unavailable)
 extension ResponseStatusHandler: Sendable {}
+
+extension MultiThreadedEventLoopGroup {
+    /// Shuts this group down once `done` completes; the result completes on `loop` (another group's), since this
+    /// group's own loop is about to stop and a future continued there would never complete.
+    func shutdown(after done: EventLoopFuture<Void>, reportingOn loop: EventLoop) -> EventLoopFuture<Void> {
+        done.hop(to: loop).flatMap {
+            let p = loop.makePromise(of: Void.self)
+            self.shutdownGracefully { _ in p.succeed(()) }
+            return p.futureResult
+        }
+    }
+}

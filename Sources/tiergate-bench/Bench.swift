@@ -324,34 +324,12 @@ struct Bench {
         let repeats = quick ? 5 : 20
         say("\n== halt: \(n) in-process nodes on 127.0.0.1 (real TCP), each dialing 3 random others; halt at one node → all")
         let (doc, keys) = Bench.lab(members: 5)
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
-        var logger = Logger(label: "bench")
-        logger.logLevel = .critical
-        var runtimes: [NodeRuntime] = []
-        var ports: [Int] = []
-        let seen = UncheckedBox([Digest: [Int: UInt64]]())
         var rng = Simulation.SplitMix(seed: 42)
-        for i in 0..<n {
-            let d = dir + "/halt-node\(i)"
-            try? FileManager.default.removeItem(atPath: d)
-            try FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true)
-            var peers: [Endpoint] = []
-            for _ in 0..<min(3, i) { peers.append(Endpoint(host: "127.0.0.1", port: ports[Int.random(in: 0..<i, using: &rng)])) }
-            var cfg = NodeConfig(genesis: doc.roster, dataDirectory: d, listen: Endpoint(host: "127.0.0.1", port: 0), peers: peers, identity: keys[i % keys.count])
-            cfg.gossip.antiEntropyIntervalMs = 1_000
-            let r = try NodeRuntime(config: cfg, group: group, logger: logger)
-            let index = i
-            r.onPersist = { entries, halts in
-                let now = Bench.monotonicNs()
-                for e in entries + halts where e.entry.kind == .halt { seen.update { $0[e.id, default: [:]][index] = $0[e.id]?[index] ?? now } }
-            }
-            ports.append(try r.start().port!)
-            runtimes.append(r)
+        let cluster = try haltCluster("halt", n: n, doc: doc, keys: keys) { i, ports in
+            (0..<min(3, i)).map { _ in ports[Int.random(in: 0..<i, using: &rng)] }
         }
-        defer {
-            for r in runtimes { try? r.shutdown().wait() }
-            try? group.syncShutdownGracefully()
-        }
+        let (ports, seen) = (cluster.ports, cluster.seen)
+        defer { cluster.stop() }
         usleep(1_500_000)  // let every dial complete
         var samples: [Double] = []
         var heads: [Int: (UInt64, Digest)] = [:]
@@ -383,6 +361,45 @@ struct Bench {
             ("nodes", .int(n)), ("repeats", .int(repeats)), ("mode", .string("in-process nodes, real TCP on 127.0.0.1, 2 event-loop threads")),
             ("p50_ms", .number(fmt(pct(0.5), 3))), ("p99_ms", .number(fmt(pct(0.99), 3))), ("max_ms", .number(fmt(samples.last!, 3))),
         ])
+    }
+
+    /// In-process nodes of `doc`'s lab on 127.0.0.1 (real TCP, 2 event-loop threads); node i dials the ports
+    /// `peers(i, ports so far)` gives. `seen` records when each node had each halt on disk (monotonic ns).
+    struct HaltCluster {
+        let group: MultiThreadedEventLoopGroup
+        let runtimes: [NodeRuntime]
+        let ports: [Int]
+        let seen: UncheckedBox<[Digest: [Int: UInt64]]>
+        func stop() {
+            for r in runtimes { try? r.shutdown().wait() }
+            try? group.syncShutdownGracefully()
+        }
+    }
+
+    func haltCluster(_ tag: String, n: Int, doc: GenesisDocument, keys: [SigningKey], peers: (Int, [Int]) -> [Int]) throws -> HaltCluster {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
+        var logger = Logger(label: "bench")
+        logger.logLevel = .critical
+        var runtimes: [NodeRuntime] = []
+        var ports: [Int] = []
+        let seen = UncheckedBox([Digest: [Int: UInt64]]())
+        for i in 0..<n {
+            let d = dir + "/\(tag)-node\(i)"
+            try? FileManager.default.removeItem(atPath: d)
+            try FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true)
+            var cfg = NodeConfig(genesis: doc.roster, dataDirectory: d, listen: Endpoint(host: "127.0.0.1", port: 0),
+                                 peers: peers(i, ports).map { Endpoint(host: "127.0.0.1", port: $0) }, identity: keys[i % keys.count])
+            cfg.gossip.antiEntropyIntervalMs = 1_000
+            let r = try NodeRuntime(config: cfg, group: group, logger: logger)
+            let index = i
+            r.onPersist = { entries, halts in
+                let now = Bench.monotonicNs()
+                for e in entries + halts where e.entry.kind == .halt { seen.update { $0[e.id, default: [:]][index] = $0[e.id]?[index] ?? now } }
+            }
+            ports.append(try r.start().port!)
+            runtimes.append(r)
+        }
+        return HaltCluster(group: group, runtimes: runtimes, ports: ports, seen: seen)
     }
 
     // MARK: gates

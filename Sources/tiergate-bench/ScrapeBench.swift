@@ -16,36 +16,17 @@ extension Bench {
         let rate = 100.0
         say("\n== scrape: halt at a node → all \(n) nodes, while its /metrics is scraped \(Int(rate))/s, vs not scraped")
         let (doc, keys) = Bench.lab(members: 5)
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
+        let cluster = try haltCluster("scrape", n: n, doc: doc, keys: keys) { _, ports in Array(ports.suffix(3)) }
+        let (runtimes, ports, seen) = (cluster.runtimes, cluster.ports, cluster.seen)
         var logger = Logger(label: "bench")
         logger.logLevel = .critical
-        var runtimes: [NodeRuntime] = []
-        var ports: [Int] = []
-        let seen = UncheckedBox([Digest: [Int: UInt64]]())
-        for i in 0..<n {
-            let d = dir + "/scrape-node\(i)"
-            try? FileManager.default.removeItem(atPath: d)
-            try FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true)
-            let peers = ports.suffix(3).map { Endpoint(host: "127.0.0.1", port: $0) }
-            var cfg = NodeConfig(genesis: doc.roster, dataDirectory: d, listen: Endpoint(host: "127.0.0.1", port: 0), peers: peers, identity: keys[i % keys.count])
-            cfg.gossip.antiEntropyIntervalMs = 1_000
-            let r = try NodeRuntime(config: cfg, group: group, logger: logger)
-            let index = i
-            r.onPersist = { entries, halts in
-                let now = Bench.monotonicNs()
-                for e in entries + halts where e.entry.kind == .halt { seen.update { $0[e.id, default: [:]][index] = $0[e.id]?[index] ?? now } }
-            }
-            ports.append(try r.start().port!)
-            runtimes.append(r)
-        }
         let metrics = NodeMetrics()
         runtimes[0].onAppendDuration = { ns in metrics.appendTimer.recordNanoseconds(Int64(clamping: ns)) }
         let http = NodeHTTPServer(runtime: runtimes[0], endpoint: Endpoint(host: "127.0.0.1", port: 0), metrics: metrics, logger: logger)
         let httpPort = try http.start().wait().port!
         defer {
             _ = try? http.stop().wait()
-            for r in runtimes { try? r.shutdown().wait() }
-            try? group.syncShutdownGracefully()
+            cluster.stop()
         }
         usleep(1_500_000)  // let every dial complete
 
