@@ -132,11 +132,15 @@ public final class NodeHTTPServer: @unchecked Sendable {
     private let stopping = NIOLockedValueBox(false)
     static let maxStreams = 64
 
-    public init(runtime: NodeRuntime, endpoint: Endpoint, metrics: NodeMetrics, logger: Logger) {
+    /// A connection that sends nothing this long is closed (a page's event stream excepted).
+    let idleTimeout: TimeAmount
+
+    public init(runtime: NodeRuntime, endpoint: Endpoint, metrics: NodeMetrics, logger: Logger, idleTimeout: TimeAmount = .seconds(60)) {
         self.runtime = runtime
         self.endpoint = endpoint
         self.metrics = metrics
         self.logger = logger
+        self.idleTimeout = idleTimeout
     }
 
     /// Binds; the future gives the bound address.
@@ -147,6 +151,7 @@ public final class NodeHTTPServer: @unchecked Sendable {
             .childChannelOption(.writeBufferWaterMark, value: .init(low: 256 << 10, high: 1 << 20))
             .childChannelInitializer { ch in
                 ch.eventLoop.makeCompletedFuture {
+                    try ch.pipeline.syncOperations.addHandler(IdleStateHandler(readTimeout: self.idleTimeout))
                     try ch.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
                     try ch.pipeline.syncOperations.addHandler(HTTPHandler(server: self))
                 }
@@ -244,6 +249,14 @@ final class HTTPHandler: ChannelInboundHandler {
             head = nil
             route(h, context: context)
         }
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if case IdleStateHandler.IdleStateEvent.read = event, !streaming {
+            context.close(promise: nil)
+            return
+        }
+        context.fireUserInboundEventTriggered(event)
     }
 
     func route(_ h: HTTPRequestHead, context: ChannelHandlerContext) {
