@@ -156,6 +156,7 @@ import TiergateTestKit
         // 1. The nodes, each as its StatefulSet's pod.
         var nodes: [NodeProcess] = []
         defer { nodes.forEach { $0.terminate() } }
+        var probes: [(Pod, [String])] = []
         for s in sets {
             let name = Self.string(s["metadata"]?["name"]) ?? ""
             guard let spec = s["spec"]?["template"]?["spec"], let c = Self.array(spec["containers"]).first else { Issue.record("no pod in \(name)"); return }
@@ -164,6 +165,12 @@ import TiergateTestKit
             #expect(args.first == "tiergate")
             args = args.map { $0 == "0.0.0.0:7400" ? "127.0.0.1:\(ports[name]!)" : $0 }
             nodes.append(try NodeProcess(in: w.path, args: Array(args.dropFirst()), wrapper: pod.asUser))
+            // Its liveness probe, as written: inside the pod, 127.0.0.1:7400 is this node.
+            var podNames = names
+            podNames["127.0.0.1:7400"] = "127.0.0.1:\(ports[name]!)"
+            let probe = Self.array(c["livenessProbe"]?["exec"]?["command"]).compactMap(Self.string).map { pod.local($0, container: "node", names: podNames) }
+            #expect(probe.first == "tiergate", "\(name) has an exec liveness probe")
+            probes.append((pod, probe))
         }
         /// The distinct peers each node has heard from.
         func heard(_ n: NodeProcess) -> Int {
@@ -171,6 +178,11 @@ import TiergateTestKit
                 .compactMap { Self.string($0["key"]) }).count
         }
         #expect(ClusterTests().eventually(20) { nodes.allSatisfy { heard($0) == 2 } }, "the nodes found each other by the Service's names: \(nodes.map(heard)) \(nodes[0].log)")
+
+        for (pod, probe) in probes {
+            let r = SlurmSandbox.sh(pod.asUser.executable, pod.asUser.prefix + [CLI.binary] + probe.dropFirst())
+            #expect(r.code == 0, "the liveness probe passes against a live node: \(probe) \(r.out)")
+        }
 
         // 2. The init-container variant: refused while tier 3 is not authorised, admitted after the votes.
         guard let initJob = docs.first(where: { Self.string($0["metadata"]?["name"]) == "train-v5-tier3-checked-at-start" }),
