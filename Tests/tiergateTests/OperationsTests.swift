@@ -250,6 +250,7 @@ import TiergateTestKit
         let keys = bodies.compactMap { if case .string(let k)? = $0["key"] { k } else { nil } }
         #expect(Set(keys).count == keys.count, "no event delivered twice")
         #expect(a.log.contains("notification failed; retrying"), "the 503 was retried")
+        #expect(keys.contains("proposal_opened:\(p)"), "the first event, refused once by the sink, arrived on a retry: \(keys)")
         let watched = ((try? String(contentsOfFile: w.file("watch.jsonl"), encoding: .utf8)) ?? "").split(separator: "\n")
         #expect(Set(watched).count == watched.count, "watch prints an event seen through two nodes once")
     }
