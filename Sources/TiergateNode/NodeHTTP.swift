@@ -308,6 +308,8 @@ final class HTTPHandler: ChannelInboundHandler {
                     me.respond(ctx, h, .serviceUnavailable, "text/plain; charset=utf-8", Array("not ready: in sync with no peer node yet\n".utf8))
                 }
             }
+        case "/events" where h.method == .HEAD:
+            respond(context, h, .ok, "text/event-stream; charset=utf-8", [], extra: Self.pageHeaders)
         case "/events":
             let ch = context.channel
             server.loop.submit { self.server.subscribe(ch) }.hop(to: context.eventLoop).whenSuccess { ok in
