@@ -255,6 +255,22 @@ import TiergateTestKit
         #expect(Set(watched).count == watched.count, "watch prints an event seen through two nodes once")
     }
 
+    @Test func badOperationsOptionsAreRefusedClearly() throws {
+        let w = Workdir()
+        try w.lab()
+        let base = ["node", "--data", "a", "--listen", "127.0.0.1:0", "--roster", "roster.json", "--key", "keys/alice.key"]
+        for (extra, says) in [(["--http", "nope"], "--http takes PORT or HOST:PORT"),
+                              (["--notify", "https://hooks.example.com/x"], "https is not supported"),
+                              (["--notify", "ftp://x"], "expected http://HOST[:PORT][/PATH]"),
+                              (["--notify", "http://x:99999/"], "bad port"),
+                              (["--log-format", "xml"], "--log-format takes text or json")] {
+            let r = try w.tg(base + extra)
+            #expect(r.code == 64 && r.stderr.contains(says), "\(extra): \(r.code) \(r.stderr)")
+        }
+        let watch = try w.tg("watch", "--roster", "roster.json", "--key", "keys/dave.key")
+        #expect(watch.code == 64 && watch.stderr.contains("name at least one --node"), "\(watch.stderr)")
+    }
+
     @Test func theSystemdUnitVerifies() throws {
         guard FileManager.default.isExecutableFile(atPath: "/usr/bin/systemd-analyze") else {
             return Self.skipOrFail("systemd-analyze (Debian's systemd) is not installed")
