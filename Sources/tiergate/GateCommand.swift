@@ -80,12 +80,8 @@ struct GateCommand: ParsableCommand {
                 endpoints.append(e)
             }
             let mailbox = Mailbox<Event>()
-            let nodeKeys = Set(genesis.members.voters.map(\.key))
-            let watchers = endpoints.map { e in
-                NodeWatcher(endpoint: e, genesis: genesis.hash, identity: identity, nodeKeys: nodeKeys) { mailbox.put(.watch($0)) }
-            }
-            watchers.forEach { $0.start() }
-            defer { for w in watchers { _ = try? w.stop().wait() } }
+            let watching = NodeWatchers(endpoints, genesis: genesis, identity: identity) { mailbox.put(.watch($0)) }
+            defer { watching.stop() }
 
             var current: TierToken
             if let t = token {
@@ -333,6 +329,20 @@ struct WatchBook {
         }
         return nil
     }
+}
+
+/// One ``NodeWatcher`` per node (each link must prove the key of a member who runs a node), all started at once;
+/// every event goes to `deliver`. Used by `gate`, `slurm enforce` and `watch`.
+final class NodeWatchers: Sendable {
+    let watchers: [NodeWatcher]
+
+    init(_ endpoints: [Endpoint], genesis: Roster, identity: SigningKey, deliver: @escaping @Sendable (NodeWatcher.Event) -> Void) {
+        let nodeKeys = Set(genesis.members.voters.map(\.key))
+        watchers = endpoints.map { NodeWatcher(endpoint: $0, genesis: genesis.hash, identity: identity, nodeKeys: nodeKeys, onEvent: deliver) }
+        watchers.forEach { $0.start() }
+    }
+
+    func stop() { for w in watchers { _ = try? w.stop().wait() } }
 }
 
 /// A thread-safe queue that one thread waits on.

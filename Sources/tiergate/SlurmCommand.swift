@@ -160,12 +160,8 @@ struct SlurmEnforce: ParsableCommand {
                 endpoints.append(e)
             }
             let mailbox = Mailbox<NodeWatcher.Event>()
-            let watchers = endpoints.map { e in
-                NodeWatcher(endpoint: e, genesis: setup.genesis.hash, identity: setup.identity,
-                            nodeKeys: Set(setup.genesis.members.voters.map(\.key))) { mailbox.put($0) }
-            }
-            watchers.forEach { $0.start() }
-            defer { for w in watchers { _ = try? w.stop().wait() } }
+            let watching = NodeWatchers(endpoints, genesis: setup.genesis, identity: setup.identity) { mailbox.put($0) }
+            defer { watching.stop() }
             Signals.onTermination { _ in enforceStop = 1 }
             log("watching \(endpoints.map { "\($0)" }.joined(separator: ", ")); jobs above the authorised tier are \(setup.config.action == .suspend ? "suspended" : "cancelled")")
 

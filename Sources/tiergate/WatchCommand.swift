@@ -37,11 +37,8 @@ struct WatchCommand: ParsableCommand {
             let identity = try link.load()
             let endpoints = node.compactMap(Endpoint.init)
             let mailbox = Mailbox<NodeWatcher.Event>()
-            let watchers = endpoints.map { e in
-                NodeWatcher(endpoint: e, genesis: genesis.hash, identity: identity, nodeKeys: Set(genesis.members.voters.map(\.key))) { mailbox.put($0) }
-            }
-            watchers.forEach { $0.start() }
-            defer { for w in watchers { _ = try? w.stop().wait() } }
+            let watching = NodeWatchers(endpoints, genesis: genesis, identity: identity) { mailbox.put($0) }
+            defer { watching.stop() }
             Signals.onTermination { _ in watchStop = 1 }
 
             var seen: Set<String> = []
