@@ -128,8 +128,6 @@ public final class NodeHTTPServer: @unchecked Sendable {
     /// Subscribers to `/events` (touched on this server's loop only).
     private var streams: [ObjectIdentifier: Channel] = [:]
     private var refresh: RepeatedTask?
-    /// Set once `stop()` begins: the node may still report changes while it shuts down.
-    private let stopping = NIOLockedValueBox(false)
     static let maxStreams = 64
 
     /// A connection that sends nothing this long is closed (a page's event stream excepted).
@@ -167,8 +165,8 @@ public final class NodeHTTPServer: @unchecked Sendable {
             }
     }
 
+    /// Stops serving. Call it after the node's shutdown, which ends its change reports.
     public func stop() -> EventLoopFuture<Void> {
-        stopping.withLockedValue { $0 = true }
         let done = loop.flatSubmit {
             self.refresh?.cancel()
             let closes = self.streams.values.map { $0.close(mode: .all) } + [self.channel?.close() ?? self.loop.makeSucceededVoidFuture()]
@@ -179,10 +177,7 @@ public final class NodeHTTPServer: @unchecked Sendable {
     }
 
     /// The node changed (called on the node's loop): every open page gets the new state.
-    public func changed() {
-        guard !stopping.withLockedValue({ $0 }) else { return }
-        loop.execute { self.broadcast() }
-    }
+    public func changed() { loop.execute { self.broadcast() } }
 
     func broadcast() {
         guard !streams.isEmpty else { return }

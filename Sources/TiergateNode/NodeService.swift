@@ -66,9 +66,11 @@ public struct NodeService: Service {
             runtime.requestStop()
         }
         logger.info("shutting down")
+        // The node first: once its queued writes are done it reports no more changes, so the HTTP side and the
+        // notifier can stop after it (their snapshots still reach the node's loop until the group goes).
+        try await runtime.shutdown().get()
         try? await server?.stop().get()
         try? await notifier?.stop().get()
-        try await runtime.shutdown().get()
         try await group.shutdownGracefully()
         if let failure { throw failure }
     }

@@ -1,5 +1,4 @@
 import Logging
-import NIOConcurrencyHelpers
 import NIOCore
 import NIOHTTP1
 import NIOPosix
@@ -67,8 +66,6 @@ public final class Notifier: @unchecked Sendable {
     private var primed = false
     private var timer: RepeatedTask?
     private var stopped = false
-    /// Set once `stop()` begins: the node may still report changes while it shuts down.
-    private let stopping = NIOLockedValueBox(false)
     static let maxAttempts = 15
 
     public init(urls: [NotifyURL], runtime: NodeRuntime, logger: Logger) {
@@ -85,8 +82,8 @@ public final class Notifier: @unchecked Sendable {
         }
     }
 
+    /// Stops notifying. Call it after the node's shutdown, which ends its change reports.
     public func stop() -> EventLoopFuture<Void> {
-        stopping.withLockedValue { $0 = true }
         let done = loop.submit {
             self.stopped = true
             self.timer?.cancel()
@@ -95,10 +92,7 @@ public final class Notifier: @unchecked Sendable {
     }
 
     /// The node stored something (called on the node's loop).
-    public func changed() {
-        guard !stopping.withLockedValue({ $0 }) else { return }
-        loop.execute { self.check() }
-    }
+    public func changed() { loop.execute { self.check() } }
 
     private func check() {
         guard !stopped else { return }
