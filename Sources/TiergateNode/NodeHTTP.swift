@@ -44,8 +44,13 @@ public final class NodeMetrics: @unchecked Sendable {
         appendTimer = CoreMetrics.Timer(label: "tiergate_ledger_append_seconds", dimensions: [], factory: f)
     }
 
+    /// Identifies a series among those made here: its name and labels.
+    private static func seriesKey(_ name: String, _ labels: [(String, String)]) -> String {
+        name + labels.map { "|\($0.0)=\($0.1)" }.joined()
+    }
+
     private func gauge(_ name: String, _ labels: [(String, String)] = []) -> CoreMetrics.Gauge {
-        let key = name + labels.map { "|\($0.0)=\($0.1)" }.joined()
+        let key = Self.seriesKey(name, labels)
         if let g = gauges[key] { return g }
         let g = CoreMetrics.Gauge(label: name, dimensions: labels, factory: factory)
         gauges[key] = g
@@ -54,7 +59,7 @@ public final class NodeMetrics: @unchecked Sendable {
 
     /// A counter that mirrors `total` (a count since the node started): advanced by the difference.
     private func count(_ name: String, _ labels: [(String, String)], total: UInt64) {
-        let key = name + labels.map { "|\($0.0)=\($0.1)" }.joined()
+        let key = Self.seriesKey(name, labels)
         let (c, last) = counters[key] ?? (CoreMetrics.Counter(label: name, dimensions: labels, factory: factory), 0)
         if total > last { c.increment(by: Int64(clamping: total - last)) }
         counters[key] = (c, max(total, last))
@@ -85,7 +90,7 @@ public final class NodeMetrics: @unchecked Sendable {
             var current: Set<String> = []
             for (key, last) in heard {
                 let labels = [("peer", key.fingerprint), ("member", v.roster.member(withKey: key)?.name ?? "?")]
-                current.insert("tiergate_peer_last_heard_seconds_ago" + labels.map { "|\($0.0)=\($0.1)" }.joined())
+                current.insert(Self.seriesKey("tiergate_peer_last_heard_seconds_ago", labels))
                 gauge("tiergate_peer_last_heard_seconds_ago", labels).record(Double(s.now > last ? s.now - last : 0) / 1000)
             }
             // A peer no longer connected: its series goes (a frozen "seconds ago" would mislead).
@@ -257,7 +262,7 @@ final class HTTPHandler: ChannelInboundHandler {
     func route(_ h: HTTPRequestHead, context: ChannelHandlerContext) {
         let path = String(h.uri.split(separator: "?", maxSplits: 1).first ?? "")
         guard h.method == .GET || h.method == .HEAD else {
-            return respond(context, h, .methodNotAllowed, "text/plain; charset=utf-8", Array("only GET and HEAD\n".utf8), extra: [("Allow", "GET, HEAD")])
+            return text(context, h, .methodNotAllowed, "only GET and HEAD\n", extra: [("Allow", "GET, HEAD")])
         }
         let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
         func withSnapshot(_ body: @escaping (NodeSnapshot) -> Void) {
@@ -265,7 +270,7 @@ final class HTTPHandler: ChannelInboundHandler {
                 let (me, ctx) = loopBound.value
                 switch r {
                 case .success(let s): body(s)
-                case .failure(let e): me.respond(ctx, h, .serviceUnavailable, "text/plain; charset=utf-8", Array("not alive: \(e)\n".utf8))
+                case .failure(let e): me.text(ctx, h, .serviceUnavailable, "not alive: \(e)\n")
                 }
             }
         }
@@ -288,19 +293,18 @@ final class HTTPHandler: ChannelInboundHandler {
             withSnapshot { s in
                 let (me, ctx) = loopBound.value
                 if s.storageWritable {
-                    me.respond(ctx, h, .ok, "text/plain; charset=utf-8", Array("ok: alive, ledger writable\n".utf8))
+                    me.text(ctx, h, .ok, "ok: alive, ledger writable\n")
                 } else {
-                    me.respond(ctx, h, .serviceUnavailable, "text/plain; charset=utf-8",
-                               Array("not healthy: the ledger cannot be written (\(s.node.storageWarning.isEmpty ? "append failed" : s.node.storageWarning))\n".utf8))
+                    me.text(ctx, h, .serviceUnavailable, "not healthy: the ledger cannot be written (\(s.node.storageWarning.isEmpty ? "append failed" : s.node.storageWarning))\n")
                 }
             }
         case "/readyz":
             withSnapshot { s in
                 let (me, ctx) = loopBound.value
                 if s.anyPeerInSync {
-                    me.respond(ctx, h, .ok, "text/plain; charset=utf-8", Array("ready: in sync with at least one peer node\n".utf8))
+                    me.text(ctx, h, .ok, "ready: in sync with at least one peer node\n")
                 } else {
-                    me.respond(ctx, h, .serviceUnavailable, "text/plain; charset=utf-8", Array("not ready: in sync with no peer node yet\n".utf8))
+                    me.text(ctx, h, .serviceUnavailable, "not ready: in sync with no peer node yet\n")
                 }
             }
         case "/events" where h.method == .HEAD:
@@ -310,7 +314,7 @@ final class HTTPHandler: ChannelInboundHandler {
             server.loop.submit { self.server.subscribe(ch) }.hop(to: context.eventLoop).whenSuccess { ok in
                 let (me, ctx) = loopBound.value
                 guard ok else {
-                    return me.respond(ctx, h, .serviceUnavailable, "text/plain; charset=utf-8", Array("too many open pages\n".utf8))
+                    return me.text(ctx, h, .serviceUnavailable, "too many open pages\n")
                 }
                 me.streaming = true
                 var headers = HTTPHeaders(Self.pageHeaders)
@@ -320,8 +324,14 @@ final class HTTPHandler: ChannelInboundHandler {
                 me.server.changed()  // the state now, at once
             }
         default:
-            respond(context, h, .notFound, "text/plain; charset=utf-8", Array("not found: try /, /metrics, /healthz, /readyz, /events\n".utf8))
+            text(context, h, .notFound, "not found: try /, /metrics, /healthz, /readyz, /events\n")
         }
+    }
+
+    /// A plain-text answer (health, readiness, errors).
+    func text(_ context: ChannelHandlerContext, _ h: HTTPRequestHead, _ status: HTTPResponseStatus, _ message: String,
+              extra: [(String, String)] = []) {
+        respond(context, h, status, "text/plain; charset=utf-8", Array(message.utf8), extra: extra)
     }
 
     func respond(_ context: ChannelHandlerContext, _ h: HTTPRequestHead, _ status: HTTPResponseStatus, _ type: String, _ body: [UInt8],
