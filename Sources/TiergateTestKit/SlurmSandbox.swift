@@ -13,76 +13,11 @@ public final class SlurmSandbox: @unchecked Sendable {
     private var munged: Process?
     private var stopped = false
 
-    /// Runs a command and returns its exit code and output. With `daemon`, the output goes to that file instead:
-    /// a daemon keeps the output descriptors it inherited, and reading a pipe to its end would then never return.
-    public static func sh(_ exe: String, _ args: [String], env: [String: String] = [:], daemon log: String? = nil) -> (code: Int32, out: String) {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: exe)
-        p.arguments = args
-        p.environment = ProcessInfo.processInfo.environment.merging(env) { _, b in b }
-        p.standardInput = FileHandle.nullDevice
-        if let log {
-            _ = FileManager.default.createFile(atPath: log, contents: nil)
-            p.standardOutput = FileHandle(forWritingAtPath: log)
-            p.standardError = FileHandle(forWritingAtPath: log)
-            guard (try? p.run()) != nil else { return (-1, "cannot run \(exe)") }
-            p.waitUntilExit()
-            return (p.terminationStatus, (try? String(contentsOfFile: log, encoding: .utf8)) ?? "")
-        }
-        let pipe = Pipe()
-        p.standardOutput = pipe
-        p.standardError = pipe
-        guard (try? p.run()) != nil else { return (-1, "cannot run \(exe)") }
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return (p.terminationStatus, String(decoding: data, as: UTF8.self))
-    }
-
-    public static func eventually(_ seconds: Double, every: useconds_t = 100_000, _ condition: () -> Bool) -> Bool {
-        let deadline = Date().addingTimeInterval(seconds)
-        while Date() < deadline {
-            if condition() { return true }
-            usleep(every)
-        }
-        return condition()
-    }
-
-    /// Slurm's and munge's binaries, installed from Debian when missing; nil, or the reason it is impossible here.
+    /// Slurm's and munge's binaries (and util-linux's setpriv), installed from Debian when missing; nil, or why
+    /// they cannot be had here.
     public static func ensureInstalled() -> String? {
-        guard getuid() == 0 else { return "Slurm's daemons need root here" }
-        let need = ["/usr/sbin/slurmctld", "/usr/sbin/slurmd", "/usr/sbin/munged", "/usr/bin/sbatch", "/usr/bin/setpriv"]
-        if need.allSatisfy({ FileManager.default.isExecutableFile(atPath: $0) }) { return nil }
-        _ = sh("/usr/bin/apt-get", ["update"])
-        let r = sh("/usr/bin/apt-get", ["install", "-y", "slurm-wlm", "munge", "util-linux"], env: ["DEBIAN_FRONTEND": "noninteractive"])
-        return r.code == 0 && need.allSatisfy({ FileManager.default.isExecutableFile(atPath: $0) }) ? nil : "apt-get install slurm-wlm munge failed: \(r.out.suffix(500))"
-    }
-
-    /// A port free on every address, below the kernel's ephemeral range (32768 and up here), so that the many
-    /// client connections of tests running beside this one cannot take it between this check and Slurm's bind
-    /// (slurmctld and slurmd listen on all addresses).
-    public static func freePort() -> Int {
-        for _ in 0..<200 {
-            let port = Int.random(in: 20_000..<30_000)
-            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-            defer { close(fd) }
-            var addr = sockaddr_in()
-            addr.sin_family = sa_family_t(AF_INET)
-            addr.sin_addr.s_addr = 0  // INADDR_ANY
-            addr.sin_port = in_port_t(UInt16(port).bigEndian)
-            let ok = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } } == 0
-            if ok { return port }
-        }
-        return 29_999
-    }
-
-    /// SIGKILL to every process (but this one) whose environment holds `marker`.
-    public static func killAll(environmentContaining marker: String) {
-        let me = getpid()
-        let needle = Array(marker.utf8)
-        for entry in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] {
-            guard let pid = Int32(entry), pid != me, let env = FileManager.default.contents(atPath: "/proc/\(pid)/environ") else { continue }
-            if [UInt8](env).split(separator: 0).contains(where: { Array($0) == needle }) { kill(pid, SIGKILL) }
-        }
+        TestHost.ensureDebian(["slurm-wlm", "munge", "util-linux"],
+                              providing: ["/usr/sbin/slurmctld", "/usr/sbin/slurmd", "/usr/sbin/munged", "/usr/bin/sbatch", "/usr/bin/setpriv"])
     }
 
     /// Starts munged (its own socket), slurmctld and slurmd in `dir`, with partitions `main` (default) and `gpu`,
@@ -96,7 +31,7 @@ public final class SlurmSandbox: @unchecked Sendable {
         // munged checks that every directory up to its socket is searchable by all, which a test's private working
         // directory is not; /run is.
         try FileManager.default.createDirectory(atPath: mungeDir, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o755])
-        _ = Self.sh("/bin/chown", ["munge:munge", mungeDir])
+        _ = TestHost.sh("/bin/chown", ["munge:munge", mungeDir])
         let m = Process()
         m.executableURL = URL(fileURLWithPath: "/bin/su")
         // In the foreground, as this process's child (a daemonized munged would keep the caller's output pipe open).
@@ -108,7 +43,7 @@ public final class SlurmSandbox: @unchecked Sendable {
         m.standardInput = FileHandle.nullDevice
         try m.run()
         munged = m
-        guard Self.eventually(10, { FileManager.default.fileExists(atPath: mungeDir + "/socket") }) else {
+        guard TestHost.eventually(10, { FileManager.default.fileExists(atPath: mungeDir + "/socket") }) else {
             stop()
             throw SandboxError("munged did not start: \((try? String(contentsOfFile: dir + "/munged.out", encoding: .utf8)) ?? "")")
         }
@@ -119,15 +54,15 @@ public final class SlurmSandbox: @unchecked Sendable {
                                            attributes: [.posixPermissions: 0o755])
             prologLine = "PrologSlurmctld=\(script)\n"
         }
-        let host = Self.sh("/bin/hostname", ["-s"]).out.trimmingCharacters(in: .whitespacesAndNewlines)
+        let host = TestHost.sh("/bin/hostname", ["-s"]).out.trimmingCharacters(in: .whitespacesAndNewlines)
         let cpus = ProcessInfo.processInfo.activeProcessorCount
         _ = FileManager.default.createFile(atPath: conf, contents: Data("""
             ClusterName=tiergate\(getpid())
             SlurmctldHost=\(host)
             SlurmUser=root
             SlurmdUser=root
-            SlurmctldPort=\(Self.freePort())
-            SlurmdPort=\(Self.freePort())
+            SlurmctldPort=\(TestHost.freePort())
+            SlurmdPort=\(TestHost.freePort())
             AuthType=auth/munge
             AuthInfo=socket=\(mungeDir)/socket
             StateSaveLocation=\(dir)/state
@@ -147,9 +82,9 @@ public final class SlurmSandbox: @unchecked Sendable {
             PartitionName=gpu Nodes=\(host) MaxTime=INFINITE State=UP OverSubscribe=FORCE:64
 
             """.utf8))
-        let a = Self.sh("/usr/sbin/slurmctld", ["-f", conf], env: env, daemon: dir + "/slurmctld.out")
-        let b = Self.sh("/usr/sbin/slurmd", ["-f", conf], env: env, daemon: dir + "/slurmd.out")
-        guard a.code == 0, b.code == 0, Self.eventually(60, { self.run("/usr/bin/sinfo", ["-h", "-o", "%t"]).out.contains("idle") }) else {
+        let a = TestHost.sh("/usr/sbin/slurmctld", ["-f", conf], env: env, daemon: dir + "/slurmctld.out")
+        let b = TestHost.sh("/usr/sbin/slurmd", ["-f", conf], env: env, daemon: dir + "/slurmd.out")
+        guard a.code == 0, b.code == 0, TestHost.eventually(60, { self.run("/usr/bin/sinfo", ["-h", "-o", "%t"]).out.contains("idle") }) else {
             let why = "slurmd did not register: \(logs())"
             stop()
             throw SandboxError(why)
@@ -165,7 +100,7 @@ public final class SlurmSandbox: @unchecked Sendable {
         stopped = true
         if FileManager.default.fileExists(atPath: dir + "/slurmctld.pid") {
             _ = run("/usr/bin/scancel", ["--full", "-u", "root"])
-            _ = Self.eventually(10) { self.run("/usr/bin/squeue", ["-h"]).out.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty }
+            _ = TestHost.eventually(10) { self.run("/usr/bin/squeue", ["-h"]).out.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty }
         }
         for pidFile in ["slurmd.pid", "slurmctld.pid"] {
             if let pid = Int32(((try? String(contentsOfFile: dir + "/" + pidFile, encoding: .utf8)) ?? "").trimmingCharacters(in: .whitespacesAndNewlines)) {
@@ -173,7 +108,7 @@ public final class SlurmSandbox: @unchecked Sendable {
             }
         }
         usleep(1_000_000)
-        Self.killAll(environmentContaining: "SLURM_CONF=\(conf)")
+        TestHost.killAll(environmentContaining: "SLURM_CONF=\(conf)")
         if let m = munged, m.isRunning {
             m.terminate()  // su passes it on to munged
             m.waitUntilExit()
@@ -182,7 +117,7 @@ public final class SlurmSandbox: @unchecked Sendable {
     }
 
     /// A Slurm command against this cluster.
-    public func run(_ tool: String, _ args: [String]) -> (code: Int32, out: String) { Self.sh(tool, args, env: env) }
+    public func run(_ tool: String, _ args: [String]) -> (code: Int32, out: String) { TestHost.sh(tool, args, env: env) }
 
     public func logs() -> String {
         ["slurmctld.log", "slurmd.log"].map { f in "== \(f):\n" + String(((try? String(contentsOfFile: dir + "/log/" + f, encoding: .utf8)) ?? "").suffix(3000)) }

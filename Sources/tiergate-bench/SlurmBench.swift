@@ -45,7 +45,7 @@ extension Bench {
         try enforcer.run()
         defer { if enforcer.isRunning { enforcer.terminate(); enforcer.waitUntilExit() } }
         let enforceLog = { (try? String(contentsOfFile: sdir + "/enforce.log", encoding: .utf8)) ?? "" }
-        guard SlurmSandbox.eventually(15, { enforceLog().contains("authorised tier 1") }) else {
+        guard TestHost.eventually(15, { enforceLog().contains("authorised tier 1") }) else {
             throw SandboxError("the enforcer did not see tier 1: \(enforceLog())")
         }
 
@@ -54,12 +54,12 @@ extension Bench {
             let s = slurm.states()
             return ids.allSatisfy { s[$0] == state }
         }
-        guard !ids.contains(""), SlurmSandbox.eventually(60, { all("RUNNING") }) else {
+        guard !ids.contains(""), TestHost.eventually(60, { all("RUNNING") }) else {
             throw SandboxError("the jobs did not start: \(slurm.states()) \(slurm.logs())")
         }
         /// Milliseconds from `start` until squeue shows every job in `state` (polled as fast as squeue answers).
         func until(_ state: String, from start: UInt64, timeout: Double = 30) -> Double? {
-            guard SlurmSandbox.eventually(timeout, every: 5_000, { all(state) }) else { return nil }
+            guard TestHost.eventually(timeout, every: 5_000, { all(state) }) else { return nil }
             return Double(Bench.monotonicNs() - start) / 1e6
         }
 

@@ -137,3 +137,51 @@ extension CLI {
         return (gate, err, String(decoding: log, as: UTF8.self))
     }
 }
+
+extension CLI {
+    /// Starts `tiergate ARGS` in `dir` in the background (through `wrapper`'s program when given: setpriv, a
+    /// user's shell), stderr to the file `stderr`, stdout to `stdout` or nowhere; the caller stops it with
+    /// ``Process/stopAndWait()``.
+    static func background(_ args: [String], in dir: String, stderr: String, stdout: String? = nil, env: [String: String] = [:],
+                           wrapper: (executable: String, prefix: [String])? = nil) throws -> Process {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: wrapper?.executable ?? binary)
+        p.arguments = (wrapper.map { $0.prefix + [binary] } ?? []) + args
+        p.environment = ProcessInfo.processInfo.environment.merging(env) { _, b in b }
+        p.currentDirectoryURL = URL(fileURLWithPath: dir)
+        FileManager.default.createFile(atPath: stderr, contents: nil)
+        p.standardError = FileHandle(forWritingAtPath: stderr)
+        if let stdout {
+            FileManager.default.createFile(atPath: stdout, contents: nil)
+            p.standardOutput = FileHandle(forWritingAtPath: stdout)
+        } else {
+            p.standardOutput = FileHandle.nullDevice
+        }
+        p.standardInput = FileHandle.nullDevice
+        try p.run()
+        return p
+    }
+}
+
+extension Process {
+    /// SIGTERM if still running, then wait for it.
+    func stopAndWait() {
+        if isRunning { terminate() }
+        waitUntilExit()
+    }
+}
+
+extension Workdir {
+    /// A file's text here, "" if it cannot be read.
+    func text(_ name: String) -> String { (try? String(contentsOfFile: file(name), encoding: .utf8)) ?? "" }
+}
+
+/// A test that needs something this host may lack (root, Slurm, Chromium, namespaces): under CI=true, a missing
+/// part fails loudly; elsewhere the test says it skipped and why.
+enum CI {
+    static let on = ProcessInfo.processInfo.environment["CI"] == "true"
+
+    static func skipOrFail(_ suite: String, _ why: String) {
+        if on { Issue.record(Comment(rawValue: why)) } else { print("\(suite): skipped: \(why)") }
+    }
+}

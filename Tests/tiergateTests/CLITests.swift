@@ -41,7 +41,7 @@ import TiergateCore
             if !gone { usleep(100_000) }
         }
         #expect(gone, "the node outlived the process that started it")
-        let log = (try? String(contentsOfFile: w.file("node.log"), encoding: .utf8)) ?? ""
+        let log = w.text("node.log")
         #expect(log.contains("listening on") && log.contains("the process that started this node exited"), "\(log)")
     }
 

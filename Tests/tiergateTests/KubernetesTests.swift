@@ -13,21 +13,15 @@ import TiergateTestKit
     static let dir = CLI.repoRoot + "/examples/kubernetes"
     static let manifests = ["nodes.yaml", "job.yaml", "job-init-container.yaml"]
 
-    /// kubernetes-validate (and PyYAML, which it brings) from PyPI, installed when missing; nil, or why it cannot be.
-    static func ensureValidator() -> String? {
-        if SlurmSandbox.sh("/usr/bin/env", ["python3", "-c", "import kubernetes_validate, yaml"]).code == 0 { return nil }
-        let r = SlurmSandbox.sh("/usr/bin/env", ["python3", "-m", "pip", "install", "--quiet", "kubernetes-validate==1.37.0"])
-        return r.code == 0 ? nil : "pip install kubernetes-validate failed: \(r.out.suffix(500))"
-    }
+    /// kubernetes-validate (and PyYAML, which it brings) from PyPI, pinned; nil, or why it cannot be had.
+    static func ensureValidator() -> String? { TestHost.ensurePython("kubernetes_validate, yaml", package: "kubernetes-validate==1.37.0") }
 
-    static func skipOrFail(_ why: String) {
-        if ProcessInfo.processInfo.environment["CI"] == "true" { Issue.record(Comment(rawValue: why)) } else { print("KubernetesTests: skipped: \(why)") }
-    }
+    static func skipOrFail(_ why: String) { CI.skipOrFail("KubernetesTests", why) }
 
     @Test func everyManifestValidatesStrictly() throws {
         if let why = Self.ensureValidator() { return Self.skipOrFail(why) }
         let files = Self.manifests.map { Self.dir + "/" + $0 }
-        let r = SlurmSandbox.sh("/usr/bin/env", ["python3", "-m", "kubernetes_validate", "--strict", "-k", "1.37.0"] + files)
+        let r = TestHost.sh("/usr/bin/env", ["python3", "-m", "kubernetes_validate", "--strict", "-k", "1.37.0"] + files)
         #expect(r.code == 0, "\(r.out)")
         for resource in ["service/tiergate", "statefulset/tiergate-alice", "statefulset/tiergate-bob", "statefulset/tiergate-carol",
                          "job/train-v5-tier3", "job/train-v5-tier3-checked-at-start"] {
@@ -37,7 +31,7 @@ import TiergateTestKit
         let w = Workdir()
         let typo = try String(contentsOfFile: files[1], encoding: .utf8).replacingOccurrences(of: "backoffLimit: 0", with: "backofLimit: 0")
         w.write("typo.yaml", Array(typo.utf8))
-        let bad = SlurmSandbox.sh("/usr/bin/env", ["python3", "-m", "kubernetes_validate", "--strict", "-k", "1.37.0", w.file("typo.yaml")])
+        let bad = TestHost.sh("/usr/bin/env", ["python3", "-m", "kubernetes_validate", "--strict", "-k", "1.37.0", w.file("typo.yaml")])
         #expect(bad.code != 0 && bad.out.contains("backofLimit"), "\(bad.out)")
         // The roster comes from the signed file itself (kubectl create configmap --from-file), never pasted in.
         let readme = try String(contentsOfFile: Self.dir + "/README.md", encoding: .utf8)
@@ -48,7 +42,7 @@ import TiergateTestKit
     /// The manifests' documents, as JSON (PyYAML).
     static func documents() throws -> [JSONValue] {
         let files = manifests.map { dir + "/" + $0 }
-        let r = SlurmSandbox.sh("/usr/bin/env", ["python3", "-c", "import sys, json, yaml; print(json.dumps([d for f in sys.argv[1:] for d in yaml.safe_load_all(open(f))]))"] + files)
+        let r = TestHost.sh("/usr/bin/env", ["python3", "-c", "import sys, json, yaml; print(json.dumps([d for f in sys.argv[1:] for d in yaml.safe_load_all(open(f))]))"] + files)
         guard r.code == 0, case .array(let docs) = try JSONValue.parse(r.out) else { throw SandboxError("cannot read the manifests: \(r.out)") }
         return docs
     }
@@ -149,7 +143,7 @@ import TiergateTestKit
         var ports: [String: Int] = [:]
         for s in sets {
             let name = Self.string(s["metadata"]?["name"]) ?? ""
-            ports[name] = SlurmSandbox.freePort()
+            ports[name] = TestHost.freePort()
             names["\(name)-0.tiergate:7400"] = "127.0.0.1:\(ports[name]!)"
         }
 
@@ -180,7 +174,7 @@ import TiergateTestKit
         #expect(ClusterTests().eventually(20) { nodes.allSatisfy { heard($0) == 2 } }, "the nodes found each other by the Service's names: \(nodes.map(heard)) \(nodes[0].log)")
 
         for (pod, probe) in probes {
-            let r = SlurmSandbox.sh(pod.asUser.executable, pod.asUser.prefix + [CLI.binary] + probe.dropFirst())
+            let r = TestHost.sh(pod.asUser.executable, pod.asUser.prefix + [CLI.binary] + probe.dropFirst())
             #expect(r.code == 0, "the liveness probe passes against a live node: \(probe) \(r.out)")
         }
 
@@ -195,7 +189,7 @@ import TiergateTestKit
         #expect(initCommand.first == "/bin/sh")
         let path = (CLI.binary as NSString).deletingLastPathComponent + ":/usr/bin:/bin"
         func runInit() -> (code: Int32, out: String) {
-            SlurmSandbox.sh(initPod.asUser.executable, initPod.asUser.prefix + initCommand, env: ["PATH": path])
+            TestHost.sh(initPod.asUser.executable, initPod.asUser.prefix + initCommand, env: ["PATH": path])
         }
         let refused = runInit()
         #expect(refused.code != 0 && refused.out.contains("tier 3"), "\(refused.out)")
@@ -219,17 +213,9 @@ import TiergateTestKit
         var gateArgs = Self.array(jc["command"]).compactMap(Self.string).map { jobPod.local($0, container: "trainer", names: names) }
         guard let dash = gateArgs.firstIndex(of: "--"), gateArgs.first == "tiergate", gateArgs[1] == "gate" else { Issue.record("not a gate: \(gateArgs)"); return }
         gateArgs = Array(gateArgs[1...dash]) + ["sleep", "600"]
-        let gate = Process()
-        gate.executableURL = URL(fileURLWithPath: jobPod.asUser.executable)
-        gate.arguments = jobPod.asUser.prefix + [CLI.binary] + gateArgs
-        gate.currentDirectoryURL = URL(fileURLWithPath: w.path)
-        let gateLog = w.file("gate.log")
-        FileManager.default.createFile(atPath: gateLog, contents: nil)
-        gate.standardError = FileHandle(forWritingAtPath: gateLog)
-        gate.standardOutput = FileHandle.nullDevice
-        try gate.run()
-        defer { if gate.isRunning { gate.terminate(); gate.waitUntilExit() } }
-        func log() -> String { (try? String(contentsOfFile: gateLog, encoding: .utf8)) ?? "" }
+        let gate = try CLI.background(gateArgs, in: w.path, stderr: w.file("gate.log"), wrapper: jobPod.asUser)
+        defer { gate.stopAndWait() }
+        func log() -> String { w.text("gate.log") }
         #expect(ClusterTests().eventually(30) { log().contains("started sleep") }, "\(log())")
         #expect(try w.tg("halt", "--reason", "stop", "--key", "keys/erin.key", "--roster", "roster.json", "--node", nodes[2].address).code == 0)
         #expect(ClusterTests().eventually(20) { !gate.isRunning }, "\(log())")
@@ -238,7 +224,7 @@ import TiergateTestKit
 
         // 4. The control: the same Secret with Kubernetes' default mode (0644) is refused, saying why.
         try Pod.kubeletLayout(w.file("loose"), file: "cluster.key", bytes: w.bytes("keys/dave.key"), mode: 0o644, group: gid_t(jobPod.fsGroup))
-        let r = SlurmSandbox.sh(jobPod.asUser.executable, jobPod.asUser.prefix + [CLI.binary, "status", "--node", nodes[0].address, "--roster",
+        let r = TestHost.sh(jobPod.asUser.executable, jobPod.asUser.prefix + [CLI.binary, "status", "--node", nodes[0].address, "--roster",
                                 w.file("roster.json"), "--key", w.file("loose/cluster.key")])
         #expect(r.code == 2 && r.out.contains("readable by others"), "\(r.out)")
     }

@@ -6,18 +6,7 @@ import TiergateTestKit
 /// Issue 17: the node as a service — its HTTP side (metrics, health, the live status page in a real browser),
 /// notifications, `tiergate watch`, JSON logs and the systemd unit — against real node processes.
 @Suite(.serialized) struct OperationsTests {
-    static let ci = ProcessInfo.processInfo.environment["CI"] == "true"
-
-    static func skipOrFail(_ why: String) {
-        if ci { Issue.record(Comment(rawValue: why)) } else { print("OperationsTests: skipped: \(why)") }
-    }
-
-    /// A Python module from PyPI, installed when missing; nil, or why it cannot be.
-    static func ensurePython(_ module: String, package: String) -> String? {
-        if SlurmSandbox.sh("/usr/bin/env", ["python3", "-c", "import \(module)"]).code == 0 { return nil }
-        let r = SlurmSandbox.sh("/usr/bin/env", ["python3", "-m", "pip", "install", "--quiet", package])
-        return r.code == 0 ? nil : "pip install \(package) failed: \(r.out.suffix(400))"
-    }
+    static func skipOrFail(_ why: String) { CI.skipOrFail("OperationsTests", why) }
 
     /// One HTTP request through Python's urllib (no client of this project's): status, headers (lowercased), body.
     static func http(_ method: String, _ url: String) -> (status: Int, headers: [String: String], body: String) {
@@ -30,7 +19,7 @@ import TiergateTestKit
                 status, headers, body = e.code, e.headers, e.read()
             print(json.dumps({"status": status, "headers": {k.lower(): v for k, v in headers.items()}, "body": body.decode()}))
             """
-        let r = SlurmSandbox.sh("/usr/bin/env", ["python3", "-c", script, method, url])
+        let r = TestHost.sh("/usr/bin/env", ["python3", "-c", script, method, url])
         guard let j = try? JSONValue.parse(r.out), case .number(let s)? = j["status"], let status = Int(s) else { return (0, [:], r.out) }
         var headers: [String: String] = [:]
         if case .object(let o)? = j["headers"] { for (k, v) in o { if case .string(let s) = v { headers[k] = s } } }
@@ -49,7 +38,7 @@ import TiergateTestKit
     }
 
     @Test func httpSideServesHealthReadinessMetricsAndJSONLogs() throws {
-        if let why = Self.ensurePython("prometheus_client", package: "prometheus-client") { return Self.skipOrFail(why) }
+        if let why = TestHost.ensurePython("prometheus_client", package: "prometheus-client") { return Self.skipOrFail(why) }
         let w = Workdir()
         try w.lab()
         let (a, addr) = try Self.node(w, "alice", "a", extra: ["--http", "127.0.0.1:0", "--log-format", "json"])
@@ -73,7 +62,7 @@ import TiergateTestKit
         #expect(m.status == 200 && (m.headers["content-type"] ?? "").hasPrefix("text/plain; version=0.0.4"))
         w.write("metrics.txt", Array(m.body.utf8))
         // Parsed by the Prometheus project's own parser (prometheus-client): every family and sample, as JSON.
-        let parsed = SlurmSandbox.sh("/usr/bin/env", ["python3", "-c", """
+        let parsed = TestHost.sh("/usr/bin/env", ["python3", "-c", """
             import json, sys
             from prometheus_client.parser import text_string_to_metric_families
             out = {}
@@ -134,15 +123,9 @@ import TiergateTestKit
     }
 
     @Test func statusPageShowsTheTierAndAHaltLiveInChromium() throws {
-        let ci = Self.ci
-        if !FileManager.default.isExecutableFile(atPath: "/usr/bin/chromium") {
-            guard getuid() == 0 else { return Self.skipOrFail("chromium is not installed and this is not root") }
-            _ = SlurmSandbox.sh("/usr/bin/apt-get", ["update"])
-            let r = SlurmSandbox.sh("/usr/bin/apt-get", ["install", "-y", "chromium"], env: ["DEBIAN_FRONTEND": "noninteractive"])
-            guard r.code == 0 else { return Self.skipOrFail("apt-get install chromium failed: \(r.out.suffix(400))") }
+        if let why = TestHost.ensureDebian(["chromium"], providing: ["/usr/bin/chromium"]) ?? TestHost.ensurePython("websocket", package: "websocket-client") {
+            return Self.skipOrFail(why)
         }
-        if let why = Self.ensurePython("websocket", package: "websocket-client") { return Self.skipOrFail(why) }
-        _ = ci
         let w = Workdir()
         try w.lab()
         let (a, addr) = try Self.node(w, "alice", "a", extra: ["--http", "127.0.0.1:0"])
@@ -154,7 +137,7 @@ import TiergateTestKit
         for v in ["alice", "bob", "carol"] { #expect(try w.tg("vote", p, "--yes", "--key", "keys/\(v).key", "--roster", "roster.json", "--node", a.address).code == 0) }
         // The halt goes to bob's node: the page learns of it through gossip, then its live stream.
         let halt = "\(CLI.binary) halt --reason 'the eval found <deceptive> behaviour' --key \(w.file("keys/erin.key")) --roster \(w.file("roster.json")) --node \(b.address)"
-        let r = SlurmSandbox.sh("/usr/bin/env", ["python3", CLI.repoRoot + "/scripts/browser-check", "http://\(addr)/", "--expect-tier", "1",
+        let r = TestHost.sh("/usr/bin/env", ["python3", CLI.repoRoot + "/scripts/browser-check", "http://\(addr)/", "--expect-tier", "1",
                                                  "--then", halt, "--expect-halt", "the eval found <deceptive> behaviour", "--within", "2",
                                                  "--screenshot", w.file("status-page.png")])
         let j = (try? JSONValue.parse(String(r.out.split(separator: "\n").last ?? ""))) ?? .null
@@ -201,15 +184,9 @@ import TiergateTestKit
         let (b, _) = try Self.node(w, "bob", "b", peers: [a])
         defer { b.terminate() }
         // tiergate watch, as a script would run it, on both nodes.
-        let watch = Process()
-        watch.executableURL = URL(fileURLWithPath: CLI.binary)
-        watch.arguments = ["watch", "--node", a.address, "--node", b.address, "--roster", "roster.json", "--key", "keys/dave.key"]
-        watch.currentDirectoryURL = URL(fileURLWithPath: w.path)
-        FileManager.default.createFile(atPath: w.file("watch.jsonl"), contents: nil)
-        watch.standardOutput = FileHandle(forWritingAtPath: w.file("watch.jsonl"))
-        watch.standardError = FileHandle(forWritingAtPath: "/dev/null")
-        try watch.run()
-        defer { if watch.isRunning { watch.terminate(); watch.waitUntilExit() } }
+        let watch = try CLI.background(["watch", "--node", a.address, "--node", b.address, "--roster", "roster.json", "--key", "keys/dave.key"],
+                                       in: w.path, stderr: w.file("watch.log"), stdout: w.file("watch.jsonl"))
+        defer { watch.stopAndWait() }
         usleep(1_500_000)  // both have subscribed and read the (empty) ledger
 
         func tg(_ args: [String]) throws -> CLI.Result { try w.tg(args + ["--roster", "roster.json", "--node", a.address]) }
@@ -236,8 +213,7 @@ import TiergateTestKit
 
         let kinds = LabEvent.Kind.allCases.map(\.rawValue)
         func received(_ file: String) -> Set<String> {
-            let text = (try? String(contentsOfFile: w.file(file), encoding: .utf8)) ?? ""
-            return Set(text.split(separator: "\n").compactMap { (try? JSONValue.parse(String($0)))?["event"] }.compactMap { if case .string(let s) = $0 { s } else { nil } })
+            return Set(w.text(file).split(separator: "\n").compactMap { (try? JSONValue.parse(String($0)))?["event"] }.compactMap { if case .string(let s) = $0 { s } else { nil } })
         }
         let ok = ClusterTests().eventually(30) { Set(kinds).isSubset(of: received("sink.jsonl")) }
         let st = (try? w.tg("status", "--node", a.address, "--roster", "roster.json", "--key", "keys/erin.key", "--json").stdout) ?? ""
@@ -245,13 +221,13 @@ import TiergateTestKit
         #expect(ClusterTests().eventually(20) { Set(kinds).isSubset(of: received("watch.jsonl")) },
                 "watch printed every kind: missing \(Set(kinds).subtracting(received("watch.jsonl")))")
         // Slack-compatible: every body has "text"; each event once in spite of the first delivery's failure.
-        let bodies = ((try? String(contentsOfFile: w.file("sink.jsonl"), encoding: .utf8)) ?? "").split(separator: "\n").compactMap { try? JSONValue.parse(String($0)) }
+        let bodies = w.text("sink.jsonl").split(separator: "\n").compactMap { try? JSONValue.parse(String($0)) }
         #expect(bodies.allSatisfy { if case .string(let t)? = $0["text"] { !t.isEmpty } else { false } })
         let keys = bodies.compactMap { if case .string(let k)? = $0["key"] { k } else { nil } }
         #expect(Set(keys).count == keys.count, "no event delivered twice")
         #expect(a.log.contains("notification failed; retrying"), "the 503 was retried")
         #expect(keys.contains("proposal_opened:\(p)"), "the first event, refused once by the sink, arrived on a retry: \(keys)")
-        let watched = ((try? String(contentsOfFile: w.file("watch.jsonl"), encoding: .utf8)) ?? "").split(separator: "\n")
+        let watched = w.text("watch.jsonl").split(separator: "\n")
         #expect(Set(watched).count == watched.count, "watch prints an event seen through two nodes once")
     }
 
@@ -283,11 +259,11 @@ import TiergateTestKit
         // Verified as written, with the binary's path pointed at this build (systemd checks that it exists).
         let w = Workdir()
         w.write("tiergate-node.service", Array(unit.replacingOccurrences(of: "/usr/local/bin/tiergate", with: CLI.binary).utf8))
-        let r = SlurmSandbox.sh("/usr/bin/systemd-analyze", ["verify", "--man=no", w.file("tiergate-node.service")])
+        let r = TestHost.sh("/usr/bin/systemd-analyze", ["verify", "--man=no", w.file("tiergate-node.service")])
         #expect(r.code == 0 && r.out.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty, "\(r.out)")
         // The control: a misspelt directive is reported.
         w.write("bad.service", Array(unit.replacingOccurrences(of: "ProtectSystem=strict", with: "ProtectSystem=strcit").replacingOccurrences(of: "/usr/local/bin/tiergate", with: CLI.binary).utf8))
-        let bad = SlurmSandbox.sh("/usr/bin/systemd-analyze", ["verify", "--man=no", w.file("bad.service")])
+        let bad = TestHost.sh("/usr/bin/systemd-analyze", ["verify", "--man=no", w.file("bad.service")])
         #expect(bad.out.contains("protect system value") && bad.out.contains("strcit"), "\(bad.out)")
     }
 }

@@ -8,11 +8,7 @@ import TiergateTestKit
 /// enforce` watching two of three real node processes. Under CI=true a machine where Slurm cannot run fails loudly.
 @Suite(.serialized) struct SlurmTests {
     @Test func haltsStopSlurmJobsAndRefusalsNeverDrainTheNode() throws {
-        let ci = ProcessInfo.processInfo.environment["CI"] == "true"
-        if let why = SlurmSandbox.ensureInstalled() {
-            if ci { Issue.record(Comment(rawValue: why)) } else { print("SlurmTests: skipped: \(why)") }
-            return
-        }
+        if let why = SlurmSandbox.ensureInstalled() { return CI.skipOrFail("SlurmTests", why) }
         let w = Workdir()
         try w.lab()
 
@@ -41,9 +37,9 @@ import TiergateTestKit
         #expect(ClusterTests().eventually(20) { job(first).comment.contains("refused: tier 1") }, "\(job(first))")
         #expect(ClusterTests().eventually(20) { job(first).reason.contains("Held") }, "\(job(first))")
         // … and in the job's own stderr file, written as its owner, before the job ever ran.
-        #expect(((try? String(contentsOfFile: w.file("first.err"), encoding: .utf8)) ?? "").contains("tiergate: job \(first) refused: tier 1"))
+        #expect(w.text("first.err").contains("tiergate: job \(first) refused: tier 1"))
         // An interactive srun is refused with the reason on its own stderr, and ends (not left waiting).
-        let srun = SlurmSandbox.sh("/usr/bin/timeout", ["60", "/usr/bin/srun", "-p", "main", "--comment", "tier=2", "/bin/true"], env: env)
+        let srun = TestHost.sh("/usr/bin/timeout", ["60", "/usr/bin/srun", "-p", "main", "--comment", "tier=2", "/bin/true"], env: env)
         #expect(srun.code != 0 && srun.code != 124, "srun exited \(srun.code): \(srun.out)")
         #expect(srun.out.contains("refused: tier 2") && srun.out.contains("issues no token for tier 2"), "the reason reaches srun's user: \(srun.out)")
         #expect(!slurm.drained, "a refusal never drains the node")
@@ -53,17 +49,9 @@ import TiergateTestKit
         #expect(ClusterTests().eventually(20) { job(malformed).reason.contains("Held") }, "\(job(malformed))")
 
         // The enforcer, as a service.
-        let enforcer = Process()
-        enforcer.executableURL = URL(fileURLWithPath: CLI.binary)
-        enforcer.arguments = ["slurm", "enforce", "--config", w.file("slurm.json")]
-        enforcer.environment = ProcessInfo.processInfo.environment.merging(env) { _, b in b }
-        let enforceLog = w.file("enforce.log")
-        FileManager.default.createFile(atPath: enforceLog, contents: nil)
-        enforcer.standardError = FileHandle(forWritingAtPath: enforceLog)
-        enforcer.standardOutput = FileHandle.nullDevice
-        try enforcer.run()
-        defer { if enforcer.isRunning { enforcer.terminate(); enforcer.waitUntilExit() } }
-        func enforced() -> String { (try? String(contentsOfFile: enforceLog, encoding: .utf8)) ?? "" }
+        let enforcer = try CLI.background(["slurm", "enforce", "--config", w.file("slurm.json")], in: w.path, stderr: w.file("enforce.log"), env: env)
+        defer { enforcer.stopAndWait() }
+        func enforced() -> String { w.text("enforce.log") }
 
         // 2. Tier 1 passes (3 of 5 at node 0): the enforcer releases the held job, and the prolog admits it.
         let p = try w.tg("propose", "--tier", "1", "--title", "t1", "--key", "keys/alice.key", "--roster", "roster.json", "--node", nodes[0].address).lastLine
