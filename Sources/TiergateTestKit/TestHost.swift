@@ -28,13 +28,15 @@ public enum TestHost {
         return (p.terminationStatus, String(decoding: data, as: UTF8.self))
     }
 
-    public static func eventually(_ seconds: Double, every: useconds_t = 100_000, _ condition: () -> Bool) -> Bool {
+    /// Polls `condition` up to `seconds` (every `every` µs); the caller asserts on the final state, never on how
+    /// long it took.
+    public static func eventually(_ seconds: Double, every: useconds_t = 100_000, _ condition: () throws -> Bool) rethrows -> Bool {
         let deadline = Date().addingTimeInterval(seconds)
         while Date() < deadline {
-            if condition() { return true }
+            if try condition() { return true }
             usleep(every)
         }
-        return condition()
+        return try condition()
     }
 
     /// Debian `packages`, installed with apt-get when any of `paths` is missing (root only); nil, or why they

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import TiergateCore
+import TiergateTestKit
 @testable import TiergateStorage
 
 /// A real `tiergate node` process on 127.0.0.1.
@@ -91,12 +92,7 @@ final class NodeProcess {
 @Suite(.serialized) struct ClusterTests {
     /// Polls `condition` up to `seconds`; the test asserts on the final state, never on how long it took.
     func eventually(_ seconds: Double = 20, _ condition: () throws -> Bool) rethrows -> Bool {
-        let deadline = Date().addingTimeInterval(seconds)
-        while Date() < deadline {
-            if try condition() { return true }
-            usleep(100_000)
-        }
-        return try condition()
+        try TestHost.eventually(seconds, condition)
     }
 
     func status(_ w: Workdir, _ n: NodeProcess) throws -> JSONValue? {
