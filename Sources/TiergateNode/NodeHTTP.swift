@@ -77,6 +77,8 @@ public final class NodeMetrics: @unchecked Sendable {
             gauge("tiergate_equivocations").record(Int64(v.equivocations.count))
             gauge("tiergate_lapses_at_seconds").record(Double(v.lapsesAt ?? 0) / 1000)
             gauge("tiergate_roster_version").record(Int64(clamping: v.rosterVersion))
+            gauge("tiergate_drill_overdue").record(v.drillSchedule.overdue ? 1 : 0)
+            gauge("tiergate_drill_last_success_seconds").record(Double(v.drillSchedule.lastSuccess ?? 0) / 1000)
             for k in EntryKind.allCases {
                 gauge("tiergate_ledger_entries", [("kind", k.metricName)]).record(Int64(clamping: s.entriesByKind[k.metricName] ?? 0))
             }

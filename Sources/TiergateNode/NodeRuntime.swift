@@ -95,6 +95,7 @@ public final class NodeRuntime: @unchecked Sendable {
         }
         for feed in store.feeds.values { for e in feed { entriesByKind[e.entry.kind.metricName, default: 0] += 1 } }
         entriesByKind["halt", default: 0] += UInt64(store.detachedHalts.count)
+        entriesByKind[EntryKind.drillAck.metricName, default: 0] += UInt64(store.drillAcks.count)
         gossip = GossipNode(store: store, settings: config.gossip)
         gossip.connections.maxPending = config.maxPendingHandshakes
         gossip.connections.maxPendingPerAddress = config.maxPendingPerAddress
@@ -434,8 +435,8 @@ public final class NodeRuntime: @unchecked Sendable {
         onPersist?(entries, halts)
         for e in entries + halts { entriesByKind[e.entry.kind.metricName, default: 0] += 1 }
         for f in onChange { f() }
-        for e in entries + halts where e.entry.kind == .halt {
-            logger.notice("halt stored", metadata: ["entry.id": "\(e.id.hex)", "entry.time": "\(e.entry.time)"])
+        for e in entries + halts where e.entry.kind == .halt || e.entry.kind == .drill {
+            logger.notice("\(e.entry.kind.name) stored", metadata: ["entry.id": "\(e.id.hex)", "entry.time": "\(e.entry.time)"])
         }
     }
 

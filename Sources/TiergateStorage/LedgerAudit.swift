@@ -124,9 +124,12 @@ public enum LedgerAudit {
             do { e = try SignedEntry(decoding: f.payload) } catch { return .bad(nil, error.description) }
             do { try e.verified(lab: lab, genesis: genesis) } catch { return .bad(e.id, error.description) }
             if type == .detachedHalt {
-                guard case .halt = e.entry.body else { return .bad(e.id, "a detached frame holds a \(e.entry.kind.name), not a halt") }
+                guard e.entry.kind == .halt || e.entry.kind == .drillAck else {
+                    return .bad(e.id, "a detached frame holds a \(e.entry.kind.name), not a halt or a drill acknowledgement")
+                }
                 return .detached(e)
             }
+            if e.entry.kind.isStandalone { return .bad(e.id, "an ENTRY frame holds a drill acknowledgement, which is in no feed (a DETACHED frame)") }
             return .entry(e)
         case .evidence:
             let ev: EquivocationEvidence
@@ -155,7 +158,7 @@ public enum LedgerAudit {
                 result.tally.add(e, connected: true)
             case .detached(let e):
                 result.tally.add(e, connected: false)
-                result.detachedPositions[e.entry.author, default: []].insert(e.entry.seq)
+                if e.entry.kind == .halt { result.detachedPositions[e.entry.author, default: []].insert(e.entry.seq) }
             case .evidence(let ev):
                 result.tally.addEquivocation(ev)
             }

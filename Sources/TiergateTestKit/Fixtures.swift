@@ -27,7 +27,7 @@ public struct Lab {
 
     public init(
         lab: String = "acme", members: [(String, [String])] = Lab.defaultMembers, baseTier: UInt32 = 0,
-        maxTier: UInt32 = 4, policy: ((Int) -> Policy)? = nil, format: UInt8 = Roster.formatVersion
+        maxTier: UInt32 = 4, policy: ((Int) -> Policy)? = nil, format: UInt8? = nil
     ) {
         var ms: [Member] = []
         for (name, roles) in members {
@@ -37,8 +37,8 @@ public struct Lab {
         }
         var pol = policy?(members.count) ?? Policy.defaultPolicy(memberCount: members.count)
         if format == Roster.legacyFormat, policy == nil { pol.freshness = FreshnessRule(minAttesters: 1) }  // format 1's default
-        genesis = Roster(lab: lab, baseTier: baseTier, maxTier: maxTier, members: ms, policy: pol, format: format)
-        precondition((try? genesis.validate()) != nil, "fixture roster must be consistent")
+        genesis = Roster(lab: lab, baseTier: baseTier, maxTier: maxTier, members: ms, policy: pol, format: format ?? Roster.format(for: pol))
+        do { try genesis.validate() } catch { preconditionFailure("fixture roster must be consistent: \(error)") }
         document = GenesisDocument(roster: genesis)
         for k in keys.values { try! document.sign(with: k) }
     }
@@ -84,6 +84,23 @@ public struct Lab {
 
     public mutating func halt(_ name: String, at time: UInt64, reason: String = "stop", rosterVersion: UInt64 = 1) -> SignedEntry {
         sign(name, .halt(Halt(reason: reason)), at: time, rosterVersion: rosterVersion)
+    }
+
+    public mutating func drill(_ name: String, at time: UInt64, reason: String = "quarterly drill", rosterVersion: UInt64 = 1) -> SignedEntry {
+        sign(name, .drill(Drill(reason: reason)), at: time, rosterVersion: rosterVersion)
+    }
+
+    /// An enforcer's acknowledgement of `drill`, signed by `name` (an observer); in no feed (seq 0).
+    public func ack(
+        _ name: String, _ drill: SignedEntry, receivedAt: UInt64, stoppedAt: UInt64, jobs: UInt32 = 1,
+        canary: CanaryOutcome = .none, at time: UInt64? = nil, rosterVersion: UInt64 = 1
+    ) -> SignedEntry {
+        let key = keys[name]!
+        let entry = Entry(
+            lab: genesis.lab, genesis: genesis.hash, rosterVersion: rosterVersion, author: key.publicKey, seq: 0, prev: .zero,
+            time: time ?? stoppedAt,
+            body: .drillAck(DrillAck(drill: drill.id, receivedAt: receivedAt, stoppedAt: stoppedAt, jobs: jobs, canary: canary)))
+        return SignedEntry(signing: entry, with: key)
     }
 
     /// The verdict over `entries` (all connected) and `evidence`, at `time`.

@@ -29,10 +29,29 @@ import TiergateTestKit
         return (lab.verdict([p] + votes + [quick, h, r] + rv + [first], evidence: [ev], at: now), now)
     }
 
+    /// Drills (issue 18): one fails (slurm never answers), one succeeds, and a week later the next is overdue.
+    static func drillStory() -> (Verdict, UInt64) {
+        var lab = Lab(members: Lab.defaultMembers + [("gate-a", ["observer"]), ("slurm", ["observer"])], policy: { _ in
+            var p = Policy.defaultPolicy(memberCount: 5)
+            p.drill = DrillPolicy(intervalMs: 7 * 86_400_000, deadlineMs: 30_000, lapseOnOverdue: true)
+            return p
+        })
+        let d1 = lab.drill("bob", at: t0)
+        let d2 = lab.drill("bob", at: t0 + 60_000)
+        let acks = [lab.ack("gate-a", d1, receivedAt: t0 + 5, stoppedAt: t0 + 50)]
+            + ["gate-a", "slurm"].map { lab.ack($0, d2, receivedAt: t0 + 60_005, stoppedAt: t0 + 60_080) }
+        let now = t0 + 8 * 86_400_000
+        return (lab.verdict([d1, d2] + acks, at: now), now)
+    }
+
     @Test func everyKindIsDerivedOnceInTimeOrder() throws {
         let (v, now) = Self.story()
         let events = LabEvents.all(v, now: now)
-        #expect(Set(events.map(\.kind)) == Set(LabEvent.Kind.allCases), "\(events.map(\.kind))")
+        let (dv, dnow) = Self.drillStory()
+        let drillEvents = LabEvents.all(dv, now: dnow)
+        #expect(drillEvents.map(\.kind) == [.drill, .drillFailed, .drill, .drillSucceeded, .drillOverdue], "\(drillEvents.map(\.kind))")
+        #expect(drillEvents.first { $0.kind == .drillFailed }?.text.contains("slurm") == true)
+        #expect(Set(events.map(\.kind)).union(drillEvents.map(\.kind)) == Set(LabEvent.Kind.allCases), "\(events.map(\.kind))")
         #expect(Set(events.map(\.key)).count == events.count, "keys are unique")
         #expect(events.map(\.time) == events.map(\.time).sorted())
         // The count in each vote's text is the count as of that vote, not of now.

@@ -49,7 +49,11 @@ struct VectorTests {
         next.previous = lab.genesis.hash
         next.members[1].key = VectorKeys.key("bob-2").publicKey
         let a = lab.amend("carol", to: next, at: t0 + 5 * minute)
-        return [("proposal-advance", p), ("vote-yes", v), ("vote-no", n), ("halt", h), ("proposal-resume", r), ("proposal-amend", a)]
+        let d = lab.drill("erin", at: t0 + 6 * minute, reason: "quarterly halt drill")
+        lab.addOutsider("gate-a")  // an enforcer's observer key (a member of the drill lab's roster)
+        let ack = lab.ack("gate-a", d, receivedAt: t0 + 6 * minute + 40, stoppedAt: t0 + 6 * minute + 95, jobs: 3, canary: .stopped)
+        return [("proposal-advance", p), ("vote-yes", v), ("vote-no", n), ("halt", h), ("proposal-resume", r), ("proposal-amend", a),
+                ("drill", d), ("drill-ack", ack)]
     }
 
     static func signatureCases() -> [Case] {
@@ -148,9 +152,30 @@ struct VectorTests {
         var nobodyHalts = r
         nobodyHalts.policy.haltRoles = ["nobody"]
         out.append(("roster where nobody may halt", "roster", nobodyHalts.encoded()))
-        var format3 = r.encoded()
-        format3[0] = 3
-        out.append(("roster format 3", "roster", format3))
+        var format4 = r.encoded()
+        format4[0] = 4
+        out.append(("roster format 4", "roster", format4))
+        // Drills (SPEC.md §3.1 format 3, §4.1 kinds 4 and 5).
+        let d = entries[6].1.content
+        let ack = entries[7].1.content
+        let seqAt = 2 + 8 + 32 + 8 + 32
+        out.append(("drill acknowledgement with seq 1 (it is in no feed)", "entry", { var x = ack; x[seqAt + 7] = 1; return x }()))
+        out.append(("drill with seq 0", "entry", { var x = d; for i in 0..<8 { x[seqAt + i] = 0 }; for i in 0..<32 { x[seqAt + 8 + i] = 0 }; return x }()))
+        out.append(("empty drill reason", "entry", Array(d[..<headerEnd]) + [0, 0, 0, 0]))
+        let ackBody = headerEnd + 32
+        out.append(("drill acknowledgement stopped before it was received", "entry",
+                    { var x = ack; for i in 0..<8 { x[ackBody + 8 + i] = 0 }; return x }()))
+        out.append(("drill acknowledgement with an unknown canary outcome", "entry", { var x = ack; x[x.count - 1] = 3; return x }()))
+        let drillLab = Self.drillLab()
+        var notObserver = drillLab.genesis
+        notObserver.policy.drill.enforcers = ["alice"]
+        out.append(("format-3 roster whose drill enforcer is not an observer", "roster", notObserver.encoded()))
+        var noInterval = drillLab.genesis
+        noInterval.policy.drill.intervalMs = 0
+        out.append(("format-3 roster with lapse_on_overdue and no interval", "roster", noInterval.encoded()))
+        var asFormat2 = drillLab.genesis.encoded()
+        asFormat2[0] = Roster.formatVersion
+        out.append(("format-2 roster carrying a drill policy (trailing bytes)", "roster", asFormat2))
         var observerFresh = Self.observerLab().genesis
         observerFresh.policy.freshness.roleMinimums = [RoleMinimum(role: "observer", count: 1)]
         out.append(("roster freshness role minimum 'observer'", "roster", observerFresh.encoded()))
@@ -183,7 +208,7 @@ struct VectorTests {
     }
 
     @Test func keyVectors() {
-        let out: [JSONValue] = ["alice", "bob", "carol", "dave", "erin", "bob-2"].map { name in
+        let out: [JSONValue] = ["alice", "bob", "carol", "dave", "erin", "bob-2", "gate-a", "gate-b", "slurm"].map { name in
             let k = VectorKeys.key(name)
             return .object([
                 ("name", .string(name)), ("seed_hex", .string(Hex.encode(VectorKeys.seed(name)))),
@@ -206,12 +231,22 @@ struct VectorTests {
         Lab(members: Lab.defaultMembers + [("gate", [Member.observerRole])], policy: { _ in Policy.defaultPolicy(memberCount: 5) })
     }
 
+    /// The five default members plus three enforcers (observers), with a drill policy (roster format 3): due
+    /// weekly, 30 s to acknowledge, authorisation above the base tier suspended while overdue (SPEC.md §5.8).
+    static func drillLab() -> Lab {
+        Lab(members: Lab.defaultMembers + [("gate-a", ["observer"]), ("gate-b", ["observer"]), ("slurm", ["observer"])], policy: { _ in
+            var p = Policy.defaultPolicy(memberCount: 5)
+            p.drill = DrillPolicy(enforcers: ["gate-a", "gate-b", "slurm"], intervalMs: 7 * day, deadlineMs: 30_000, lapseOnOverdue: true)
+            return p
+        })
+    }
+
     static func ledgerVectors() throws -> [LedgerVector] {
         let dir = TempDir()
         var lab = Lab()
-        func build(_ name: String, _ body: (LedgerWriter) throws -> Void) throws -> [UInt8] {
+        func build(_ name: String, genesis: Digest? = nil, _ body: (LedgerWriter) throws -> Void) throws -> [UInt8] {
             let path = dir.file(name)
-            let w = try LedgerWriter(path: path, genesis: lab.genesis.hash)
+            let w = try LedgerWriter(path: path, genesis: genesis ?? lab.genesis.hash)
             try body(w)
             return readBytes(path)
         }
@@ -324,6 +359,23 @@ struct VectorTests {
         try w8.append(entries: up8 + [losing, lone, frankVote])
         try w8.appendEvidence(EquivocationEvidence(first: frankVote, second: frankOther))
         let noRosterVersion = readBytes(dir.file("frank"))
+        // Drills (SPEC.md §5.8): tier 1 passes; bob drills; the three enforcers acknowledge (DETACHED frames) in
+        // 120, 60 and 900 ms: succeeded, so tier 1 stays authorised. Then the same with slurm never answering:
+        // the drill fails, no drill has succeeded, and tier 1 is suspended (lapse_on_overdue).
+        var lab9 = Self.drillLab()
+        let up9 = VerdictTests.authorised(&lab9)
+        let d9 = lab9.drill("bob", at: t0 + 2 * minute, reason: "monthly halt drill")
+        let acks9 = [("gate-a", UInt64(120), CanaryOutcome.stopped), ("gate-b", 60, .none), ("slurm", 900, .none)].map { name, ms, canary in
+            lab9.ack(name, d9, receivedAt: d9.entry.time + 20, stoppedAt: d9.entry.time + ms, jobs: name == "slurm" ? 4 : 1, canary: canary)
+        }
+        let drillSucceeded = try build("drill", genesis: lab9.genesis.hash) {
+            try $0.append(entries: up9 + [d9])
+            for a in acks9 { try $0.appendDetachedHalt(a) }
+        }
+        let drillFailed = try build("drill-missing", genesis: lab9.genesis.hash) {
+            try $0.append(entries: up9 + [d9])
+            for a in acks9.prefix(2) { try $0.appendDetachedHalt(a) }
+        }
         return [
             LedgerVector(file: "advance.ledger", description: "proposal to tier 1 passes with 3 of 5 yes votes", bytes: advance),
             LedgerVector(file: "halt.ledger", description: "advance, then one halt by a staff member", bytes: halt),
@@ -348,6 +400,10 @@ struct VectorTests {
                          bytes: wrongHeader),
             LedgerVector(file: "key-on-no-roster-version.ledger", description: "a losing amendment adds frank, who votes and equivocates (EVIDENCE): his key is on no roster version, so his frames are checked and ignored, no equivocation is reported; tier 1",
                          bytes: noRosterVersion),
+            LedgerVector(file: "drill.ledger", description: "format-3 roster (drills due weekly, 30 s deadline, lapse on overdue): tier 1 passes, bob drills, the three enforcers acknowledge in 120, 60 and 900 ms: succeeded, tier 1",
+                         bytes: drillSucceeded, roster: ("genesis-drill.json", lab9.document)),
+            LedgerVector(file: "drill-missing.ledger", description: "drill.ledger without slurm's acknowledgement: the drill failed (slurm missing), none has succeeded, so tier 1 is suspended: tier 0, not halted",
+                         bytes: drillFailed, roster: ("genesis-drill.json", lab9.document)),
         ]
     }
 
@@ -371,6 +427,12 @@ struct VectorTests {
                 ("problems", .array(audit.problems.map { .object([("frame", $0.frameIndex.map { .int($0) } ?? .null), ("offset", .int($0.offset))]) })),
                 ("authorized_tier", .uint(UInt64(verdict.authorizedTier))), ("halted", .bool(verdict.halted)),
                 ("roster_version", .uint(verdict.rosterVersion)), ("equivocations", .array(verdict.equivocations.map { .string($0.member) })),
+                ("drills", .array(verdict.drills.map { d in
+                    .object([("id", .string(d.id.hex)), ("state", .string(d.state.rawValue)), ("missing", .array(d.missing.map { .string($0) })),
+                             ("acks", .array(d.acks.map { .object([("member", .string($0.member)), ("latency_ms", .uint($0.latencyMs)),
+                                                                   ("on_time", .bool($0.onTime)), ("expected", .bool($0.expected))]) }))])
+                })),
+                ("drill_overdue", .bool(verdict.drillSchedule.overdue)),
             ]))
         }
         Self.check("ledgers/manifest.json", Self.json(.array(manifest)))
@@ -383,10 +445,10 @@ struct VectorTests {
             return (f, valid, UInt64(tier)!, halted)
         }
         #expect(m.map(\.0) == ["advance.ledger", "halt.ledger", "resume.ledger", "equivocation.ledger", "amendment-rotate-key.ledger", "tampered.ledger", "torn-tail.ledger", "observer.ledger", "veto-after-pass.ledger", "halt-names-older-version.ledger", "halt-dated-ahead.ledger", "halt-dated-ahead-resumed.ledger", "format1-halt.ledger",
-                          "wrong-header-genesis.ledger", "key-on-no-roster-version.ledger"])
-        #expect(m.map(\.1) == [true, true, true, true, true, false, false, true, true, true, true, true, true, false, true])
-        #expect(m.map(\.2) == [1, 0, 1, 0, 1, 0, 0, 0, 1, 0, 0, 1, 0, 0, 1])
-        #expect(m.map(\.3) == [false, true, false, false, false, false, false, false, false, true, true, false, true, false, false])
+                          "wrong-header-genesis.ledger", "key-on-no-roster-version.ledger", "drill.ledger", "drill-missing.ledger"])
+        #expect(m.map(\.1) == [true, true, true, true, true, false, false, true, true, true, true, true, true, false, true, true, true])
+        #expect(m.map(\.2) == [1, 0, 1, 0, 1, 0, 0, 0, 1, 0, 0, 1, 0, 0, 1, 1, 0])
+        #expect(m.map(\.3) == [false, true, false, false, false, false, false, false, false, true, true, false, true, false, false, false, false])
     }
 }
 

@@ -32,6 +32,14 @@ public enum ReasonCode: String, Sendable, CaseIterable {
     case haltWrongRosterVersion = "halt_wrong_roster_version"
     case haltByNonMember = "halt_by_non_member"
     case haltWithoutAuthority = "halt_without_authority"
+    // A drill or drill acknowledgement that does not count (§5.8).
+    case drillDatedAhead = "drill_dated_ahead"
+    case drillWrongRosterVersion = "drill_wrong_roster_version"
+    case drillByNonMember = "drill_by_non_member"
+    case drillWithoutAuthority = "drill_without_authority"
+    case drillAckDatedAhead = "drill_ack_dated_ahead"
+    case drillAckUnknownDrill = "drill_ack_unknown_drill"
+    case drillAckByNonMember = "drill_ack_by_non_member"
     // What a passed proposal did (§5.5).
     case applied = "applied"
     case appliedAtHaltedTier = "applied_at_halted_tier"

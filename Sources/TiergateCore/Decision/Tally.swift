@@ -25,6 +25,23 @@ public struct HaltRecord: Hashable, Sendable {
     public var reason: String
 }
 
+/// A drill (SPEC.md §5.8), connected to its author's feed.
+public struct DrillRecord: Hashable, Sendable {
+    public var id: Digest
+    public var author: PublicKey
+    public var time: UInt64
+    public var rosterVersion: UInt64
+    public var reason: String
+}
+
+/// An enforcer's acknowledgement of a drill: the earliest (time, then id) of its author for that drill.
+public struct DrillAckRecord: Hashable, Sendable {
+    public var id: Digest
+    public var author: PublicKey
+    public var time: UInt64
+    public var ack: DrillAck
+}
+
 /// Two different entries by one author at one feed position: portable proof of equivocation (P6).
 public struct EquivocationEvidence: Hashable, Sendable {
     public var first: SignedEntry
@@ -49,6 +66,9 @@ public struct Tally: Sendable {
     public private(set) var votes: [Digest: [PublicKey: VoteRecord]] = [:]
     public private(set) var halts: [Digest: HaltRecord] = [:]
     public private(set) var equivocations: [PublicKey: EquivocationEvidence] = [:]
+    public private(set) var drills: [Digest: DrillRecord] = [:]
+    /// drill id → acknowledger → its acknowledgement (one per acknowledger and drill).
+    public private(set) var drillAcks: [Digest: [PublicKey: DrillAckRecord]] = [:]
     /// How many entries were counted (connected to their feed).
     public private(set) var entryCount = 0
     /// Votes after the first by the same member on the same proposal (ignored).
@@ -85,6 +105,13 @@ public struct Tally: Sendable {
             }
             if case .amend = proposals[v.proposal]?.proposal.action { rosterEpoch += 1 }
             votes[v.proposal, default: [:]][e.author] = record
+        case .drill(let d) where connected:
+            drills[signed.id] = DrillRecord(id: signed.id, author: e.author, time: e.time, rosterVersion: e.rosterVersion, reason: d.reason)
+        case .drillAck(let a):
+            // Never in a feed: counted wherever seen; one per acknowledger and drill, the earliest.
+            let record = DrillAckRecord(id: signed.id, author: e.author, time: e.time, ack: a)
+            if let existing = drillAcks[a.drill]?[e.author], (existing.time, existing.id) <= (record.time, record.id) { return }
+            drillAcks[a.drill, default: [:]][e.author] = record
         default:
             break
         }

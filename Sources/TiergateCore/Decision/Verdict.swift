@@ -94,6 +94,9 @@ public struct Verdict: Sendable {
     public var ignored: [IgnoredEntry]
     public var history: [TierChange]
     public var entryCount: Int
+    /// Every counted drill, oldest first, with its acknowledgements (SPEC.md §5.8).
+    public var drills: [DrillStatus] = []
+    public var drillSchedule: DrillSchedule = .none
     /// The first instant after `at` at which time alone (no new entry) could change this verdict: a lapse, a
     /// window closing, a roster version starting, an entry dated ahead coming within the skew. Until then, with
     /// the same entries, the verdict is this one with only `at` changed (SPEC.md §8.6). `UInt64.max`: never.
@@ -314,7 +317,10 @@ private struct VerdictComputation {
         for ev in events { replay(ev, &state, &statuses, &haltStatus) }
         lapse(at: now, &state)
         amendmentOutcomes(&statuses, pending: pending)
-        return report(state, statuses: statuses, halts: haltStatus, pending: pending)
+        let drills = drillStatuses()
+        var v = report(state, statuses: statuses, halts: haltStatus, pending: pending)
+        applySchedule(drills, to: &v)
+        return v
     }
 
     /// Roster versions (§5.2): at each version, the earliest passed valid amendment defines the next one; it is in
@@ -518,6 +524,96 @@ private struct VerdictComputation {
             } else {
                 statuses[id]?.outcome = Reason(.amendmentSuperseded, "no effect: another amendment of roster version \(proposed.version - 1) passed first")
             }
+        }
+    }
+
+    /// Drills (§5.8): each counted drill with its acknowledgements; the drills and acknowledgements that do not
+    /// count are reported as ignored.
+    mutating func drillStatuses() -> [DrillStatus] {
+        var out: [DrillStatus] = []
+        for d in tally.drills.values {
+            if d.time > horizon {
+                noteDatedAhead(d.time)
+                ignored.append(IgnoredEntry(id: d.id, reason: Reason(.drillDatedAhead, "drill dated after now + max_skew: not counted yet")))
+                continue
+            }
+            let r = rosters[rosterIndex(at: d.time)]
+            guard d.rosterVersion == r.version else {
+                ignored.append(IgnoredEntry(id: d.id, reason: Reason(.drillWrongRosterVersion, "drill names roster version \(d.rosterVersion), not the one in force at its time")))
+                continue
+            }
+            guard let m = r.member(withKey: d.author) else {
+                ignored.append(IgnoredEntry(id: d.id, reason: Reason(.drillByNonMember, "drill by a key that is not a member")))
+                continue
+            }
+            guard r.policy.mayDrill(roles: m.roles) else {
+                ignored.append(IgnoredEntry(id: d.id, reason: Reason(.drillWithoutAuthority, "\(m.name) may not start drills")))
+                continue
+            }
+            let deadline = d.time.addingSaturating(r.policy.drill.deadlineMs)
+            let enforcers = r.policy.drillEnforcers(in: r)
+            var acks: [DrillAckStatus] = []
+            for a in (tally.drillAcks[d.id] ?? [:]).values {
+                if a.time > horizon {
+                    noteDatedAhead(a.time)
+                    ignored.append(IgnoredEntry(id: a.id, reason: Reason(.drillAckDatedAhead, "drill acknowledgement dated after now + max_skew: not counted yet")))
+                    continue
+                }
+                guard rosters.contains(where: { $0.member(withKey: a.author) != nil }) else {
+                    ignored.append(IgnoredEntry(id: a.id, reason: Reason(.drillAckByNonMember, "drill acknowledgement by a key that is not a member")))
+                    continue
+                }
+                acks.append(DrillAckStatus(
+                    id: a.id, member: name(a.author), time: a.time, receivedAt: a.ack.receivedAt, stoppedAt: a.ack.stoppedAt,
+                    jobs: a.ack.jobs, canary: a.ack.canary,
+                    latencyMs: a.ack.stoppedAt >= d.time ? a.ack.stoppedAt - d.time : 0,
+                    onTime: a.ack.stoppedAt <= deadline, expected: enforcers.contains { $0.key == a.author }))
+            }
+            acks.sort { ($0.member, $0.id) < ($1.member, $1.id) }
+            let missing = enforcers.filter { e in !acks.contains { $0.onTime && $0.member == e.name && $0.expected } }.map(\.name)
+            let state: DrillState
+            if !enforcers.isEmpty && missing.isEmpty {
+                state = .succeeded
+            } else if now >= deadline {
+                state = .failed
+            } else {
+                state = .pending
+                nextChange.note(deadline)
+            }
+            out.append(DrillStatus(id: d.id, member: m.name, time: d.time, reason: d.reason, deadline: deadline, acks: acks,
+                                   missing: missing, state: state))
+        }
+        for (drill, acks) in tally.drillAcks where tally.drills[drill] == nil {
+            for a in acks.values {
+                ignored.append(IgnoredEntry(id: a.id, reason: Reason(.drillAckUnknownDrill, "acknowledges drill \(drill.short)…, which this ledger does not hold")))
+            }
+        }
+        return out.sorted { ($0.time, $0.id) < ($1.time, $1.id) }
+    }
+
+    /// The schedule (§5.8): with an interval, a successful drill is due that long after the last one; while one is
+    /// overdue and the policy says so, authorisation above the base tier is suspended, and it lapses at the due
+    /// time (so every enforcer applies it at its own clock, like a lapse).
+    func applySchedule(_ drills: [DrillStatus], to v: inout Verdict) {
+        v.drills = drills
+        let policy = v.roster.policy.drill
+        guard policy.intervalMs > 0 else { return }
+        let last = drills.filter { $0.state == .succeeded }.map(\.time).max()
+        let due = last.map { $0.addingSaturating(policy.intervalMs) }
+        let overdue = due.map { now >= $0 } ?? true
+        if let due, !overdue { nextChange.note(due) }
+        v.drillSchedule = DrillSchedule(intervalMs: policy.intervalMs, lastSuccess: last, dueAt: due, overdue: overdue,
+                                        lapseOnOverdue: policy.lapseOnOverdue)
+        guard policy.lapseOnOverdue, v.authorizedTier > v.baseTier else { return }
+        if overdue {
+            v.history.append(TierChange(time: due ?? now, tier: v.baseTier, cause: due == nil
+                ? "authorisation above the base tier suspended: no drill has succeeded yet (the policy requires one every \(DurationText.format(policy.intervalMs)))"
+                : "authorisation above the base tier suspended: drill overdue"))
+            v.authorizedTier = v.baseTier
+            v.authorizedSince = nil
+            v.lapsesAt = nil
+        } else if let due {
+            v.lapsesAt = min(v.lapsesAt ?? .max, due)
         }
     }
 

@@ -44,6 +44,14 @@ extension Entry {
             w.string(v.reason)
         case .halt(let h):
             w.string(h.reason)
+        case .drill(let d):
+            w.string(d.reason)
+        case .drillAck(let a):
+            w.raw(a.drill.bytes)
+            w.u64(a.receivedAt)
+            w.u64(a.stoppedAt)
+            w.u32(a.jobs)
+            w.u8(a.canary.rawValue)
         }
         return w.bytes
     }
@@ -71,10 +79,18 @@ extension Entry {
         guard rosterVersion >= 1 else { throw .invalidValue(field: "entry.roster_version", reason: "versions start at 1") }
         let author = try r.publicKey("entry.author")
         let seq = try r.u64("entry.seq")
-        guard seq >= 1 else { throw .invalidValue(field: "entry.seq", reason: "feeds start at sequence number 1") }
+        if kind.isStandalone {
+            guard seq == 0 else { throw .invalidValue(field: "entry.seq", reason: "a drill acknowledgement is in no feed: seq must be 0") }
+        } else {
+            guard seq >= 1 else { throw .invalidValue(field: "entry.seq", reason: "feeds start at sequence number 1") }
+        }
         let prev = try r.digest("entry.prev")
-        guard (seq == 1) == prev.isZero else {
-            throw .invalidValue(field: "entry.prev", reason: "must be zero exactly when seq is 1")
+        if kind.isStandalone {
+            guard prev.isZero else { throw .invalidValue(field: "entry.prev", reason: "a drill acknowledgement is in no feed: prev must be zero") }
+        } else {
+            guard (seq == 1) == prev.isZero else {
+                throw .invalidValue(field: "entry.prev", reason: "must be zero exactly when seq is 1")
+            }
         }
         let time = try r.u64("entry.time")
         let body: EntryBody
@@ -90,6 +106,21 @@ extension Entry {
             body = .vote(Vote(proposal: proposal, choice: choice, reason: reason))
         case .halt:
             body = .halt(Halt(reason: try r.text("halt.reason", max: Limits.maxReason, minLength: 1)))
+        case .drill:
+            body = .drill(Drill(reason: try r.text("drill.reason", max: Limits.maxReason, minLength: 1)))
+        case .drillAck:
+            let drill = try r.digest("drill_ack.drill")
+            let received = try r.u64("drill_ack.received_at")
+            let stopped = try r.u64("drill_ack.stopped_at")
+            guard stopped >= received else {
+                throw .invalidValue(field: "drill_ack.stopped_at", reason: "must not be before received_at")
+            }
+            let jobs = try r.u32("drill_ack.jobs")
+            let c = try r.u8("drill_ack.canary")
+            guard let canary = CanaryOutcome(rawValue: c) else {
+                throw .invalidValue(field: "drill_ack.canary", reason: "unknown canary outcome \(c)")
+            }
+            body = .drillAck(DrillAck(drill: drill, receivedAt: received, stoppedAt: stopped, jobs: jobs, canary: canary))
         }
         return Entry(
             lab: lab, genesis: genesis, rosterVersion: rosterVersion, author: author, seq: seq, prev: prev, time: time,

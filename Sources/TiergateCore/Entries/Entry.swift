@@ -3,14 +3,23 @@ public enum EntryKind: UInt8, Sendable, CaseIterable {
     case proposal = 1
     case vote = 2
     case halt = 3
+    /// An exercise of the halt path (SPEC.md §4.1, §5.8): enforcers act as on a halt without stopping work.
+    case drill = 4
+    /// An enforcer's answer to a drill, signed with its observer key; never part of a feed.
+    case drillAck = 5
 
     public var name: String {
         switch self {
         case .proposal: return "proposal"
         case .vote: return "vote"
         case .halt: return "halt"
+        case .drill: return "drill"
+        case .drillAck: return "drill_ack"
         }
     }
+
+    /// Whether entries of this kind stand alone, outside any feed (seq 0, prev zero): only drill acknowledgements.
+    public var isStandalone: Bool { self == .drillAck }
 
     /// The label value in the node's metrics.
     public var metricName: String { name }
@@ -97,16 +106,65 @@ public struct Halt: Hashable, Sendable {
     public init(reason: String) { self.reason = reason }
 }
 
+/// A drill (SPEC.md §4.1): every enforcer treats it as a halt it must not act on, and acknowledges it.
+public struct Drill: Hashable, Sendable {
+    public var reason: String
+    public init(reason: String) { self.reason = reason }
+}
+
+/// What an enforcer did with a designated canary job on a drill.
+public enum CanaryOutcome: UInt8, Sendable, CaseIterable {
+    /// No canary was designated (or none was running).
+    case none = 0
+    /// The canary was really stopped; `stoppedAt` is when it had stopped.
+    case stopped = 1
+    /// Stopping the canary failed.
+    case failed = 2
+
+    public var name: String {
+        switch self {
+        case .none: return "none"
+        case .stopped: return "stopped"
+        case .failed: return "failed"
+        }
+    }
+}
+
+/// An enforcer's acknowledgement of a drill (SPEC.md §4.1), signed with its observer key: when it received the
+/// drill, when it would have completed the stop, and how many jobs it would have stopped. Times are the
+/// enforcer's clock.
+public struct DrillAck: Hashable, Sendable {
+    /// The drill's entry id.
+    public var drill: Digest
+    public var receivedAt: UInt64
+    /// When the stop would have been complete (with a canary: when the canary had stopped). ≥ `receivedAt`.
+    public var stoppedAt: UInt64
+    public var jobs: UInt32
+    public var canary: CanaryOutcome
+
+    public init(drill: Digest, receivedAt: UInt64, stoppedAt: UInt64, jobs: UInt32, canary: CanaryOutcome = .none) {
+        self.drill = drill
+        self.receivedAt = receivedAt
+        self.stoppedAt = stoppedAt
+        self.jobs = jobs
+        self.canary = canary
+    }
+}
+
 public enum EntryBody: Hashable, Sendable {
     case proposal(Proposal)
     case vote(Vote)
     case halt(Halt)
+    case drill(Drill)
+    case drillAck(DrillAck)
 
     public var kind: EntryKind {
         switch self {
         case .proposal: return .proposal
         case .vote: return .vote
         case .halt: return .halt
+        case .drill: return .drill
+        case .drillAck: return .drillAck
         }
     }
 }
@@ -118,7 +176,7 @@ public struct Entry: Hashable, Sendable {
     public var genesis: Digest
     public var rosterVersion: UInt64
     public var author: PublicKey
-    /// Position in the author's feed, from 1.
+    /// Position in the author's feed, from 1; 0 for a standalone entry (a drill acknowledgement).
     public var seq: UInt64
     /// Id of the author's previous entry; zero when `seq == 1`.
     public var prev: Digest

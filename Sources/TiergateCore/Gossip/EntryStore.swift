@@ -2,7 +2,8 @@
 public struct InsertOutcome: Sendable {
     /// Entries that now extend their feeds, in feed order (the entry itself and any buffered successors).
     public var appended: [SignedEntry] = []
-    /// A halt stored outside its feed because earlier positions are missing.
+    /// An entry stored outside a feed: a halt whose earlier positions are missing, or a drill acknowledgement
+    /// (never in a feed). Written as a DETACHED frame.
     public var detachedHalt: SignedEntry?
     /// New proof of equivocation.
     public var evidence: EquivocationEvidence?
@@ -21,12 +22,15 @@ public enum StoreRejection: Error, Equatable, Sendable, CustomStringConvertible 
     case invalid(EntryError)
     case notAMember(String)
     case bufferFull
+    /// A drill acknowledgement naming a drill this node does not hold (yet).
+    case unknownDrill(Digest)
 
     public var description: String {
         switch self {
         case .invalid(let e): return e.description
         case .notAMember(let fp): return "author \(fp) is not a member of any roster version this node knows"
         case .bufferFull: return "too many out-of-order entries buffered for this author"
+        case .unknownDrill(let d): return "acknowledges drill \(d.short)…, which this node does not hold; deliver the drill first"
         }
     }
 }
@@ -40,6 +44,9 @@ public struct EntryStore: Sendable {
     public private(set) var pending: [PublicKey: [UInt64: SignedEntry]] = [:]
     public private(set) var detachedHalts: [Digest: SignedEntry] = [:]
     public private(set) var evidence: [PublicKey: EquivocationEvidence] = [:]
+    /// Drill acknowledgements, by id: one per (drill, acknowledger), the earliest (SPEC.md §8.3).
+    public private(set) var drillAcks: [Digest: SignedEntry] = [:]
+    private var drillAckIndex: [Digest: [PublicKey: Digest]] = [:]
     public private(set) var tally = Tally()
     /// Keys of every roster version known (genesis, and rosters carried by amendments).
     public private(set) var knownKeys: Set<PublicKey>
@@ -57,8 +64,12 @@ public struct EntryStore: Sendable {
     /// (SPEC.md §8.7), and a watcher verifies each itself.
     public private(set) var haltEntries: [Digest: SignedEntry] = [:]
 
+    /// Every signed drill held (connected), by id: WATCH pushes the open ones (SPEC.md §8.7).
+    public private(set) var drillEntries: [Digest: SignedEntry] = [:]
+
     private mutating func countEntry(_ e: SignedEntry, connected: Bool) {
         if case .halt = e.entry.body { haltEntries[e.id] = e }
+        if connected, case .drill = e.entry.body { drillEntries[e.id] = e }
         tally.add(e, connected: connected)
     }
 
@@ -85,6 +96,7 @@ public struct EntryStore: Sendable {
     public mutating func insertVerified(_ e: SignedEntry) throws(StoreRejection) -> InsertOutcome {
         let author = e.entry.author
         guard knownKeys.contains(author) else { throw .notAMember(author.fingerprint) }
+        if case .drillAck(let ack) = e.entry.body { return try insertDrillAck(e, ack) }
         var out = InsertOutcome()
         // Never hold the feed array in a local across `append`: the append would then copy the whole feed
         // (copy-on-write), making a long feed's load and catch-up quadratic.
@@ -136,6 +148,30 @@ public struct EntryStore: Sendable {
         }
         return out
     }
+
+    /// A drill acknowledgement stands outside any feed. It is held only for a drill held here (so an observer
+    /// cannot fill memory with acknowledgements of made-up drills), and one per (drill, acknowledger): the
+    /// earliest by (time, id), so nodes that saw two of them converge on the same one.
+    private mutating func insertDrillAck(_ e: SignedEntry, _ ack: DrillAck) throws(StoreRejection) -> InsertOutcome {
+        var out = InsertOutcome()
+        guard tally.drills[ack.drill] != nil else { throw .unknownDrill(ack.drill) }
+        if let heldId = drillAckIndex[ack.drill]?[e.entry.author], let held = drillAcks[heldId] {
+            if (held.entry.time, held.id) <= (e.entry.time, e.id) {
+                out.duplicate = true
+                return out
+            }
+            drillAcks[heldId] = nil
+        }
+        drillAcks[e.id] = e
+        drillAckIndex[ack.drill, default: [:]][e.entry.author] = e.id
+        countEntry(e, connected: false)
+        out.detachedHalt = e
+        refreshDigest()
+        return out
+    }
+
+    /// Whether this store holds `id` outside a feed (a detached halt or a drill acknowledgement).
+    public func holdsDetached(_ id: Digest) -> Bool { detachedHalts[id] != nil || drillAcks[id] != nil }
 
     private func extendable(_ e: SignedEntry, after head: SignedEntry?) -> Bool {
         guard let h = head else { return e.entry.seq == 1 }
@@ -200,6 +236,10 @@ public struct EntryStore: Sendable {
 
     /// Re-inserts a detached halt from the ledger on load.
     public mutating func loadDetachedHalt(_ e: SignedEntry) {
+        if case .drillAck = e.entry.body {
+            _ = try? insertVerified(e)
+            return
+        }
         guard detachedHalts[e.id] == nil, !isConnected(e) else { return }
         detachedHalts[e.id] = e
         countEntry(e, connected: false)
@@ -232,7 +272,7 @@ public struct EntryStore: Sendable {
         Frontier(
             heads: feeds.map { FrontierHead(author: $0.key, seq: UInt64($0.value.count), head: $0.value.last!.id) }
                 .sorted { $0.author < $1.author },
-            detachedHalts: detachedHalts.keys.sorted(),
+            detachedHalts: (Array(detachedHalts.keys) + Array(drillAcks.keys)).sorted(),
             evidenceAuthors: evidence.keys.sorted())
     }
 
@@ -312,6 +352,8 @@ public struct EntryStore: Sendable {
         }
         let haltsTheyHave = Set(other.detachedHalts)
         for (id, h) in detachedHalts.sorted(by: { $0.key < $1.key }) where !haltsTheyHave.contains(id) { entries.append(h) }
+        // Drill acknowledgements after the feeds (which carry the drills they name).
+        for (id, a) in drillAcks.sorted(by: { $0.key < $1.key }) where !haltsTheyHave.contains(id) { entries.append(a) }
         let ev = evidence.sorted { $0.key < $1.key }.filter { !evTheyHave.contains($0.key) }.map(\.value)
         return (entries, ev, truncated)
     }
@@ -325,7 +367,7 @@ public struct EntryStore: Sendable {
             if h.seq > mine { return true }
             if h.seq >= 1, h.seq <= mine, feeds[h.author]![Int(h.seq) - 1].id != h.head, evidence[h.author] == nil { return true }
         }
-        if other.detachedHalts.contains(where: { detachedHalts[$0] == nil }) { return true }
+        if other.detachedHalts.contains(where: { !holdsDetached($0) }) { return true }
         return other.evidenceAuthors.contains { evidence[$0] == nil }
     }
 

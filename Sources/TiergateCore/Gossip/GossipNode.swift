@@ -410,7 +410,7 @@ public struct GossipNode: Sendable {
                     case .invalid(let why):
                         // What was stored before the bad entry is still persisted and pushed.
                         return flushBatch(appended, except: peer) + misbehaving(peer, "invalid entry \(e.id.short)…: \(why)")
-                    case .notAMember, .bufferFull: continue  // not provably malicious (its roster may be ahead); dropped
+                    case .notAMember, .bufferFull, .unknownDrill: continue  // not provably malicious (its roster may be ahead); dropped
                     }
                 }
             }
@@ -460,7 +460,7 @@ public struct GossipNode: Sendable {
             let (entries, evidence, truncated) = store.missing(from: effective, maxBytes: settings.antiEntropyBatchBytes)
             out += GossipNode.chunked(entries).map { .send(peer, .entries($0)) }
             out += evidence.map { .send(peer, .evidence(first: $0.first.bytes, second: $0.second.bytes)) }
-            for e in entries where store.detachedHalts[e.id] == nil && e.entry.seq > (peers[peer]?.sentAhead[e.entry.author] ?? 0) {
+            for e in entries where !store.holdsDetached(e.id) && e.entry.seq > (peers[peer]?.sentAhead[e.entry.author] ?? 0) {
                 peers[peer]?.sentAhead[e.entry.author] = e.entry.seq  // feed positions only, never a detached halt's
             }
             if !entries.isEmpty { peers[peer]?.sentAheadUntil = now.addingSaturating(settings.sentAheadTrustMs) }
@@ -473,13 +473,14 @@ public struct GossipNode: Sendable {
             }
             return out
         case .submit(let request, let bytes):
-            if let p = peers[peer], p.observer {
-                return [.send(peer, .ack(request: request, status: .rejected,
-                    reason: "observer key \(p.key!.fingerprint) is read-only: it may read status and fetch tokens, never submit"))]
-            }
             let e: SignedEntry
             do { e = try SignedEntry(decoding: bytes) } catch {
                 return [.send(peer, .ack(request: request, status: .rejected, reason: error.description))]
+            }
+            if let p = peers[peer], p.observer, !(e.entry.kind == .drillAck && e.entry.author == p.key) {
+                // An enforcer acknowledges drills with its own observer key; that is all an observer submits.
+                return [.send(peer, .ack(request: request, status: .rejected,
+                    reason: "observer key \(p.key!.fingerprint) is read-only: it may read status, fetch tokens and acknowledge drills with its own key, never submit anything else"))]
             }
             if settings.hideEntry?(e) == true { return [.send(peer, .ack(request: request, status: .stored, reason: ""))] }  // the lie
             if let full = storageRefusal {
@@ -488,7 +489,7 @@ public struct GossipNode: Sendable {
                 }
                 return [.send(peer, .ack(request: request, status: .rejected, reason: "\(full); deliver it to another node (a halt: to two members' nodes)"))]
             }
-            if rosterInForce(now: now).member(withKey: e.entry.author)?.isObserver == true {
+            if e.entry.kind != .drillAck, rosterInForce(now: now).member(withKey: e.entry.author)?.isObserver == true {
                 return [.send(peer, .ack(request: request, status: .rejected,
                     reason: "author \(e.entry.author.fingerprint) is an observer; observers never propose, vote or halt"))]
             }
@@ -602,7 +603,9 @@ public struct GossipNode: Sendable {
         guard !watchers.isEmpty else { return [] }
         let urgent = directives.contains { d in
             guard case .persist(let entries, let halts, let evidence) = d else { return false }
-            return !halts.isEmpty || !evidence.isEmpty || entries.contains { if case .halt = $0.entry.body { return true } else { return false } }
+            // A halt, evidence or a drill (which enforcers answer like a halt) goes out at once.
+            return !evidence.isEmpty || halts.contains { $0.entry.kind == .halt }
+                || entries.contains { $0.entry.kind == .halt || $0.entry.kind == .drill }
         }
         guard urgent || (tick && now >= lastWatchCheck.addingSaturating(settings.watchCoalesceMs)) else { return [] }
         lastWatchCheck = now

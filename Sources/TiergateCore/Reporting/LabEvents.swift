@@ -11,6 +11,10 @@ public struct LabEvent: Hashable, Sendable {
         case resume
         case lapseDue = "lapse_due"
         case equivocation
+        case drill
+        case drillSucceeded = "drill_succeeded"
+        case drillFailed = "drill_failed"
+        case drillOverdue = "drill_overdue"
     }
 
     public var kind: Kind
@@ -92,6 +96,34 @@ public enum LabEvents {
                                 text: "EQUIVOCATION: \(e.member)'s key signed two different entries at position \(e.seq); its votes stop counting until a roster amendment rotates it",
                                 fields: .object([("lab", .string(lab)), ("member", .string(e.member)), ("public_key", .string(e.key.hex)), ("seq", .uint(e.seq)),
                                                  ("entries", .array(e.ids.map { .string($0.hex) }))])))
+        }
+        for d in v.drills {
+            let f: [(String, JSONValue)] = [("lab", .string(lab)), ("drill", .string(d.id.hex)), ("member", .string(d.member)), ("reason", .string(d.reason))]
+            out.append(LabEvent(kind: .drill, time: d.time, key: "drill:\(d.id.hex)",
+                                text: "DRILL by \(d.member): \(d.reason) — every enforcer acts as on a halt without stopping work, and acknowledges by \(TimeText.format(d.deadline))",
+                                fields: .object(f + [("deadline", .string(TimeText.format(d.deadline)))])))
+            let acks: JSONValue = .array(d.acks.map { .object([("member", .string($0.member)), ("latency_ms", .uint($0.latencyMs)), ("on_time", .bool($0.onTime))]) })
+            switch d.state {
+            case .succeeded:
+                let at = d.acks.filter { $0.expected && $0.onTime }.map(\.time).max() ?? d.time
+                out.append(LabEvent(kind: .drillSucceeded, time: at, key: "drill_succeeded:\(d.id.hex)",
+                                    text: "Drill \(d.summaryLine)", fields: .object(f + [("acks", acks)])))
+            case .failed:
+                out.append(LabEvent(kind: .drillFailed, time: d.deadline, key: "drill_failed:\(d.id.hex)",
+                                    text: "Drill \(d.summaryLine)", fields: .object(f + [("acks", acks), ("missing", .array(d.missing.map { .string($0) }))])))
+            case .pending:
+                break
+            }
+        }
+        let sc = v.drillSchedule
+        if sc.overdue {
+            let since = sc.dueAt ?? 0
+            out.append(LabEvent(kind: .drillOverdue, time: since, key: "drill_overdue:\(since)",
+                                text: "DRILL OVERDUE: " + (sc.lastSuccess.map { "none has succeeded since \(TimeText.format($0))" } ?? "no drill has succeeded yet")
+                                    + "; one is due every \(DurationText.format(sc.intervalMs))"
+                                    + (sc.lapseOnOverdue ? " — authorisation above the base tier is suspended until one succeeds" : ""),
+                                fields: .object([("lab", .string(lab)), ("due_at", sc.dueAt.map { .string(TimeText.format($0)) } ?? .null),
+                                                 ("lapse_on_overdue", .bool(sc.lapseOnOverdue))])))
         }
         let order = Dictionary(uniqueKeysWithValues: LabEvent.Kind.allCases.enumerated().map { ($1, $0) })
         return out.sorted { ($0.time, order[$0.kind]!, $0.key) < ($1.time, order[$1.kind]!, $1.key) }

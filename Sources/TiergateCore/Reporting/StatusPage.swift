@@ -104,6 +104,27 @@ public enum StatusPage {
         }
         h += "</section>\n"
 
+        // The last drill and the schedule (SPEC.md §5.8).
+        let sc = v.drillSchedule
+        if let d = v.drills.last {
+            h += "<section id=\"drill\" class=\"\(d.state.rawValue)\"><h2>Last drill</h2>\n"
+            h += "<p>by \(escape(d.member)) at <time>\(TimeText.format(d.time))</time>: <q>\(escape(d.reason))</q> <code>\(d.id.short)…</code> — "
+            h += "<b class=\"drill-state\">\(escape(d.summaryLine))</b></p>\n<table><tr><th>enforcer</th><th>time to stop</th><th>jobs</th><th>canary</th></tr>"
+            for a in d.acks {
+                h += "<tr class=\"\(a.onTime ? "ontime" : "late")\"><td>\(escape(a.member))</td><td>\(a.latencyMs) ms\(a.onTime ? "" : " (late)")</td>"
+                h += "<td>\(a.jobs)</td><td>\(a.canary.name)</td></tr>"
+            }
+            for m in d.missing where !d.acks.contains(where: { $0.member == m }) {
+                h += "<tr class=\"missing\"><td>\(escape(m))</td><td colspan=\"3\">\(d.state == .pending ? "waiting" : "MISSING")</td></tr>"
+            }
+            h += "</table>\n"
+            if sc.overdue { h += "<p id=\"drill-overdue\" class=\"badge halt\">DRILL OVERDUE\(sc.lapseOnOverdue ? ": authorisation above the base tier is suspended" : "")</p>\n" }
+            h += "</section>\n"
+        } else if sc.intervalMs > 0 {
+            h += "<section id=\"drill\"><h2>Drills</h2><p id=\"drill-overdue\" class=\"badge halt\">No drill has succeeded yet: one is due every "
+            h += "\(DurationText.format(sc.intervalMs))\(sc.lapseOnOverdue ? "; authorisation above the base tier is suspended until one succeeds" : "")</p></section>\n"
+        }
+
         // A recent timeline, newest first.
         let events = LabEvents.all(v, now: now).suffix(25).reversed()
         h += "<section id=\"timeline\"><h2>Recent</h2>\n<ol>"

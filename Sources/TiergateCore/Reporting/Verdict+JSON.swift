@@ -29,6 +29,31 @@ extension Verdict {
             ("history", .array(history.map { c in
                 .object([("time", time(c.time)), ("tier", .uint(UInt64(c.tier))), ("cause", .string(c.cause))])
             })),
+            ("drills", .array(drills.map(Verdict.drillJSON))),
+            ("drill_schedule", .object([
+                ("interval", .string(DurationText.format(drillSchedule.intervalMs))),
+                ("last_success", time(drillSchedule.lastSuccess)),
+                ("due_at", time(drillSchedule.dueAt)),
+                ("overdue", .bool(drillSchedule.overdue)),
+                ("lapse_on_overdue", .bool(drillSchedule.lapseOnOverdue)),
+            ])),
+        ])
+    }
+
+    /// One drill and its acknowledgements (SPEC.md §5.8); latencies in milliseconds.
+    public static func drillJSON(_ d: DrillStatus) -> JSONValue {
+        .object([
+            ("id", .string(d.id.hex)), ("member", .string(d.member)), ("time", .string(TimeText.format(d.time))),
+            ("reason", .string(d.reason)), ("deadline", .string(TimeText.format(d.deadline))), ("state", .string(d.state.rawValue)),
+            ("missing", .array(d.missing.map { .string($0) })),
+            ("acks", .array(d.acks.map { a in
+                .object([
+                    ("id", .string(a.id.hex)), ("member", .string(a.member)), ("time", .string(TimeText.format(a.time))),
+                    ("received_at", .string(TimeText.format(a.receivedAt))), ("stopped_at", .string(TimeText.format(a.stoppedAt))),
+                    ("latency_ms", .uint(a.latencyMs)), ("jobs", .uint(UInt64(a.jobs))), ("canary", .string(a.canary.name)),
+                    ("on_time", .bool(a.onTime)), ("expected", .bool(a.expected)),
+                ])
+            })),
         ])
     }
 
@@ -127,6 +152,23 @@ extension NodeStatus {
         for e in v.equivocations {
             out.append("EQUIVOCATION by \(e.member) at feed position \(e.seq): entries \(e.ids.map { $0.short + "…" }.joined(separator: " and ")); votes void")
         }
+        let sc = v.drillSchedule
+        if let d = v.drills.last {
+            out.append("last drill \(d.id.short)… by \(d.member) at \(TimeText.format(d.time)): \(d.summaryLine)")
+            for a in d.acks {
+                out.append("  \(a.member): stopped in \(a.latencyMs) ms\(a.onTime ? "" : " (LATE)"), \(a.jobs) job(s)\(a.canary == .none ? "" : ", canary \(a.canary.name)")\(a.expected ? "" : " (not an enforcer)")")
+            }
+            for m in d.missing where !d.acks.contains(where: { $0.member == m }) { out.append("  \(m): \(d.state == .pending ? "waiting" : "MISSING")") }
+        }
+        if sc.intervalMs > 0 {
+            if sc.overdue {
+                out.append("DRILL OVERDUE: " + (sc.lastSuccess.map { "the last successful drill was at \(TimeText.format($0))" } ?? "no drill has succeeded yet")
+                    + "; one is due every \(DurationText.format(sc.intervalMs))"
+                    + (sc.lapseOnOverdue ? " (authorisation above the base tier is suspended until one succeeds)" : ""))
+            } else if let due = sc.dueAt {
+                out.append("next drill due by \(TimeText.format(due))")
+            }
+        }
         for i in v.ignored.prefix(20) { out.append("ignored \(i.id.short)…: \(i.reason)") }
         if ignoredTotal > min(20, v.ignored.count) { out.append("… and \(ignoredTotal - min(20, v.ignored.count)) more ignored entries") }
         return out.joined(separator: "\n")
@@ -143,6 +185,7 @@ extension NodeStatus {
         fields.append(("ignored_total", .int(ignoredTotal)))
         fields.append(("history_total", .int(historyTotal)))
         fields.append(("equivocations_total", .int(equivocationsTotal)))
+        fields.append(("drills_total", .int(drillsTotal)))
         fields.append(("roster_in_force", verdict.roster.json()))
         if let n = node {
             fields.append(("node", .object([
@@ -171,5 +214,40 @@ extension ProposalStatus {
         if passed, let at = passedAt { return "PASSED \(TimeText.format(at)) — \(outcome?.text ?? "")" }
         if let invalid { return "INVALID: \(invalid)" }
         return open ? "open until \(TimeText.format(closesAt))" : "closed, not passed"
+    }
+}
+
+extension DrillStatus {
+    /// `succeeded: 4 of 4 enforcers in time, slowest 120 ms` / `pending: …` / `FAILED: missing gate-b`.
+    public var summaryLine: String {
+        let expected = acks.filter(\.expected)
+        let slowest = expected.filter(\.onTime).map(\.latencyMs).max()
+        let timing = slowest.map { ", slowest \($0) ms" } ?? ""
+        switch state {
+        case .succeeded: return "succeeded: \(expected.filter(\.onTime).count) enforcer(s) stopped in time\(timing)"
+        case .pending: return "pending until \(TimeText.format(deadline)): waiting for \(missing.joined(separator: ", "))"
+        case .failed:
+            return missing.isEmpty ? "FAILED: the policy names no enforcer" : "FAILED: no acknowledgement in time from \(missing.joined(separator: ", "))"
+        }
+    }
+
+    /// The table `tiergate drill report` prints.
+    public func report() -> String {
+        var out = ["drill \(id.hex)", "  by \(member) at \(TimeText.format(time)): \"\(reason)\"",
+                   "  deadline \(TimeText.format(deadline)); \(summaryLine)"]
+        let header = ["enforcer", "received", "time to stop", "jobs", "canary", "in time"]
+        var rows: [[String]] = [header]
+        for a in acks {
+            rows.append([a.member + (a.expected ? "" : " (not an enforcer)"), TimeText.format(a.receivedAt), "\(a.latencyMs) ms",
+                         "\(a.jobs)", a.canary.name, a.onTime ? "yes" : "LATE"])
+        }
+        for m in missing where !acks.contains(where: { $0.member == m }) {
+            rows.append([m, "—", "—", "—", "—", "MISSING"])
+        }
+        let widths = header.indices.map { i in rows.map { $0[i].count }.max() ?? 0 }
+        for r in rows {
+            out.append("  " + r.indices.map { i in r[i] + String(repeating: " ", count: widths[i] - r[i].count) }.joined(separator: "  "))
+        }
+        return out.joined(separator: "\n")
     }
 }

@@ -46,7 +46,23 @@ public struct GenesisDocument: Hashable, Sendable {
     /// written back as they were signed).
     public static let format = "tiergate-roster-v2"
     public static let legacyFormat = "tiergate-roster-v1"
-    static func carrier(of rosterFormat: UInt8) -> String { rosterFormat == Roster.legacyFormat ? legacyFormat : format }
+    /// Format-3 rosters: those with a drill policy (SPEC.md §3.4).
+    public static let drillFormat = "tiergate-roster-v3"
+    static func carrier(of rosterFormat: UInt8) -> String {
+        switch rosterFormat {
+        case Roster.legacyFormat: return legacyFormat
+        case Roster.drillFormat: return drillFormat
+        default: return format
+        }
+    }
+    static func rosterFormat(ofCarrier name: String) -> UInt8? {
+        switch name {
+        case legacyFormat: return Roster.legacyFormat
+        case format: return Roster.formatVersion
+        case drillFormat: return Roster.drillFormat
+        default: return nil
+        }
+    }
     public var roster: Roster
     public var signatures: [FounderSignature]
 
@@ -63,11 +79,10 @@ public struct GenesisDocument: Hashable, Sendable {
         do throws(JSONError) {
             var o = try JSONObjectReader(json, path: "")
             let format = try o.string("format")
-            guard format == GenesisDocument.format || format == GenesisDocument.legacyFormat else {
-                throw JSONError(path: "format", reason: "expected \"\(GenesisDocument.format)\" (or \"\(GenesisDocument.legacyFormat)\"), got \"\(format)\"")
+            guard let rosterFormat = GenesisDocument.rosterFormat(ofCarrier: format) else {
+                throw JSONError(path: "format", reason: "expected \"\(GenesisDocument.format)\" (or \"\(GenesisDocument.drillFormat)\", \"\(GenesisDocument.legacyFormat)\"), got \"\(format)\"")
             }
-            let roster = try Roster(json: try o.required("roster"), path: "roster",
-                                    format: format == GenesisDocument.legacyFormat ? Roster.legacyFormat : Roster.formatVersion)
+            let roster = try Roster(json: try o.required("roster"), path: "roster", format: rosterFormat)
             var sigs: [FounderSignature] = []
             for (k, item) in try o.array("signatures").enumerated() {
                 var s = try JSONObjectReader(item, path: "signatures[\(k)]")

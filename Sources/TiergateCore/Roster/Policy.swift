@@ -67,6 +67,36 @@ public struct FreshnessRule: Hashable, Sendable {
     }
 }
 
+/// Halt drills (SPEC.md §3.1, §5.8): who may start one, which enforcers must acknowledge it, how often one is due
+/// and how long enforcers have to acknowledge. Roster format 3; formats 1 and 2 have the default.
+public struct DrillPolicy: Hashable, Sendable {
+    /// Roles whose holders may start a drill; `*` every member; empty: the halt roles.
+    public var roles: [String]
+    /// Names of the members (observers) that must acknowledge each drill; empty: every observer.
+    public var enforcers: [String]
+    /// A successful drill is due this often; 0: no schedule.
+    public var intervalMs: UInt64
+    /// An acknowledgement counts as on time when the stop it reports completed within this of the drill.
+    public var deadlineMs: UInt64
+    /// While a drill is overdue, authorisation above the base tier is suspended (fail closed).
+    public var lapseOnOverdue: Bool
+
+    public init(roles: [String] = [], enforcers: [String] = [], intervalMs: UInt64 = 0, deadlineMs: UInt64 = 60_000,
+                lapseOnOverdue: Bool = false) {
+        self.roles = roles.sorted()
+        self.enforcers = enforcers.sorted()
+        self.intervalMs = intervalMs
+        self.deadlineMs = deadlineMs
+        self.lapseOnOverdue = lapseOnOverdue
+    }
+
+    /// What a roster of format 1 or 2 means: drills by those who may halt, every observer acknowledges, one
+    /// minute to do so, no schedule.
+    public static let `default` = DrillPolicy()
+    public static let minIntervalMs: UInt64 = 60_000
+    public static let maxDeadlineMs: UInt64 = 86_400_000
+}
+
 /// A per-tier override of the advance rule.
 public struct TierRule: Hashable, Sendable {
     public var tier: UInt32
@@ -99,12 +129,15 @@ public struct Policy: Hashable, Sendable {
     public var maxSkewMs: UInt64
     /// Which member nodes must attest a token's freshness.
     public var freshness: FreshnessRule
+    /// Halt drills.
+    public var drill: DrillPolicy
 
     public init(
         advance: Rule, advanceOverrides: [TierRule] = [], haltRoles: [String] = ["*"], resume: Rule, amend: Rule,
         amendCoolingOffMs: UInt64 = 0, tokenTTLMs: UInt64 = 10 * 60_000, lapseMs: UInt64 = 30 * 86_400_000,
-        maxSkewMs: UInt64 = 120_000, freshness: FreshnessRule = FreshnessRule(minAttesters: 1)
+        maxSkewMs: UInt64 = 120_000, freshness: FreshnessRule = FreshnessRule(minAttesters: 1), drill: DrillPolicy = .default
     ) {
+        self.drill = drill
         self.advance = advance
         self.advanceOverrides = advanceOverrides.sorted { $0.tier < $1.tier }
         self.haltRoles = haltRoles.sorted()
@@ -133,6 +166,18 @@ public struct Policy: Hashable, Sendable {
         advanceOverrides.first { $0.tier == tier }?.rule ?? advance
     }
 
+    /// Whether a member holding `roles` may start a drill (the drill roles, or the halt roles when none are named).
+    public func mayDrill(roles: [String]) -> Bool {
+        guard !roles.contains(Member.observerRole) else { return false }
+        let allowed = drill.roles.isEmpty ? haltRoles : drill.roles
+        return allowed.contains("*") || roles.contains { allowed.contains($0) }
+    }
+
+    /// The members that must acknowledge a drill under `roster` (SPEC.md §5.8).
+    public func drillEnforcers(in roster: Roster) -> [Member] {
+        drill.enforcers.isEmpty ? roster.members.filter(\.isObserver) : drill.enforcers.compactMap { roster.member(named: $0) }
+    }
+
     /// Whether a member holding `roles` may halt alone.
     public func mayHalt(roles: [String]) -> Bool {
         guard !roles.contains(Member.observerRole) else { return false }  // observers are read-only
@@ -151,6 +196,7 @@ public enum Limits {
     public static let maxEvidence = 32
     public static let maxEvidenceName = 128
     public static let maxResumeHalts = 64
+    public static let maxDrillEnforcers = 256
     public static let maxRosterBytes = 128 * 1024
     public static let maxEntryBytes = 192 * 1024
     public static let minTokenTTLMs: UInt64 = 1_000

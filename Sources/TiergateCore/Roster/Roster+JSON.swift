@@ -69,6 +69,43 @@ extension FreshnessRule {
     }
 }
 
+extension DrillPolicy {
+    public func json() -> JSONValue {
+        .object([
+            ("roles", .array(roles.map { .string($0) })),
+            ("enforcers", .array(enforcers.map { .string($0) })),
+            ("interval", .string(DurationText.format(intervalMs))),
+            ("deadline", .string(DurationText.format(deadlineMs))),
+            ("lapse_on_overdue", .bool(lapseOnOverdue)),
+        ])
+    }
+
+    /// Every field may be omitted: roles default to the halt roles, enforcers to every observer, interval to none
+    /// ("0s"), deadline to 1 minute, lapse_on_overdue to false (SPEC.md §3.4).
+    public init(json: JSONValue, path: String) throws(JSONError) {
+        var o = try JSONObjectReader(json, path: path)
+        func names(_ key: String) throws(JSONError) -> [String] {
+            guard let v = o.optional(key) else { return [] }
+            guard case .array(let a) = v else { throw JSONError(path: "\(path).\(key)", reason: "expected an array") }
+            var out: [String] = []
+            for (k, item) in a.enumerated() { out.append(try JSONObjectReader.string(item, path: "\(path).\(key)[\(k)]")) }
+            return out
+        }
+        let roles = try names("roles")
+        let enforcers = try names("enforcers")
+        let d = DrillPolicy.default
+        let interval = try o.optional("interval").map { (v) throws(JSONError) in try parseDuration(v, path: "\(path).interval") } ?? d.intervalMs
+        let deadline = try o.optional("deadline").map { (v) throws(JSONError) in try parseDuration(v, path: "\(path).deadline") } ?? d.deadlineMs
+        var lapse = false
+        if let v = o.optional("lapse_on_overdue") {
+            guard case .bool(let b) = v else { throw JSONError(path: "\(path).lapse_on_overdue", reason: "expected true or false") }
+            lapse = b
+        }
+        try o.finish()
+        self.init(roles: roles, enforcers: enforcers, intervalMs: interval, deadlineMs: deadline, lapseOnOverdue: lapse)
+    }
+}
+
 extension Policy {
     /// The JSON form; `format` 1 (a roster of the first release) writes the freshness rule as `freshness_quorum`.
     public func json(format: UInt8 = Roster.formatVersion) -> JSONValue {
@@ -84,7 +121,7 @@ extension Policy {
             ("max_skew", .string(DurationText.format(maxSkewMs))),
             format == Roster.legacyFormat
                 ? ("freshness_quorum", .uint(UInt64(freshness.minAttesters))) : ("freshness", freshness.json()),
-        ])
+        ] + (format >= Roster.drillFormat ? [("drill", drill.json())] : []))
     }
 
     /// Reads a policy; fields other than `advance` may be omitted and then take the defaults for `memberCount`.
@@ -133,10 +170,12 @@ extension Policy {
             }
             if let v = o.optional("freshness") { freshness = try FreshnessRule(json: v, path: "\(path).freshness") }
         }
+        var drill = DrillPolicy.default
+        if format >= Roster.drillFormat, let v = o.optional("drill") { drill = try DrillPolicy(json: v, path: "\(path).drill") }
         try o.finish()
         self.init(
             advance: advance, advanceOverrides: overrides, haltRoles: haltRoles, resume: resume, amend: amend,
-            amendCoolingOffMs: cooling, tokenTTLMs: ttl, lapseMs: lapse, maxSkewMs: skew, freshness: freshness)
+            amendCoolingOffMs: cooling, tokenTTLMs: ttl, lapseMs: lapse, maxSkewMs: skew, freshness: freshness, drill: drill)
     }
 }
 

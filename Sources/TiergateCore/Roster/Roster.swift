@@ -66,9 +66,15 @@ public struct Roster: Hashable, Sendable {
 // MARK: - Canonical encoding (SPEC.md §3.1)
 
 extension Roster {
-    /// The format writers produce; ``legacyFormat`` is still read.
+    /// The format writers produce when the drill policy is the default; ``legacyFormat`` is still read.
     public static let formatVersion: UInt8 = 2
     public static let legacyFormat: UInt8 = 1
+    /// Format 3 adds the drill policy (SPEC.md §3.1); writers use it only when that policy is not the default, so
+    /// a roster without drill settings keeps the bytes (and hash) it had.
+    public static let drillFormat: UInt8 = 3
+
+    /// The format a writer uses for `policy`.
+    public static func format(for policy: Policy) -> UInt8 { policy.drill == .default ? formatVersion : drillFormat }
 
     public func encoded() -> [UInt8] {
         var w = ByteWriter()
@@ -103,6 +109,13 @@ extension Roster {
         w.u32(p.freshness.minAttesters)
         // Format 1 has no role minimums here (validate() rejects a format-1 roster that has some).
         if format != Roster.legacyFormat { encode(p.freshness.roleMinimums, into: &w) }
+        if format >= Roster.drillFormat {
+            w.list(p.drill.roles) { $0.string($1) }
+            w.list(p.drill.enforcers) { $0.string($1) }
+            w.u64(p.drill.intervalMs)
+            w.u64(p.drill.deadlineMs)
+            w.u8(p.drill.lapseOnOverdue ? 1 : 0)
+        }
     }
 
     /// `list<(ident role, u32 count)>(16)`: the role minimums of a rule and of the freshness rule (SPEC.md §3.1).
@@ -135,7 +148,7 @@ extension Roster {
         }
         var r = ByteReader(bytes)
         let format = try r.u8("roster.format")
-        guard format == Roster.formatVersion || format == Roster.legacyFormat else {
+        guard (Roster.legacyFormat...Roster.drillFormat).contains(format) else {
             throw .unsupportedVersion(field: "roster format", version: Int(format))
         }
         let lab = try r.identifier("roster.lab")
@@ -178,7 +191,24 @@ extension Roster {
             advance: advance, advanceOverrides: overrides, haltRoles: haltRoles, resume: resume, amend: amend,
             amendCoolingOffMs: try r.u64("policy.amend_cooling_off_ms"), tokenTTLMs: try r.u64("policy.token_ttl_ms"),
             lapseMs: try r.u64("policy.lapse_ms"), maxSkewMs: try r.u64("policy.max_skew_ms"),
-            freshness: try decodeFreshness(&r, format: format))
+            freshness: try decodeFreshness(&r, format: format), drill: try decodeDrill(&r, format: format))
+    }
+
+    static func decodeDrill(_ r: inout ByteReader, format: UInt8) throws(DecodeError) -> DrillPolicy {
+        guard format >= drillFormat else { return .default }
+        let roles = try r.list("policy.drill.roles", max: Limits.maxRuleRoles) {
+            (r: inout ByteReader) throws(DecodeError) in try r.identifier("policy.drill.roles[]")
+        }
+        try checkAscending(roles, field: "policy.drill.roles")
+        let enforcers = try r.list("policy.drill.enforcers", max: Limits.maxDrillEnforcers) {
+            (r: inout ByteReader) throws(DecodeError) in try r.identifier("policy.drill.enforcers[]")
+        }
+        try checkAscending(enforcers, field: "policy.drill.enforcers")
+        let interval = try r.u64("policy.drill.interval_ms")
+        let deadline = try r.u64("policy.drill.deadline_ms")
+        let lapse = try r.u8("policy.drill.lapse_on_overdue")
+        guard lapse <= 1 else { throw .invalidValue(field: "policy.drill.lapse_on_overdue", reason: "a boolean is 0 or 1") }
+        return DrillPolicy(roles: roles, enforcers: enforcers, intervalMs: interval, deadlineMs: deadline, lapseOnOverdue: lapse == 1)
     }
 
     static func decodeFreshness(_ r: inout ByteReader, format: UInt8) throws(DecodeError) -> FreshnessRule {
@@ -273,9 +303,10 @@ extension Roster {
         guard policy.maxSkewMs <= 3_600_000 else {
             throw .invalidValue(field: "policy.max_skew", reason: "must be at most 1h")
         }
-        guard format == Roster.formatVersion || format == Roster.legacyFormat else {
+        guard (Roster.legacyFormat...Roster.drillFormat).contains(format) else {
             throw .unsupportedVersion(field: "roster format", version: Int(format))
         }
+        try checkDrill()
         let fresh = policy.freshness
         let freshField = format == Roster.legacyFormat ? "policy.freshness_quorum" : "policy.freshness.min_attesters"
         guard fresh.minAttesters >= 1, fresh.minAttesters <= UInt32(members.voters.count) else {
@@ -291,6 +322,47 @@ extension Roster {
             let holders = members.voters.filter { $0.roles.contains(m.role) }.count
             guard m.count >= 1, UInt32(holders) >= m.count else {
                 throw .invalidValue(field: "policy.freshness.role_minimums", reason: "needs \(m.count) '\(m.role)' attester(s) but \(holders) member(s) hold it")
+            }
+        }
+    }
+
+    private func checkDrill() throws(DecodeError) {
+        let d = policy.drill
+        if format < Roster.drillFormat {
+            guard d == .default else {
+                throw .invalidValue(field: "policy.drill", reason: "a format-\(format) roster has the default drill policy; write the roster in format 3")
+            }
+            return
+        }
+        if d.roles.contains(Member.observerRole) {
+            throw .invalidValue(field: "policy.drill.roles", reason: "observers never start drills")
+        }
+        if !d.roles.isEmpty, !members.contains(where: { policy.mayDrill(roles: $0.roles) }) {
+            throw .invalidValue(field: "policy.drill.roles", reason: "no member could start a drill")
+        }
+        for name in d.enforcers {
+            guard let m = member(named: name) else {
+                throw .invalidValue(field: "policy.drill.enforcers", reason: "'\(name)' is not a member")
+            }
+            guard m.isObserver else {
+                throw .invalidValue(field: "policy.drill.enforcers", reason: "'\(name)' is not an observer: enforcers acknowledge drills with observer keys")
+            }
+        }
+        guard d.intervalMs == 0 || (d.intervalMs >= DrillPolicy.minIntervalMs && d.intervalMs <= Limits.maxDurationMs) else {
+            throw .invalidValue(field: "policy.drill.interval", reason: "must be 0 (no schedule) or between 1m and 10 years (3650d)")
+        }
+        guard d.deadlineMs >= 1_000, d.deadlineMs <= DrillPolicy.maxDeadlineMs else {
+            throw .invalidValue(field: "policy.drill.deadline", reason: "must be between 1s and 24h")
+        }
+        if d.intervalMs != 0, d.deadlineMs >= d.intervalMs {
+            throw .invalidValue(field: "policy.drill.deadline", reason: "must be shorter than the interval")
+        }
+        if d.lapseOnOverdue {
+            guard d.intervalMs > 0 else {
+                throw .invalidValue(field: "policy.drill.lapse_on_overdue", reason: "needs an interval: without one no drill is ever overdue")
+            }
+            guard !policy.drillEnforcers(in: self).isEmpty else {
+                throw .invalidValue(field: "policy.drill.lapse_on_overdue", reason: "needs at least one enforcer (observer) to acknowledge drills")
             }
         }
     }

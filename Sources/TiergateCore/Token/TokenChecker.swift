@@ -54,6 +54,7 @@ public enum TokenChecker {
             tally.add(e, connected: true)
             // Two different entries of one author at one feed position are equivocation, here as in a ledger
             // (SPEC.md §9.3): that member's votes stop counting.
+            if e.entry.kind.isStandalone { continue }  // a drill acknowledgement has no feed position
             if let other = atPosition[e.entry.author]?[e.entry.seq], other.id != e.id {
                 tally.addEquivocation(EquivocationEvidence(first: other, second: e))
             } else {
@@ -95,7 +96,8 @@ public enum TokenChecker {
     }
 
     /// The entries a token must carry so that a checker recomputes the verdict (SPEC.md §9.1): every passed
-    /// proposal with its binding votes (all choices), and every halt.
+    /// proposal with its binding votes (all choices), and every halt; where the policy suspends authorisation
+    /// while a drill is overdue, the latest successful drill and its acknowledgements.
     public static func evidenceEntries(store: EntryStore, verdict: Verdict) -> [SignedEntry] {
         var wanted = Set<Digest>()
         for p in verdict.proposals where p.passed {
@@ -103,9 +105,15 @@ public enum TokenChecker {
             for (_, v) in store.tally.votes[p.id] ?? [:] { wanted.insert(v.id) }
         }
         for h in verdict.halts { wanted.insert(h.id) }
+        // Where authorisation depends on a recent successful drill (§5.8), the latest one and its acknowledgements.
+        if verdict.drillSchedule.lapseOnOverdue, let d = verdict.drills.last(where: { $0.state == .succeeded }) {
+            wanted.insert(d.id)
+            for a in d.acks { wanted.insert(a.id) }
+        }
         var out: [SignedEntry] = []
         for feed in store.feeds.values { for e in feed where wanted.contains(e.id) { out.append(e) } }
         for (id, h) in store.detachedHalts where wanted.contains(id) && !out.contains(where: { $0.id == id }) { out.append(h) }
+        for (id, a) in store.drillAcks where wanted.contains(id) { out.append(a) }
         return out.sorted { ($0.entry.time, $0.id) < ($1.entry.time, $1.id) }
     }
 }

@@ -109,6 +109,7 @@ public struct NodeStatus: Sendable {
     public var ignoredTotal: Int
     public var historyTotal: Int
     public var equivocationsTotal: Int
+    public var drillsTotal: Int
     public var node: NodeInfo?
 
     public static let maxHalts = 1024
@@ -117,6 +118,8 @@ public struct NodeStatus: Sendable {
     public static let maxIgnored = 100
     public static let maxHistory = 100
     public static let maxEquivocations = 256
+    public static let maxDrills = 16
+    public static let maxDrillAcks = 256
     /// Votes shown per proposal (the counts stay exact): non-members' votes are listed too, so a list could
     /// otherwise grow without bound.
     public static let maxVotes = 256
@@ -133,6 +136,7 @@ public struct NodeStatus: Sendable {
         ignoredTotal = verdict.ignored.count
         historyTotal = verdict.history.count
         equivocationsTotal = verdict.equivocations.count
+        drillsTotal = verdict.drills.count
         self.node = node
     }
 
@@ -146,6 +150,11 @@ public struct NodeStatus: Sendable {
         s.verdict.ignored = Array(full.ignored.prefix(maxIgnored))
         s.verdict.history = Array(full.history.suffix(maxHistory))
         s.verdict.equivocations = Array(full.equivocations.prefix(maxEquivocations))
+        s.verdict.drills = full.drills.suffix(maxDrills).map { d in
+            var d = d
+            d.acks = Array(d.acks.prefix(maxDrillAcks))
+            return d
+        }
         let newestFirst = full.proposals.reversed()
         let start = min(offset, full.proposals.count)
         s.offset = start
@@ -175,7 +184,7 @@ public struct NodeStatus: Sendable {
     public var isPartial: Bool {
         verdict.proposals.count < proposalsTotal || verdict.ignored.count < ignoredTotal
             || verdict.history.count < historyTotal || verdict.activeHalts.count < haltsTotal
-            || verdict.equivocations.count < equivocationsTotal
+            || verdict.equivocations.count < equivocationsTotal || verdict.drills.count < drillsTotal
     }
 }
 
@@ -193,6 +202,55 @@ extension NodeStatus {
             w.string(r.code.rawValue)
             w.string(r.text)
         }
+    }
+
+    static func encode(_ d: DrillStatus, into w: inout ByteWriter) {
+        w.raw(d.id.bytes)
+        w.string(d.member)
+        w.u64(d.time)
+        w.string(d.reason)
+        w.u64(d.deadline)
+        w.u8(d.state.code)
+        w.list(d.missing) { $0.string($1) }
+        w.list(d.acks) { w, a in
+            w.raw(a.id.bytes)
+            w.string(a.member)
+            w.u64(a.time)
+            w.u64(a.receivedAt)
+            w.u64(a.stoppedAt)
+            w.u32(a.jobs)
+            w.u8(a.canary.rawValue)
+            w.u64(a.latencyMs)
+            w.u8(a.onTime ? 1 : 0)
+            w.u8(a.expected ? 1 : 0)
+        }
+    }
+
+    static func drill(_ r: inout ByteReader) throws(DecodeError) -> DrillStatus {
+        let id = try r.digest("drill.id")
+        let member = try r.text("drill.member", max: 128)
+        let time = try r.u64("drill.time")
+        let reason = try r.text("drill.reason", max: Limits.maxReason)
+        let deadline = try r.u64("drill.deadline")
+        let code = try r.u8("drill.state")
+        guard let state = DrillState(code: code) else { throw .invalidValue(field: "drill.state", reason: "unknown state \(code)") }
+        let missing = try r.list("drill.missing", max: Limits.maxDrillEnforcers) { (r: inout ByteReader) throws(DecodeError) in
+            try r.text("drill.missing[]", max: 128)
+        }
+        let acks = try r.list("drill.acks", max: maxDrillAcks) { (r: inout ByteReader) throws(DecodeError) in
+            let id = try r.digest("drill_ack.id")
+            let member = try r.text("drill_ack.member", max: 128)
+            let time = try r.u64("drill_ack.time")
+            let received = try r.u64("drill_ack.received_at")
+            let stopped = try r.u64("drill_ack.stopped_at")
+            let jobs = try r.u32("drill_ack.jobs")
+            let c = try r.u8("drill_ack.canary")
+            guard let canary = CanaryOutcome(rawValue: c) else { throw .invalidValue(field: "drill_ack.canary", reason: "unknown outcome \(c)") }
+            return DrillAckStatus(id: id, member: member, time: time, receivedAt: received, stoppedAt: stopped, jobs: jobs, canary: canary,
+                                  latencyMs: try r.u64("drill_ack.latency_ms"), onTime: try bool(&r, "drill_ack.on_time"),
+                                  expected: try bool(&r, "drill_ack.expected"))
+        }
+        return DrillStatus(id: id, member: member, time: time, reason: reason, deadline: deadline, acks: acks, missing: missing, state: state)
     }
 
     static func encode(_ h: HaltStatus, into w: inout ByteWriter) {
@@ -289,6 +347,14 @@ extension NodeStatus {
             w.u32(c.tier)
             w.string(c.cause)
         }
+        w.u32(UInt32(clamping: drillsTotal))
+        w.list(v.drills) { Self.encode($1, into: &$0) }
+        let sc = v.drillSchedule
+        w.u64(sc.intervalMs)
+        Self.optU64(&w, sc.lastSuccess)
+        Self.optU64(&w, sc.dueAt)
+        w.u8(sc.overdue ? 1 : 0)
+        w.u8(sc.lapseOnOverdue ? 1 : 0)
         w.u8(node == nil ? 0 : 1)
         if let n = node { n.encode(into: &w) }
     }
@@ -426,20 +492,27 @@ extension NodeStatus {
         let history = try r.list("status.history", max: Self.maxHistory) { (r: inout ByteReader) throws(DecodeError) in
             TierChange(time: try r.u64("history.time"), tier: try r.u32("history.tier"), cause: try r.text("history.cause", max: 2048))
         }
+        let drillsTotal = Int(try r.u32("status.drills_total"))
+        let drills = try r.list("status.drills", max: Self.maxDrills) { (r: inout ByteReader) throws(DecodeError) in try Self.drill(&r) }
+        let schedule = DrillSchedule(
+            intervalMs: try r.u64("status.drill_interval_ms"), lastSuccess: try Self.optU64(&r, "status.drill_last_success"),
+            dueAt: try Self.optU64(&r, "status.drill_due_at"), overdue: try Self.bool(&r, "status.drill_overdue"),
+            lapseOnOverdue: try Self.bool(&r, "status.drill_lapse_on_overdue"))
         var node: NodeInfo? = nil
         if try Self.bool(&r, "status.node") {
             node = try NodeInfo.decode(&r)
         }
         guard haltsTotal >= inForce.count, resolvedTotal >= resolved.count, proposalsTotal >= offset + page.count,
               ignoredTotal >= ignored.count, historyTotal >= history.count, equivocationsTotal >= equivocations.count,
-              halted == (haltsTotal > 0) else {
+              drillsTotal >= drills.count, halted == (haltsTotal > 0) else {
             throw .invalidValue(field: "status", reason: "a total is smaller than its list, or halted disagrees with the halts")
         }
         verdict = Verdict(
             at: at, authorizedTier: authorized, baseTier: base, halted: halted, authorizedSince: since, lapsesAt: lapses,
             rosterVersion: rosterVersion, rosterHash: rosterHash, roster: roster, pendingRoster: pending,
             halts: inForce + resolved, proposals: page.reversed(), equivocations: equivocations, ignored: ignored,
-            history: history, entryCount: Int(clamping: entries), validUntil: at)
+            history: history, entryCount: Int(clamping: entries), drills: drills, drillSchedule: schedule, validUntil: at)
+        self.drillsTotal = drillsTotal
         self.haltsTotal = haltsTotal
         self.resolvedTotal = resolvedTotal
         self.proposalsTotal = proposalsTotal

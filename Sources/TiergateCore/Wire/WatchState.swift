@@ -12,8 +12,12 @@ public struct WatchState: Hashable, Sendable {
     public var haltsTotal: UInt32
     /// The signed halt entries in force, oldest first, within the list bound and ``maxHaltBytes``.
     public var halts: [[UInt8]]
+    /// The signed drills still within their deadline, oldest first (SPEC.md §8.7): a watcher that enforces
+    /// acknowledges each (§5.8).
+    public var drills: [[UInt8]] = []
 
     public static let maxHalts = 1024
+    public static let maxDrills = 16
     /// The halts' share of a WATCH frame (the frame limit is 4 MiB).
     public static let maxHaltBytes = 3_500_000
 
@@ -43,6 +47,7 @@ public struct WatchState: Hashable, Sendable {
         }
         self.init(at: v.at, halted: v.halted, authorizedTier: v.authorizedTier, baseTier: v.baseTier, lapsesAt: v.lapsesAt,
                   rosterVersion: v.rosterVersion, rosterHash: v.roster.hash, haltsTotal: UInt32(clamping: active.count), halts: halts)
+        drills = v.drills.filter { v.at < $0.deadline }.suffix(WatchState.maxDrills).compactMap { store.drillEntries[$0.id]?.bytes }
     }
 
     /// Whether a watcher must be told: anything but the time differs.
@@ -62,6 +67,7 @@ public struct WatchState: Hashable, Sendable {
         w.raw(rosterHash.bytes)
         w.u32(haltsTotal)
         w.list(halts) { $0.lengthPrefixed($1) }
+        w.list(drills) { $0.lengthPrefixed($1) }
     }
 
     public init(from r: inout ByteReader) throws(DecodeError) {
@@ -79,7 +85,18 @@ public struct WatchState: Hashable, Sendable {
         guard UInt64(haltsTotal) >= UInt64(halts.count) else {
             throw .invalidValue(field: "watch.halts_total", reason: "smaller than the list")
         }
+        drills = try r.list("watch.drills", max: WatchState.maxDrills) { (r: inout ByteReader) throws(DecodeError) in
+            try r.lengthPrefixed("watch.drills[]", max: Limits.maxEntryBytes)
+        }
     }
+}
+
+/// A drill a watcher received, checked by the watcher itself.
+public struct VerifiedDrill: Hashable, Sendable {
+    public var id: Digest
+    public var member: String
+    public var time: UInt64
+    public var reason: String
 }
 
 /// A halt a watcher received, checked by the watcher itself (SPEC.md §8.7): it does not take the node's word.
@@ -115,6 +132,32 @@ extension WatchState {
                 continue
             }
             valid.append(VerifiedHalt(id: e.id, member: m.name, time: e.entry.time, reason: h.reason))
+        }
+        return (valid, unverified)
+    }
+}
+
+extension WatchState {
+    /// The pushed drills that verify: signed for the lab of `genesis` by a member that may start drills under one
+    /// of `rosters` (with the genesis roster). The others are returned with why they do not verify.
+    public func verifiedDrills(genesis: Roster, rosters: [Roster]) -> (valid: [VerifiedDrill], unverified: [String]) {
+        var valid: [VerifiedDrill] = []
+        var unverified: [String] = []
+        for bytes in drills {
+            let e: SignedEntry
+            do { e = try SignedEntry(decoding: bytes).verified(lab: genesis.lab, genesis: genesis.hash) } catch {
+                unverified.append("an invalid drill entry (\(error))")
+                continue
+            }
+            guard case .drill(let d) = e.entry.body else {
+                unverified.append("entry \(e.id.short)… is not a drill")
+                continue
+            }
+            guard let m = ([genesis] + rosters).compactMap({ r in r.member(withKey: e.entry.author).flatMap { r.policy.mayDrill(roles: $0.roles) ? $0 : nil } }).first else {
+                unverified.append("drill \(e.id.short)… by key \(e.entry.author.fingerprint), which may not start drills under a roster this watcher knows")
+                continue
+            }
+            valid.append(VerifiedDrill(id: e.id, member: m.name, time: e.entry.time, reason: d.reason))
         }
         return (valid, unverified)
     }
