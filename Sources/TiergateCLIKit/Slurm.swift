@@ -6,7 +6,7 @@ import TiergateCore
 /// { "roster": "/etc/tiergate/roster.json", "key": "/etc/tiergate/cluster.key",
 ///   "nodes": ["10.0.0.1:7400", "10.0.0.2:7400"], "protected_partitions": ["gpu"],
 ///   "action": "suspend", "min_answers": 2, "scontrol": "/usr/bin/scontrol", "squeue": "/usr/bin/squeue",
-///   "scancel": "/usr/bin/scancel" }
+///   "scancel": "/usr/bin/scancel", "canary_partition": "canary" }
 /// ```
 ///
 /// Slurm runs prologs with an empty environment, so everything is here (no PATH, no `TIERGATE_*`), with absolute
@@ -28,6 +28,8 @@ public struct SlurmConfig: Equatable, Sendable {
     public var scancel: String
     /// util-linux `setpriv`: a refusal is appended to a batch job's stderr file as the job's owner.
     public var setpriv: String
+    /// Jobs on this partition are canaries: a drill stops them for real (SPEC.md §5.8); they stay stopped.
+    public var canaryPartition: String?
 
     public init(json: JSONValue) throws(JSONError) {
         var o = try JSONObjectReader(json, path: "")
@@ -53,6 +55,7 @@ public struct SlurmConfig: Equatable, Sendable {
         squeue = try tool("squeue")
         scancel = try tool("scancel")
         setpriv = try tool("setpriv")
+        canaryPartition = try o.optional("canary_partition").map { (v) throws(JSONError) in try JSONObjectReader.string(v, path: "canary_partition") }
         try o.finish()
     }
 }

@@ -80,6 +80,7 @@ public final class SlurmSandbox: @unchecked Sendable {
             \(prologLine)NodeName=\(host) CPUs=\(cpus) RealMemory=1000 State=UNKNOWN
             PartitionName=main Nodes=\(host) Default=YES MaxTime=INFINITE State=UP OverSubscribe=FORCE:64
             PartitionName=gpu Nodes=\(host) MaxTime=INFINITE State=UP OverSubscribe=FORCE:64
+            PartitionName=canary Nodes=\(host) MaxTime=INFINITE State=UP OverSubscribe=FORCE:64
 
             """.utf8))
         let a = TestHost.sh("/usr/sbin/slurmctld", ["-f", conf], env: env, daemon: dir + "/slurmctld.out")

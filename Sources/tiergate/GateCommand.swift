@@ -31,6 +31,11 @@ struct GateCommand: ParsableCommand {
             reachable does gate rely on its token alone, until it expires. The token is refreshed at half its
             lifetime. SIGINT/SIGTERM sent to gate are forwarded to CMD. Every decision is logged to stderr.
 
+            Drills (`tiergate drill`): gate treats a drill pushed by any node as a halt it must not act on — it
+            checks that it could signal CMD's process group — and acknowledges it with its key (an observer
+            key), recording its time to stop in the ledger. With --canary, CMD is a canary job: a drill really
+            stops it (as a halt would), the acknowledgement records when it had stopped, and gate exits 76.
+
             Run as a container's entrypoint (PID 1), gate also reaps the orphans the job leaves behind.
 
             Exit codes: CMD's own exit code (128+signal if it died of a signal) when it ended by itself;
@@ -52,6 +57,7 @@ struct GateCommand: ParsableCommand {
     @OptionGroup var link: LinkKeyOptions
     @Option(help: "Seconds between SIGTERM and SIGKILL when stopping CMD.") var grace: Double = 10
     @Option(help: "Seconds to wait for the nodes' first answers before deciding on the launch.") var connectWait: Double = 5
+    @Flag(help: "CMD is a canary job: a drill stops it for real (exit 76), proving the stop path end to end.") var canary = false
     @Argument(parsing: .postTerminator, help: "The command to run, after --.") var command: [String] = []
 
     func validate() throws {
@@ -96,6 +102,7 @@ struct GateCommand: ParsableCommand {
                 throw CLIFailure.negative("launch denied: \(error)")
             }
             var rosters = [first.roster]
+            let acker = DrillAcknowledger(genesis: genesis, identity: identity, endpoints: endpoints) { Out.err("gate \(TimeText.format(SystemClock.nowMs())): \($0)") }
             let need = minAnswers ?? Int(first.roster.policy.freshness.minAttesters)
 
             // Before launch: the first answers of enough members' nodes, none halted or below the tier.
@@ -108,6 +115,13 @@ struct GateCommand: ParsableCommand {
                 guard now < deadline, let ev = mailbox.take(timeoutMs: deadline - now) else { break }
                 if case .watch(let w) = ev, let reason = watch.apply(w, tier: tier, genesis: genesis, rosters: rosters, log: log) {
                     throw CLIFailure.negative("launch denied: \(reason)")
+                }
+                if case .watch(.state(let e, _, let s)) = ev {
+                    // Not running yet: a halt now would deny the launch, and there is nothing to stop.
+                    for d in acker.newDrills(in: s, from: e, rosters: rosters) {
+                        let now = SystemClock.nowMs()
+                        acker.acknowledge(d, rosterVersion: s.rosterVersion, receivedAt: now, stoppedAt: now, jobs: 0, canary: .none)
+                    }
                 }
             }
             guard watch.answeringMembers >= need else {
@@ -140,6 +154,9 @@ struct GateCommand: ParsableCommand {
                     switch ev {
                     case .watch(let w):
                         if let reason = watch.apply(w, tier: tier, genesis: genesis, rosters: rosters, log: log) { stopReason = reason; continue }
+                        if case .state(let e, _, let s) = w {
+                            for d in acker.newDrills(in: s, from: e, rosters: rosters) { try drill(d, state: s, pid: pid, acker: acker) }
+                        }
                     case .refreshed(let result):
                         refreshing = false
                         switch result {
@@ -186,6 +203,29 @@ struct GateCommand: ParsableCommand {
             stop(pid)
             throw ExitCode(GateCommand.exitStopped)
         }
+    }
+
+    /// A drill while CMD runs (SPEC.md §9.5): what a halt would do, without doing it — or, for a canary, doing it.
+    func drill(_ d: VerifiedDrill, state s: WatchState, pid: pid_t, acker: DrillAcknowledger) throws {
+        let received = SystemClock.nowMs()
+        guard canary else {
+            // The halt path up to the signal: CMD's process group exists and gate may signal it (signal 0
+            // delivers nothing).
+            let reachable = kill(-pid, 0) == 0
+            acker.acknowledge(d, rosterVersion: s.rosterVersion, receivedAt: received, stoppedAt: SystemClock.nowMs(),
+                              jobs: reachable ? 1 : 0, canary: .none)
+            return
+        }
+        log("drill \(d.id.short)… by \(d.member) (\(d.reason)): stopping the canary, pid \(pid)")
+        stop(pid)
+        let stopped = SystemClock.nowMs()
+        let delivered = DispatchSemaphore(value: 0)
+        acker.acknowledge(d, rosterVersion: s.rosterVersion, receivedAt: received, stoppedAt: stopped, jobs: 1, canary: .stopped) { _ in
+            delivered.signal()
+        }
+        if delivered.wait(timeout: .now() + 15) == .timedOut { log("the drill acknowledgement was not delivered within 15 s") }
+        log("canary stopped by drill \(d.id.short)…")
+        throw ExitCode(GateCommand.exitStopped)
     }
 
     /// A token from the first node that issues one; a refusal (exit 1) only when a node refused and none issued.

@@ -63,12 +63,14 @@ struct RosterInit: ParsableCommand {
             var pol = Policy.defaultPolicy(memberCount: voters)
             if let p = policy {
                 let bytes = try Files.read(p, max: 1 << 20)
-                do { pol = try Policy(json: try JSONValue.parse(bytes), path: "policy", memberCount: voters) } catch {
+                do { pol = try Policy(json: try JSONValue.parse(bytes), path: "policy", memberCount: voters, format: Roster.drillFormat) } catch {
                     throw CLIFailure.cannotEvaluate("\(p): \(error)")
                 }
             }
+            // Format 3 only when the policy sets drills: a roster without drill settings keeps its format-2 bytes.
             let roster = Roster(
-                lab: lab, baseTier: baseTier, maxTier: maxTier ?? baseTier + 4, members: members, policy: pol)
+                lab: lab, baseTier: baseTier, maxTier: maxTier ?? baseTier + 4, members: members, policy: pol,
+                format: Roster.format(for: pol))
             do { try roster.validate() } catch { throw CLIFailure.cannotEvaluate("the roster would be inconsistent: \(error)") }
             let doc = GenesisDocument(roster: roster)
             try Files.replace(out, doc.fileBytes())
@@ -106,6 +108,15 @@ func describe(_ r: Roster) -> [String] {
     lines.append("  amend:      \(rule(p.amend)), cooling-off \(DurationText.format(p.amendCoolingOffMs))")
     lines.append("  tokens:     TTL \(DurationText.format(p.tokenTTLMs)), attested by \(p.freshness.summary)")
     lines.append("  lapse:      \(DurationText.format(p.lapseMs)); max clock skew \(DurationText.format(p.maxSkewMs))")
+    let d = p.drill
+    let drillers = d.roles.isEmpty ? "those who may halt" : "any member holding \(d.roles.contains("*") ? "any role" : d.roles.joined(separator: " or "))"
+    let enforcers = p.drillEnforcers(in: r).map(\.name)
+    var drill = "  drills:     by \(drillers); acknowledged by \(enforcers.isEmpty ? "no enforcer (no observer)" : enforcers.joined(separator: ", ")) within \(DurationText.format(d.deadlineMs))"
+    if d.intervalMs > 0 {
+        drill += "; due every \(DurationText.format(d.intervalMs))"
+        if d.lapseOnOverdue { drill += ", authorisation above the base tier suspended while overdue" }
+    }
+    lines.append(drill)
     return lines
 }
 

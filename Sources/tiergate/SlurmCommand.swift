@@ -144,6 +144,11 @@ struct SlurmEnforce: ParsableCommand {
             in its AdminComment; once the tier is authorised again it resumes and releases what it stopped (never an
             administrator's hold). While it reaches no node for longer than the token TTL, the authorised tier is
             taken to be the base tier (fail closed). Every action is logged with the halt's id, author and reason.
+
+            Drills (`tiergate drill`): the enforcer reads the queue and works out what a halt would stop, without
+            stopping it; jobs on the configuration's "canary_partition" are stopped for real (and stay stopped:
+            scancel them afterwards). It acknowledges the drill with the configuration's key (an observer key):
+            the number of jobs and its time to stop go into the ledger (SPEC.md §5.8).
             """)
 
     @Option(help: "The configuration file.") var config = "/etc/tiergate/slurm.json"
@@ -161,6 +166,9 @@ struct SlurmEnforce: ParsableCommand {
             }
             let mailbox = Mailbox<NodeWatcher.Event>()
             let watching = NodeWatchers(endpoints, genesis: setup.genesis, identity: setup.identity) { mailbox.put($0) }
+            let acker = DrillAcknowledger(genesis: setup.genesis, identity: setup.identity, endpoints: endpoints) {
+                Out.err("slurm-enforce \(TimeText.format(SystemClock.nowMs())): \($0)")
+            }
             defer { watching.stop() }
             Signals.onTermination { _ in enforceStop = 1 }
             log("watching \(endpoints.map { "\($0)" }.joined(separator: ", ")); jobs above the authorised tier are \(setup.config.action == .suspend ? "suspended" : "cancelled")")
@@ -177,6 +185,7 @@ struct SlurmEnforce: ParsableCommand {
                     case .state(let e, _, let s):
                         states[e] = s
                         lastHeard = SystemClock.nowMs()
+                        for d in acker.newDrills(in: s, from: e, rosters: []) { drill(d, state: s, setup: setup, acker: acker) }
                     case .lost(let e, let why):
                         if states.removeValue(forKey: e) != nil { log("lost node \(e): \(why); reconnecting") }
                     }
@@ -206,6 +215,40 @@ struct SlurmEnforce: ParsableCommand {
             }
             log("stopping")
         }
+    }
+
+    /// A drill (SPEC.md §5.8): what a halt would stop now — running jobs above the base tier — without stopping
+    /// them, except the canaries, which are stopped for real; then the signed acknowledgement.
+    func drill(_ d: VerifiedDrill, state s: WatchState, setup: SlurmSetup, acker: DrillAcknowledger) {
+        let received = SystemClock.nowMs()
+        let q = setup.run(setup.config.squeue, ["--json"])
+        guard q.code == 0, let jobs = try? SlurmJob.parse(squeueJSON: Array(q.output.utf8)) else {
+            // Not acknowledged: the drill shows this enforcer as missing, which is the truth.
+            log("drill \(d.id.short)…: cannot read the job queue (exit \(q.code)), so a halt would stop nothing here; not acknowledged")
+            return
+        }
+        let partition = Dictionary(jobs.map { ($0.id, $0.partition) }, uniquingKeysWith: { a, _ in a })
+        let stops = SlurmPolicy.plan(jobs: jobs, allowed: s.baseTier, config: setup.config, roster: setup.genesis).filter {
+            switch $0 {
+            case .suspend, .cancel: return true
+            default: return false
+            }
+        }
+        var canary = CanaryOutcome.none
+        if let c = setup.config.canaryPartition {
+            let canaries = stops.filter { partition[$0.jobID] == c }
+            if !canaries.isEmpty {
+                // No enforcer marker in the AdminComment: the enforcer never resumes a stopped canary.
+                let ok = canaries.map { perform($0, setup: setup) }.allSatisfy { $0 }
+                canary = ok ? .stopped : .failed
+                for a in canaries {
+                    setup.run(setup.config.scontrol, ["update", "JobId=\(a.jobID)", "AdminComment=drill canary: \(a.verb) by drill \(d.id.short)"])
+                    log("job \(a.jobID) (canary) \(a.verb) by drill \(d.id.short)…")
+                }
+            }
+        }
+        acker.acknowledge(d, rosterVersion: s.rosterVersion, receivedAt: received, stoppedAt: SystemClock.nowMs(),
+                          jobs: UInt32(clamping: stops.count), canary: canary)
     }
 
     /// The tier every watched node allows (the lowest), the base tier if any node shows a halt — verified here,

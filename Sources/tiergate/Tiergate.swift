@@ -25,7 +25,7 @@ struct Tiergate: AsyncParsableCommand {
         version: version,
         subcommands: [
             KeygenCommand.self, KeyCommand.self, RosterCommand.self, ProposeCommand.self, VoteCommand.self,
-            HaltCommand.self, SubmitCommand.self, StatusCommand.self, LedgerCommand.self, NodeCommand.self, TokenCommand.self, CheckCommand.self, GateCommand.self, SlurmCommand.self, WatchCommand.self, SimulateCommand.self, DemoCommand.self,
+            HaltCommand.self, DrillCommand.self, SubmitCommand.self, StatusCommand.self, LedgerCommand.self, NodeCommand.self, TokenCommand.self, CheckCommand.self, GateCommand.self, SlurmCommand.self, WatchCommand.self, SimulateCommand.self, DemoCommand.self,
         ]
     )
 }
