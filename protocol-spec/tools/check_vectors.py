@@ -7,11 +7,18 @@ suffices to:
 
   * verify Ed25519 signatures the way libsodium 1.0.18 does (SPEC 2.3)   -> signatures.json
   * recompute entry and roster ids with BLAKE2b-256 (SPEC 2.2, 3.1, 4.2) -> entries.json
-  * decode entries and rosters canonically and reject everything else
+  * decode entries (all five kinds: proposals, votes, halts, drills and
+    DRILL-ACKs) and rosters (formats 1, 2 and 3, the drill policy's
+    consistency included) canonically and reject everything else
     (SPEC 2.1, 2.3, 3.1, 3.3, 4.1)                                       -> encoding-rejects.json
   * derive public keys and fingerprints from seeds (SPEC 2.4)            -> keys.json
-  * read ledger files, check the genesis roster's founder signatures and
-    recompute the verdict (SPEC 3.4, 5, 6), observers included (3.2)     -> ledgers/manifest.json
+  * read ledger files (DRILL-ACKs in DETACHED frames, in no feed, never
+    equivocation), check the genesis roster's founder signatures (v1, v2
+    and v3 carriers) and recompute the verdict (SPEC 3.4, 5, 6),
+    observers included (3.2): authorised tier, halted, roster version,
+    equivocations, and the drills -- each drill's state, missing
+    enforcers and acknowledgements (latency, on time, expected) -- with
+    the schedule's drill_overdue and lapse_on_overdue (SPEC 5.8)         -> ledgers/manifest.json
   * run the node handshake -- Noise XX 25519/ChaChaPoly/BLAKE2b with the
     tiergate prologue, converted static keys and identity payloads --
     and the transport byte for byte, and reject altered, replayed and
@@ -42,6 +49,17 @@ Where SPEC.md leaves a choice open, this checker reads it as follows:
          halts) and in the proposal's version v (votes, 5.3).
   * 6.4  Gaps are computed at the end of the file.  (Which keys are "on no roster version", and
          that a header genesis mismatch does not stop verification, are now normative in 6.4.)
+  * 3.3  "lapse_on_overdue needs ... at least one enforcer": the enforcers E of 5.8 (those named,
+         or every observer when none are) must not be empty (now said in 3.1).
+  * 3.4  A "tiergate-roster-v3" file is a format-3 roster even when its drill policy is the
+         default (the carrier names the format); a v3 file may omit the `drill` object.
+  * 5.8  Drills are reported oldest first (time, id); a drill's acknowledgements by member name
+         (then id) and its missing enforcers by name (now normative in 5.8, as is the name: the
+         newest roster version of the chain that names the key).
+  * 5.8  "lapses_at = min(lapses_at, due_at)" applies only when there is a lapses_at (the lab is
+         authorised above its base tier); at the base tier nothing lapses.
+  * 6.4  An EVIDENCE frame holding two DRILL-ACKs of one author (both seq 0, different ids) is a
+         violation: DRILL-ACKs are never equivocation (4.3), so it proves nothing.
 """
 
 from __future__ import annotations
@@ -377,6 +395,9 @@ MAX_EVIDENCE_NAME = 128
 MAX_RESUME_HALTS = 64
 MAX_ROSTER = 131072
 MAX_SIGNED_ENTRY = 196608
+MAX_DRILL_ENFORCERS = 256
+MAX_DRILL_DEADLINE_MS = 86_400_000       # SPEC 3.1: deadline_ms 1000 ..= 86400000
+MIN_DRILL_INTERVAL_MS = 60_000           # SPEC 3.1: interval_ms 0 or 60000 ..= 10 years
 U32_MAX = 2**32 - 1
 U64_MAX = 2**64 - 1
 
@@ -401,6 +422,21 @@ class Member:
 
 
 @dataclass
+class DrillPolicy:
+    """The `drill` production of SPEC 3.1 (format 3).  The defaults are the *default drill
+    policy* that every roster of format 1 or 2 has: drills by those who may halt, every
+    observer acknowledges, no schedule, a one-minute deadline."""
+    roles: list[bytes] = field(default_factory=list)        # ascending; "*" = every member
+    enforcers: list[bytes] = field(default_factory=list)    # ascending member names (observers)
+    interval_ms: int = 0                                    # 0: no schedule
+    deadline_ms: int = 60_000
+    lapse_on_overdue: int = 0                               # u8: 0 or 1
+
+    def is_default(self) -> bool:
+        return self == DrillPolicy()
+
+
+@dataclass
 class Roster:
     lab: bytes
     version: int
@@ -420,6 +456,7 @@ class Roster:
     min_attesters: int                         # freshness: attesters, distinct non-observers
     freshness_role_minimums: list[tuple[bytes, int]] = field(default_factory=list)
     format: int = 2                            # 1 is still read (SPEC 3.1); it has no role minimums
+    drill: DrillPolicy = field(default_factory=DrillPolicy)    # format 3 only; else the default
 
     # -- derived -------------------------------------------------------------------------
     def content(self) -> bytes:
@@ -464,6 +501,23 @@ class Roster:
             return False
         return STAR in self.halt_roles or any(r in self.halt_roles for r in m.roles)
 
+    def may_drill(self, key: bytes) -> bool:
+        """A member may start a drill when it holds one of the drill roles or "*" is one; with
+        no drill roles, when it may halt (SPEC 3.1, 3.2).  Never an observer (SPEC 5.8)."""
+        m = self.member_by_key(key)
+        if m is None or OBSERVER in m.roles:
+            return False
+        if not self.drill.roles:
+            return self.may_halt(key)
+        return STAR in self.drill.roles or any(r in self.drill.roles for r in m.roles)
+
+    def drill_enforcers(self) -> list[Member]:
+        """E of SPEC 5.8: the members the drill policy names, or (none named) every observer;
+        in name order.  Names that are no member are left out (an inconsistent roster)."""
+        if not self.drill.enforcers:
+            return [m for m in self.members if OBSERVER in m.roles]
+        return [m for m in self.members if m.name in self.drill.enforcers]
+
 
 def enc_role_minimums(minimums: list[tuple[bytes, int]]) -> bytes:
     """list<(ident role, u32 count)>(16): a rule's role minimums and freshness's (SPEC 3.1)."""
@@ -487,8 +541,20 @@ def encode_roster(r: Roster) -> bytes:
            enc_list(r.halt_roles, enc_bytes),
            encode_rule(r.resume), encode_rule(r.amend),
            enc_u64(r.amend_cooling_off_ms), enc_u64(r.token_ttl_ms), enc_u64(r.lapse_ms),
-           enc_u64(r.max_skew_ms), encode_freshness(r)]
+           enc_u64(r.max_skew_ms), encode_freshness(r), encode_drill(r)]
     return b"".join(out)
+
+
+def encode_drill(r: Roster) -> bytes:
+    """Format 3: the drill policy after freshness.  Formats 1 and 2 carry none: they have the
+    default drill policy, so one that differs has no encoding in them (SPEC 3.1)."""
+    d = r.drill
+    if r.format in (1, 2):
+        if not d.is_default():
+            raise DecodeError(f"a format-{r.format} roster has the default drill policy")
+        return b""
+    return (enc_list(d.roles, enc_bytes) + enc_list(d.enforcers, enc_bytes)
+            + enc_u64(d.interval_ms) + enc_u64(d.deadline_ms) + enc_u8(d.lapse_on_overdue))
 
 
 def encode_freshness(r: Roster) -> bytes:
@@ -498,7 +564,7 @@ def encode_freshness(r: Roster) -> bytes:
         if r.freshness_role_minimums:
             raise DecodeError("a format-1 roster cannot carry freshness role minimums")
         return enc_u32(r.min_attesters)
-    if r.format == 2:
+    if r.format in (2, 3):
         return enc_u32(r.min_attesters) + enc_role_minimums(r.freshness_role_minimums)
     raise DecodeError(f"roster format {r.format}")
 
@@ -536,7 +602,7 @@ def decode_roster(content: bytes) -> Roster:
         raise DecodeError("roster content exceeds 131072 bytes")
     rd = Reader(content)
     fmt = rd.u8()
-    if fmt not in (1, 2):                   # SPEC 3.1: format 2, and format 1 is still read
+    if fmt not in (1, 2, 3):                # SPEC 3.1: formats 2 and 3; format 1 is still read
         raise DecodeError(f"roster format {fmt}")
     lab = rd.ident()
     version = rd.u64()
@@ -559,11 +625,19 @@ def decode_roster(content: bytes) -> Roster:
     resume, amend = decode_rule(rd), decode_rule(rd)
     cooling, ttl, lapse, skew = rd.u64(), rd.u64(), rd.u64(), rd.u64()
     min_attesters = rd.u32()                # format 1: freshness_quorum
-    fresh_minimums = decode_role_minimums(rd, "freshness role minimums") if fmt == 2 else []
+    fresh_minimums = decode_role_minimums(rd, "freshness role minimums") if fmt >= 2 else []
+    drill = DrillPolicy()                   # formats 1 and 2: the default drill policy
+    if fmt == 3:                            # SPEC 3.1: format 2 followed by `drill`
+        drill_roles = rd.ident_list(MAX_ROLES, "drill roles", star_ok=True)   # "*" = every member
+        enforcers = rd.ident_list(MAX_DRILL_ENFORCERS, "drill enforcers")
+        interval, deadline, lapse_flag = rd.u64(), rd.u64(), rd.u8()
+        if lapse_flag not in (0, 1):
+            raise DecodeError(f"drill lapse_on_overdue {lapse_flag} is not 0 or 1")
+        drill = DrillPolicy(drill_roles, enforcers, interval, deadline, lapse_flag)
     rd.end()
     roster = Roster(lab, version, previous, base_tier, max_tier, members, advance, overrides,
                     halt_roles, resume, amend, cooling, ttl, lapse, skew, min_attesters,
-                    freshness_role_minimums=fresh_minimums, format=fmt)
+                    freshness_role_minimums=fresh_minimums, format=fmt, drill=drill)
     check_roster_consistency(roster)
     return roster
 
@@ -620,8 +694,9 @@ def check_roster_consistency(r: Roster) -> None:
         raise DecodeError("lapse_ms > 10 years")
     if r.amend_cooling_off_ms > MAX_DURATION_MS:
         raise DecodeError("amend_cooling_off_ms > 10 years")
-    if r.format not in (1, 2):
+    if r.format not in (1, 2, 3):
         raise DecodeError(f"roster format {r.format}")
+    check_drill_consistency(r)
     if not 1 <= r.min_attesters <= v:
         raise DecodeError(f"min_attesters {r.min_attesters} not in 1..{v} "
                           "(members not observers)")
@@ -642,11 +717,48 @@ def check_roster_consistency(r: Roster) -> None:
                               "holders (members not observers)")
 
 
+def check_drill_consistency(r: Roster) -> None:
+    """SPEC 3.3 for the drill policy, with the ranges of SPEC 3.1."""
+    d = r.drill
+    if r.format in (1, 2):
+        if not d.is_default():
+            raise DecodeError(f"a format-{r.format} roster with a drill policy other than the default")
+        return
+    if len(d.roles) > MAX_ROLES:
+        raise DecodeError(f"{len(d.roles)} drill roles")
+    if len(d.enforcers) > MAX_DRILL_ENFORCERS:
+        raise DecodeError(f"{len(d.enforcers)} drill enforcers")
+    check_ascending(d.roles, "drill roles")
+    check_ascending(d.enforcers, "drill enforcers")
+    if OBSERVER in d.roles:
+        raise DecodeError("'observer' as a drill role (observers never start drills)")
+    if d.roles and not any(r.may_drill(m.public_key) for m in r.members):
+        raise DecodeError("drill roles given, but no member may start a drill")
+    names = {m.name: m for m in r.members}
+    for name in d.enforcers:
+        if name not in names:
+            raise DecodeError(f"drill enforcer {name.decode(errors='replace')!r} is not a member")
+        if OBSERVER not in names[name].roles:
+            raise DecodeError(f"drill enforcer {name.decode()!r} is not an observer")
+    if d.interval_ms != 0 and not MIN_DRILL_INTERVAL_MS <= d.interval_ms <= MAX_DURATION_MS:
+        raise DecodeError(f"drill interval_ms {d.interval_ms} not 0 nor in 60000..10 years")
+    if not 1000 <= d.deadline_ms <= MAX_DRILL_DEADLINE_MS:
+        raise DecodeError(f"drill deadline_ms {d.deadline_ms} not in 1000..86400000")
+    if d.interval_ms != 0 and d.deadline_ms >= d.interval_ms:
+        raise DecodeError("drill deadline_ms not below interval_ms")
+    if d.lapse_on_overdue not in (0, 1):
+        raise DecodeError(f"drill lapse_on_overdue {d.lapse_on_overdue} is not 0 or 1")
+    if d.lapse_on_overdue and d.interval_ms == 0:
+        raise DecodeError("drill lapse_on_overdue without an interval")
+    if d.lapse_on_overdue and not r.drill_enforcers():
+        raise DecodeError("drill lapse_on_overdue without an enforcer")
+
+
 # =============================================================================================
 # SPEC 4.1-4.2: entries
 # =============================================================================================
 
-PROPOSAL, VOTE, HALT = 1, 2, 3
+PROPOSAL, VOTE, HALT, DRILL, DRILL_ACK = 1, 2, 3, 4, 5
 ADVANCE, RESUME, AMEND = 1, 2, 3
 YES, NO, ABSTAIN = 1, 2, 3
 
@@ -673,8 +785,14 @@ class Entry:
     # vote
     proposal: bytes = b""
     choice: int = 0
-    # vote, halt
+    # vote, halt, drill
     reason: bytes = b""
+    # drill acknowledgement (DRILL-ACK)
+    drill: bytes = b""                    # the drill's id
+    received_at: int = 0
+    stopped_at: int = 0
+    jobs: int = 0
+    canary: int = 0                       # 0 none, 1 stopped, 2 failed
     # signed form
     signature: bytes = b""
     format: int = 1
@@ -705,7 +823,10 @@ def encode_entry(e: Entry) -> bytes:
                 + enc_bytes(e.roster_bytes))
     elif e.kind == VOTE:
         body = e.proposal + enc_u8(e.choice) + enc_bytes(e.reason)
-    else:
+    elif e.kind == DRILL_ACK:
+        body = (e.drill + enc_u64(e.received_at) + enc_u64(e.stopped_at) + enc_u32(e.jobs)
+                + enc_u8(e.canary))
+    else:                                 # halt, drill
         body = enc_bytes(e.reason)
     return head + body
 
@@ -716,7 +837,7 @@ def read_entry(rd: Reader) -> Entry:
     if fmt != 1:
         raise DecodeError(f"entry format {fmt}")
     kind = rd.u8()
-    if kind not in (PROPOSAL, VOTE, HALT):
+    if kind not in (PROPOSAL, VOTE, HALT, DRILL, DRILL_ACK):
         raise DecodeError(f"entry kind {kind}")
     lab = rd.ident()
     genesis = rd.b32()
@@ -725,11 +846,15 @@ def read_entry(rd: Reader) -> Entry:
         raise DecodeError("roster_version < 1")
     author = rd.b32()
     seq = rd.u64()
-    if seq < 1:
-        raise DecodeError("seq < 1")
     prev = rd.b32()
-    if (prev == ZERO32) != (seq == 1):
-        raise DecodeError("prev must be zero iff seq = 1")
+    if kind == DRILL_ACK:                 # SPEC 4.1: in no feed
+        if seq != 0 or prev != ZERO32:
+            raise DecodeError("a DRILL-ACK has seq 0 and prev zero")
+    else:
+        if seq < 1:
+            raise DecodeError("seq < 1")
+        if (prev == ZERO32) != (seq == 1):
+            raise DecodeError("prev must be zero iff seq = 1")
     time = rd.u64()
     e = Entry(kind, lab, genesis, roster_version, author, seq, prev, time, format=fmt)
     if kind == PROPOSAL:
@@ -760,7 +885,16 @@ def read_entry(rd: Reader) -> Entry:
         if e.choice not in (YES, NO, ABSTAIN):
             raise DecodeError(f"vote choice {e.choice}")
         e.reason = rd.text(0, MAX_REASON)
-    else:
+    elif kind == DRILL_ACK:
+        e.drill = rd.b32()
+        e.received_at, e.stopped_at = rd.u64(), rd.u64()
+        if e.stopped_at < e.received_at:
+            raise DecodeError("DRILL-ACK stopped_at < received_at")
+        e.jobs = rd.u32()
+        e.canary = rd.u8()
+        if e.canary not in (0, 1, 2):
+            raise DecodeError(f"DRILL-ACK canary {e.canary}")
+    else:                                 # halt, drill: text(1,1024) reason
         e.reason = rd.text(1, MAX_REASON)
     return e
 
@@ -892,16 +1026,39 @@ def _json_rule(v, what: str, default_min_yes: int) -> Rule:
         window_ms=_duration(v.get("window", "7d"), f"{what}.window"))
 
 
-ROSTER_FILE_FORMATS = {"tiergate-roster-v1": 1, "tiergate-roster-v2": 2}   # SPEC 3.4
+ROSTER_FILE_FORMATS = {"tiergate-roster-v1": 1, "tiergate-roster-v2": 2,     # SPEC 3.4
+                       "tiergate-roster-v3": 3}
+
+
+def _json_drill(v) -> DrillPolicy:
+    """The `drill` object of a "tiergate-roster-v3" policy (SPEC 3.4): every field optional,
+    with the defaults of SPEC 3.1.  Role and enforcer lists in any order (sorted here; a
+    duplicate, an enforcer that is no observer member, or "observer" as a role makes the roster
+    inconsistent, not "not a roster"); lapse_on_overdue is a JSON boolean."""
+    d = _obj(v, "drill", {"roles", "enforcers", "interval", "deadline", "lapse_on_overdue"})
+    default = DrillPolicy()
+    flag = d.get("lapse_on_overdue", False)
+    if type(flag) is not bool:
+        raise NotARoster("drill.lapse_on_overdue is not true or false")
+    return DrillPolicy(
+        roles=_ident_set(d.get("roles", []), "drill.roles"),
+        enforcers=_ident_set(d.get("enforcers", []), "drill.enforcers"),
+        interval_ms=(_duration(d["interval"], "drill.interval") if "interval" in d
+                     else default.interval_ms),
+        deadline_ms=(_duration(d["deadline"], "drill.deadline") if "deadline" in d
+                     else default.deadline_ms),
+        lapse_on_overdue=int(flag))
 
 
 def roster_from_json(doc, fmt: int = 2) -> Roster:
     """Decode the "roster" object of a roster file into a Roster of format `fmt` (1 for a
-    "tiergate-roster-v1" file, 2 for "tiergate-roster-v2"; not yet checked).  Omitted policy
-    fields take the SPEC 3.4 defaults.  The freshness field is `freshness_quorum` (an integer,
-    default 1) in format 1 and `freshness` ({"min_attesters": N, "role_minimums": {...}},
-    default min_attesters 2 when there are at least 2 voters, else 1) in format 2; the other
-    format's field is an unknown field."""
+    "tiergate-roster-v1" file, 2 for "tiergate-roster-v2", 3 for "tiergate-roster-v3"; not
+    yet checked).  Omitted policy fields take the SPEC 3.4 defaults.  The freshness field is
+    `freshness_quorum` (an integer, default 1) in format 1 and `freshness` ({"min_attesters": N,
+    "role_minimums": {...}}, default min_attesters 2 when there are at least 2 voters, else 1)
+    in formats 2 and 3; format 3 adds the `drill` object (default: the default drill policy).
+    Another format's field is an unknown field.  The carrier names the roster format: a v3 file
+    is a format-3 roster even when its drill policy is the default."""
     r = _obj(doc, "roster", {"lab", "version", "previous", "base_tier", "max_tier", "members",
                              "policy"},
              {"lab", "version", "previous", "base_tier", "max_tier", "members"})
@@ -922,7 +1079,8 @@ def roster_from_json(doc, fmt: int = 2) -> Roster:
     fresh_field = "freshness_quorum" if fmt == 1 else "freshness"
     p = _obj(r.get("policy", {}), "policy",
              {"advance", "advance_overrides", "halt_roles", "resume", "amend",
-              "amend_cooling_off", "token_ttl", "lapse", "max_skew", fresh_field})
+              "amend_cooling_off", "token_ttl", "lapse", "max_skew", fresh_field}
+             | ({"drill"} if fmt == 3 else set()))
     if fmt == 1:
         min_attesters = _int(p.get("freshness_quorum", 1), "freshness_quorum", U32_MAX)
         fresh_minimums = []
@@ -963,7 +1121,8 @@ def roster_from_json(doc, fmt: int = 2) -> Roster:
         max_skew_ms=_duration(p.get("max_skew", "2m"), "max_skew"),
         min_attesters=min_attesters,
         freshness_role_minimums=fresh_minimums,
-        format=fmt)
+        format=fmt,
+        drill=_json_drill(p["drill"]) if "drill" in p else DrillPolicy())
 
 
 @dataclass
@@ -1036,6 +1195,34 @@ class Version:
 
 
 @dataclass
+class DrillAckReport:
+    """One acknowledgement of a drill as SPEC 5.6 / 5.8 report it."""
+    id: bytes
+    member: str
+    key: bytes
+    time: int
+    received_at: int
+    stopped_at: int
+    jobs: int
+    canary: int
+    latency_ms: int                # stopped_at - drill time, 0 when negative
+    on_time: bool                  # stopped_at <= the drill's deadline
+    expected: bool                 # the acknowledger is one of the drill's enforcers E
+
+
+@dataclass
+class DrillReport:
+    """A drill that counts (SPEC 5.8), at the verdict's time."""
+    id: bytes
+    member: str
+    time: int
+    deadline: int
+    state: str                     # "pending", "succeeded" or "failed"
+    missing: list[str]             # enforcers without an on-time acknowledgement, by name
+    acks: list[DrillAckReport]     # by member name (then id)
+
+
+@dataclass
 class Verdict:
     authorized_tier: int
     halted: bool
@@ -1045,6 +1232,13 @@ class Verdict:
     active_halts: list[bytes]
     passed: dict[bytes, int]       # proposal id -> pass time (proposals that passed)
     equivocations: list[bytes]     # keys with EVIDENCE against them that are on a roster version
+    authorized_since: int | None = None
+    lapses_at: int | None = None
+    drills: list[DrillReport] = field(default_factory=list)     # oldest first (time, id)
+    drill_interval_ms: int = 0     # the schedule (SPEC 5.8) of the roster in force; 0: none
+    drill_last_success: int | None = None
+    drill_due_at: int | None = None
+    drill_overdue: bool = False
 
 
 class DecisionRule:
@@ -1064,6 +1258,16 @@ class DecisionRule:
         # once per id (SPEC 6.3).
         self.proposals = [e for i, e in unique.items() if e.kind == PROPOSAL and i in connected]
         self.halts = [e for e in unique.values() if e.kind == HALT]
+        # SPEC 5.1: drills count only when connected; DRILL-ACKs wherever seen, one per
+        # (drill, acknowledger): the one with the smallest (time, id).
+        self.drills = [e for i, e in unique.items() if e.kind == DRILL and i in connected]
+        self.acks: dict[bytes, dict[bytes, Entry]] = {}      # drill id -> author -> DRILL-ACK
+        for e in unique.values():
+            if e.kind == DRILL_ACK:
+                mine = self.acks.setdefault(e.drill, {})
+                old = mine.get(e.author)
+                if old is None or (e.time, e.id) < (old.time, old.id):
+                    mine[e.author] = e
         # SPEC 5.1: a member's binding vote on a proposal is its vote with the lowest seq
         # there; later votes on the same proposal are ignored.  It is chosen here, before any
         # counting test (window, horizon, roster version): a binding vote that then does not
@@ -1252,8 +1456,71 @@ class DecisionRule:
         # SPEC 6.4: frames by keys on no roster version are ignored, equivocation included.
         on_roster = sorted(k for k in self.equivocators
                            if any(v.roster.member_by_key(k) for v in chain))
-        return Verdict(in_force.base_tier if active else tier, bool(active), tier,
-                       in_force.base_tier, in_force.version, sorted(active), passed, on_roster)
+        authorized = in_force.base_tier if active else tier
+        since_now = since if authorized > in_force.base_tier else None
+        lapses_at = since_now + in_force.lapse_ms if since_now is not None else None
+        verdict = Verdict(authorized, bool(active), tier, in_force.base_tier, in_force.version,
+                          sorted(active), passed, on_roster, since_now, lapses_at,
+                          self.drill_reports(chain, now, horizon))
+
+        # SPEC 5.8 schedule, applied after the replay, with R the roster in force at now.
+        policy = in_force.drill
+        if policy.interval_ms:
+            successes = [d.time for d in verdict.drills if d.state == "succeeded"]
+            last = max(successes) if successes else None
+            due = last + policy.interval_ms if last is not None else None
+            overdue = due is None or now >= due
+            verdict.drill_interval_ms = policy.interval_ms
+            verdict.drill_last_success, verdict.drill_due_at = last, due
+            verdict.drill_overdue = overdue
+            if policy.lapse_on_overdue:
+                if overdue:            # suspended: R's base tier, no since, no lapse; not halted
+                    verdict.authorized_tier = in_force.base_tier
+                    verdict.authorized_since = verdict.lapses_at = None
+                elif verdict.lapses_at is not None:
+                    verdict.lapses_at = min(verdict.lapses_at, due)
+        return verdict
+
+    # -- drills (SPEC 5.8) ----------------------------------------------------------------------
+    def drill_reports(self, chain: list[Version], now: int, horizon: int) -> list[DrillReport]:
+        """Every drill that counts, oldest first, with its acknowledgements and state."""
+        out = []
+        for d in sorted(self.drills, key=lambda e: (e.time, e.id)):
+            # D counts when connected (the constructor), D.time <= horizon, it fits (its
+            # roster_version is the version R in force at its time) and its author may start
+            # drills under R (never an observer).
+            r = self.version_at(chain, d.time).roster
+            if d.time > horizon or d.roster_version != r.version or not r.may_drill(d.author):
+                continue
+            deadline = d.time + r.drill.deadline_ms
+            enforcers = r.drill_enforcers()
+            enforcer_keys = {m.public_key for m in enforcers}
+            acks = []
+            for a in self.acks.get(d.id, {}).values():
+                # A DRILL-ACK counts when A.time <= horizon and its author is on a roster
+                # version (SPEC 6.4: G or a version of the chain).
+                if a.time > horizon or not any(v.roster.member_by_key(a.author) for v in chain):
+                    continue
+                # SPEC 5.8: the name in the newest roster version that names the key.
+                acks.append(DrillAckReport(
+                    a.id, self.member_name(a.author), a.author, a.time,
+                    a.received_at, a.stopped_at, a.jobs, a.canary,
+                    latency_ms=max(0, a.stopped_at - d.time),
+                    on_time=a.stopped_at <= deadline,
+                    expected=a.author in enforcer_keys))
+            acks.sort(key=lambda x: (x.member, x.id))
+            on_time = {x.key for x in acks if x.on_time}
+            missing = [m.name.decode() for m in enforcers if m.public_key not in on_time]
+            if enforcers and not missing:
+                state = "succeeded"
+            elif now >= deadline:
+                state = "failed"
+            else:
+                state = "pending"
+            author = r.member_by_key(d.author)
+            out.append(DrillReport(d.id, author.name.decode(), d.time, deadline, state,
+                                   sorted(missing), acks))
+        return out
 
 
 def activate(tier: int, since: int | None, roster: Roster) -> tuple[int, int | None]:
@@ -1419,23 +1686,30 @@ def read_ledger(data: bytes, genesis: RosterFile) -> LedgerReport:
             e = valid_entry(payload)
             if e is not None:
                 head = heads.get(e.author)
-                if head is None and e.seq != 1:
-                    problem(f"first entry of its author has seq {e.seq}, not 1")
+                why = None
+                if e.kind == DRILL_ACK:     # SPEC 6.4: in no feed, so never in an ENTRY frame
+                    problem("ENTRY frame holds a DRILL-ACK (in no feed: a DETACHED frame)")
+                elif head is None and e.seq != 1:
+                    why = f"first entry of its author has seq {e.seq}, not 1"
                 elif head is not None and e.seq != head.seq + 1:
-                    problem(f"seq {e.seq} does not follow {head.seq}")
+                    why = f"seq {e.seq} does not follow {head.seq}"
                 elif head is not None and e.prev != head.id:
-                    problem("prev is not the id of the author's previous entry")
+                    why = "prev is not the id of the author's previous entry"
                 elif head is not None and e.time < head.time:
-                    problem("time goes backwards in the author's feed")
+                    why = "time goes backwards in the author's feed"
                 else:
                     heads[e.author] = e
                     rep.entries.append(e)
                     rep.connected.add(e.id)
+                if why is not None:
+                    problem(why)
+                    if e.kind == HALT:      # SPEC 6.4: a validly signed halt that only breaks the feed rule
+                        rep.entries.append(e)   # still counts, as if DETACHED
         elif ftype == FRAME_DETACHED:
             e = valid_entry(payload)
             if e is not None:
-                if e.kind != HALT:
-                    problem("DETACHED frame does not hold a halt")
+                if e.kind not in (HALT, DRILL_ACK):     # SPEC 6.2, 6.4
+                    problem("DETACHED frame holds neither a halt nor a DRILL-ACK")
                 else:
                     rep.entries.append(e)
         elif ftype == FRAME_EVIDENCE:
@@ -1450,6 +1724,10 @@ def read_ledger(data: bytes, genesis: RosterFile) -> LedgerReport:
                 if a is not None and b is not None:
                     if a.author != b.author or a.seq != b.seq or a.id == b.id:
                         problem("EVIDENCE entries are not same author, same seq, different ids")
+                    elif a.kind == DRILL_ACK:
+                        # Two DRILL-ACKs of one author share seq 0, but they are in no feed and
+                        # never equivocation (SPEC 4.3): such a frame proves nothing.
+                        problem("EVIDENCE frame holds DRILL-ACKs, which are never equivocation")
                     else:
                         rep.entries += [a, b]
                         rep.equivocators.add(a.author)
@@ -1993,8 +2271,11 @@ def check_keys(res: Results) -> None:
 
 def check_ledgers(res: Results) -> None:
     """ledgers/manifest.json: for each ledger file, validity and the frames named as problems
-    (SPEC 6.4), then the verdict at `at_ms` (SPEC 5): authorised tier, halted, roster version in
-    force and the members with equivocation evidence.  For an invalid ledger the verdict is
+    (SPEC 6.4), then the verdict at `at_ms` (SPEC 5): authorised tier (the drill schedule's
+    lapse_on_overdue included), halted, roster version in force, the members with equivocation
+    evidence, the drills (SPEC 5.8: id, state, missing enforcers and each acknowledgement's
+    member, latency_ms, on_time and expected, compared exactly and in order: drills oldest first,
+    acknowledgements by member) and drill_overdue.  For an invalid ledger the verdict is
     computed from the frames without problems (SPEC 6.4)."""
     base = VECTORS / "ledgers"
 
@@ -2022,10 +2303,15 @@ def check_ledgers(res: Results) -> None:
                       + "; ".join(map(str, rep.problems)))
         rule = DecisionRule(genesis.roster, rep.entries, rep.connected, rep.equivocators)
         v = rule.verdict(case["at_ms"])
+        drills = [{"id": d.id.hex(), "state": d.state, "missing": d.missing,
+                   "acks": [{"member": a.member, "latency_ms": a.latency_ms,
+                             "on_time": a.on_time, "expected": a.expected} for a in d.acks]}
+                  for d in v.drills]
         for key, got in [("authorized_tier", v.authorized_tier), ("halted", v.halted),
                          ("roster_version", v.roster_version),
                          ("equivocations", sorted(rule.member_name(k)
-                                                  for k in v.equivocations))]:
+                                                  for k in v.equivocations)),
+                         ("drills", drills), ("drill_overdue", v.drill_overdue)]:
             if key in case:
                 want = sorted(case[key]) if key == "equivocations" else case[key]
                 res.check(f"{name} ({key})", got == want, f"expected {want}, got {got}")
@@ -2841,6 +3127,15 @@ def self_checks(res: Results) -> None:
        == [(0, HEADER_LEN), (1, HEADER_LEN + len(base[0]))]
        and [e.id for e in rep.entries] == [v2.id] and v.authorized_tier == 2,
        "; ".join(map(str, rep.problems)))
+    # A validly signed halt in an ENTRY frame that only breaks the feed rule (seq 7 where 2 is
+    # next) is a problem, and still counts, as if DETACHED (SPEC 6.4).
+    stray = signed(seeds[1], Entry(HALT, b"acme", gh, 1, keys[1], 7, bytes([1]) * 32, 5000,
+                                   reason=b"out of order"))
+    rep = read_ledger(ledger(*base, entry_frame(stray)), rf)
+    v = DecisionRule(g, rep.entries, rep.connected, rep.equivocators).verdict(10_000)
+    ok("self/ledger: a halt breaking only the feed rule still counts",
+       not rep.valid and [p.frame for p in rep.problems] == [3] and v.halted,
+       f"{'; '.join(map(str, rep.problems))} {v}")
     rep = read_ledger(ledger(*base, frame(9, b"?")), rf)
     v = DecisionRule(g, rep.entries, rep.connected, rep.equivocators).verdict(10_000)
     ok("self/ledger: verdict of an invalid ledger from its good frames",
@@ -3144,9 +3439,11 @@ def self_checks_freshness(res: Results) -> None:
        == (3, []) and decode_roster(c2_plain).hash() != d1.hash())
 
     # -- SPEC 3.1, 3.3: rejects --------------------------------------------------------------
-    for fmt in (0, 3, 255):
+    for fmt in (0, 4, 255):
         ok(f"self/freshness: roster rejects format {fmt}",
            "roster format" in (why(bytes([fmt]) + c2[1:]) or ""), why(bytes([fmt]) + c2[1:]))
+    ok("self/freshness: format-2 bytes labelled format 3 are rejected (no drill policy)",
+       why(b"\x03" + c2[1:]) is not None)
     ok("self/freshness: format-1 bytes labelled format 2 are rejected",
        why(b"\x02" + c1[1:]) is not None)
     ok("self/freshness: format-2 bytes labelled format 1 are rejected (trailing bytes)",
@@ -3183,8 +3480,8 @@ def self_checks_freshness(res: Results) -> None:
     ok("self/freshness: a format-1 roster can carry no role minimums",
        _rejects(check_roster_consistency, roster(2, [(b"eng", 1)], fmt=1))
        and _rejects(encode_roster, roster(2, [(b"eng", 1)], fmt=1)))
-    ok("self/freshness: an in-memory roster of format 3 is inconsistent",
-       _rejects(check_roster_consistency, roster(2, fmt=3)))
+    ok("self/freshness: an in-memory roster of format 4 is inconsistent",
+       _rejects(check_roster_consistency, roster(2, fmt=4)))
 
     # -- SPEC 3.4: the JSON carrier ----------------------------------------------------------
     def roster_obj(policy=None, voters: int = 4) -> dict:
@@ -3262,7 +3559,7 @@ def self_checks_freshness(res: Results) -> None:
     ok("self/freshness: duplicate role in freshness role_minimums is not a roster",
        not_a_roster(dup.replace('"min_attesters": 2',
                                 '"min_attesters": 2, "role_minimums": {"eng": 1, "eng": 2}')))
-    for file_format in ("tiergate-roster-v3", "tiergate-roster", "", None, 2):
+    for file_format in ("tiergate-roster-v4", "tiergate-roster", "", None, 2):
         ok(f"self/freshness: file format {file_format!r} is not a roster",
            not_a_roster(signed_file(roster_obj(), file_format, c2)))
 
@@ -3291,6 +3588,437 @@ def self_checks_freshness(res: Results) -> None:
        not bad.trusted and all("inconsistent" in p for p in bad.problems), str(bad.problems))
 
 
+def self_checks_drills(res: Results) -> None:
+    """SPEC 3.1, 3.3, 3.4, 4.1, 5.8, 6.2-6.4: roster format 3 (the drill policy), drills and
+    DRILL-ACKs, their ledger frames, and the drill part of the verdict, on data built here."""
+    ok = res.check
+    day = 86_400_000
+    seeds = [bytes([i]) * 32 for i in range(11, 18)]
+    keys = [public_key_from_seed(s) for s in seeds]
+    names = [b"alice", b"bob", b"carol", b"dave", b"gate-a", b"gate-b", b"slurm"]
+    roles = [[b"leader"], [b"safety"], [b"board"], [b"auditor"], [OBSERVER], [OBSERVER],
+             [OBSERVER]]
+    ALICE, BOB, CAROL, DAVE, GATE_A, GATE_B, SLURM = range(7)
+
+    def rule(n: int) -> Rule:
+        return Rule(n, [], [], 7 * day)
+
+    def roster(drill: DrillPolicy | None = None, fmt: int = 3, members=None) -> Roster:
+        """Four voters and three observers; base 0, max 2; advances by 2 yes votes."""
+        ms = [Member(n, k, list(r)) for n, k, r in zip(names, keys, roles)]
+        if members is not None:
+            ms = [m for m in ms if m.name in members]
+        return Roster(b"acme", 1, ZERO32, 0, 2, ms, rule(2), [], [STAR], rule(2), rule(3), 0,
+                      600_000, 30 * day, 120_000, 2, [], fmt,
+                      drill if drill is not None else DrillPolicy())
+
+    def why(r: Roster) -> str | None:
+        """Why the roster is rejected (consistency check, else its encoding's decoding)."""
+        try:
+            check_roster_consistency(r)
+            decode_roster(encode_roster(r))
+        except DecodeError as exc:
+            return str(exc)
+        return None
+
+    policy = DrillPolicy([b"safety"], [b"gate-a", b"gate-b"], 7 * day, 30_000, 1)
+
+    # -- SPEC 3.1: format 3 is format 2 followed by `drill` ------------------------------------
+    g = roster(policy)
+    c3 = encode_roster(g)
+    c2 = encode_roster(roster(fmt=2))
+    tail = (enc_list([b"safety"], enc_bytes) + enc_list([b"gate-a", b"gate-b"], enc_bytes)
+            + enc_u64(7 * day) + enc_u64(30_000) + enc_u8(1))
+    d3 = decode_roster(c3)
+    ok("self/drills: a format-3 roster is format 2's bytes followed by the drill policy",
+       c3 == b"\x03" + c2[1:] + tail and encode_roster(d3) == c3 and d3.format == 3
+       and d3.drill == policy)
+    default3 = roster(DrillPolicy(), fmt=3)
+    ok("self/drills: a format-3 roster with the default drill policy is still read",
+       why(default3) is None and decode_roster(encode_roster(default3)).drill.is_default()
+       and default3.hash() != roster(fmt=2).hash())
+    ok("self/drills: formats 1 and 2 have the default drill policy",
+       decode_roster(c2).drill == DrillPolicy(roles=[], enforcers=[], interval_ms=0,
+                                              deadline_ms=60_000, lapse_on_overdue=0)
+       and _rejects(check_roster_consistency, roster(policy, fmt=2))
+       and _rejects(encode_roster, roster(policy, fmt=2))
+       and _rejects(encode_roster, roster(policy, fmt=1)))
+    ok("self/drills: format-3 bytes labelled format 2 are rejected (trailing bytes)",
+       _rejects(decode_roster, b"\x02" + c3[1:]))
+
+    # -- SPEC 3.3: consistency of the drill policy -------------------------------------------
+    def pol(**changes) -> DrillPolicy:
+        p = copy.deepcopy(policy)
+        for k, v in changes.items():
+            setattr(p, k, v)
+        return p
+
+    for label, drill, members, needle in [
+            ("an enforcer that is not an observer", pol(enforcers=[b"alice", b"gate-a"]), None,
+             "not an observer"),
+            ("an enforcer that is no member", pol(enforcers=[b"gate-a", b"gate-z"]), None,
+             "not a member"),
+            ("enforcers not ascending", pol(enforcers=[b"gate-b", b"gate-a"]), None,
+             "ascending"),
+            ("duplicate enforcers", pol(enforcers=[b"gate-a", b"gate-a"]), None, "ascending"),
+            ("'observer' as a drill role", pol(roles=[OBSERVER, b"safety"]), None, "observer"),
+            ("drill roles nobody holds", pol(roles=[b"legal"]), None, "no member may"),
+            ("drill roles not ascending", pol(roles=[b"safety", b"board"]), None, "ascending"),
+            ("interval 59999 ms", pol(interval_ms=59_999), None, "interval"),
+            ("interval above 10 years", pol(interval_ms=MAX_DURATION_MS + 1), None, "interval"),
+            ("deadline 999 ms", pol(deadline_ms=999), None, "deadline"),
+            ("deadline above 24 h", pol(deadline_ms=86_400_001, interval_ms=7 * day), None,
+             "deadline"),
+            ("deadline equal to the interval", pol(interval_ms=60_000, deadline_ms=60_000), None,
+             "deadline"),
+            ("lapse_on_overdue 2", pol(lapse_on_overdue=2), None, "lapse_on_overdue"),
+            ("lapse_on_overdue without an interval", pol(interval_ms=0), None,
+             "without an interval"),
+            ("lapse_on_overdue without any enforcer (no observer)", pol(enforcers=[]),
+             [b"alice", b"bob", b"carol", b"dave"], "without an enforcer")]:
+        reason = why(roster(drill, members=members))
+        ok(f"self/drills: roster rejects {label}", needle in (reason or ""), reason)
+    for label, drill in [("'*' as a drill role", pol(roles=[STAR])),
+                         ("'*' beside another drill role", pol(roles=[STAR, b"safety"])),
+                         ("no drill roles (the halt roles)", pol(roles=[])),
+                         ("no enforcers named (every observer)", pol(enforcers=[])),
+                         ("no schedule, no lapse", pol(interval_ms=0, lapse_on_overdue=0)),
+                         ("the longest deadline below the interval",
+                          pol(interval_ms=86_400_001, deadline_ms=86_400_000)),
+                         ("interval 1 minute, deadline 59999 ms",
+                          pol(interval_ms=60_000, deadline_ms=59_999)),
+                         ("interval of 10 years", pol(interval_ms=MAX_DURATION_MS))]:
+        ok(f"self/drills: roster accepts {label}", why(roster(drill)) is None,
+           why(roster(drill)))
+    bad_flag = bytearray(c3)
+    bad_flag[-1] = 2
+    ok("self/drills: a lapse_on_overdue byte of 2 does not decode",
+       _rejects(decode_roster, bytes(bad_flag)))
+    ok("self/drills: may start a drill: the drill roles, '*' every voter, else the halt roles",
+       [g.may_drill(k) for k in keys] == [False, True, False, False, False, False, False]
+       and [roster(pol(roles=[STAR])).may_drill(k) for k in keys] == [True] * 4 + [False] * 3
+       and [roster(pol(roles=[])).may_drill(k) for k in keys] == [True] * 4 + [False] * 3
+       and [m.name for m in roster(pol(enforcers=[])).drill_enforcers()]
+       == [b"gate-a", b"gate-b", b"slurm"])
+
+    # -- SPEC 3.4: the v3 carrier ---------------------------------------------------------------
+    def members_json() -> list[dict]:
+        return [{"name": n.decode(), "public_key": k.hex(), "roles": [x.decode() for x in r]}
+                for n, k, r in zip(names, keys, roles)]
+
+    def roster_doc(pol_obj: dict, file_format: str = "tiergate-roster-v3", content=None) -> str:
+        obj = {"lab": "acme", "version": 1, "previous": "00" * 32, "base_tier": 0, "max_tier": 2,
+               "members": list(reversed(members_json())), "policy": pol_obj}
+        if content is None:
+            content = encode_roster(roster_from_json(copy.deepcopy(obj),
+                                                     ROSTER_FILE_FORMATS.get(file_format, 3)))
+        message = tagged(TAG_ROSTER, content)
+        return json.dumps({"format": file_format, "roster": obj,
+                           "signatures": [{"member": n.decode(), "signature": sign(s, message).hex()}
+                                          for n, s in zip(names, seeds)]})
+
+    def not_a_roster(text: str) -> bool:
+        try:
+            load_roster_file(text)
+        except NotARoster:
+            return True
+        return False
+
+    base_policy = {"advance": {"min_yes": 2}, "resume": {"min_yes": 2}, "amend": {"min_yes": 3},
+                   "freshness": {"min_attesters": 2}}
+    drill_obj = {"roles": ["safety"], "enforcers": ["gate-b", "gate-a"], "interval": "7d",
+                 "deadline": "30s", "lapse_on_overdue": True}
+    rf = load_roster_file(roster_doc({**base_policy, "drill": drill_obj}, content=c3))
+    ok("self/drills: roster file v3 with a drill object is the format-3 roster, trusted",
+       rf.trusted and rf.hash == g.hash() and rf.roster.drill == policy, "; ".join(rf.problems))
+    r = roster_from_json({"lab": "acme", "version": 1, "previous": "00" * 32, "base_tier": 0,
+                          "max_tier": 2, "members": members_json(),
+                          "policy": {"drill": {}}}, 3)
+    ok("self/drills: v3 drill object fields default as SPEC 3.1 says",
+       r.format == 3 and r.drill.is_default() and why(r) is None)
+    r = roster_from_json({"lab": "acme", "version": 1, "previous": "00" * 32, "base_tier": 0,
+                          "max_tier": 2, "members": members_json()}, 3)
+    ok("self/drills: a v3 file without a drill object is a format-3 roster (default policy)",
+       r.format == 3 and r.drill.is_default())
+    ok("self/drills: a drill object in a v2 file is an unknown field",
+       not_a_roster(roster_doc({**base_policy, "drill": drill_obj}, "tiergate-roster-v2",
+                               content=c2)))
+    ok("self/drills: freshness_quorum in a v3 file is an unknown field",
+       not_a_roster(roster_doc({"freshness_quorum": 2}, content=c3)))
+    for label, d in [("lapse_on_overdue 1 (not a boolean)", {**drill_obj, "lapse_on_overdue": 1}),
+                     ("an unknown key", {**drill_obj, "grace": "1s"}),
+                     ("a bad interval", {**drill_obj, "interval": "7 days"}),
+                     ("roles not a list", {**drill_obj, "roles": "safety"}),
+                     ("a bad enforcer ident", {**drill_obj, "enforcers": ["Gate-A"]}),
+                     ("not an object", ["safety"])]:
+        ok(f"self/drills: v3 drill object with {label} is not a roster",
+           not_a_roster(roster_doc({**base_policy, "drill": d}, content=c3)))
+    for label, d in [("a duplicate enforcer", {**drill_obj, "enforcers": ["gate-a", "gate-a"]}),
+                     ("an enforcer that is not an observer", {**drill_obj, "enforcers": ["bob"]}),
+                     ("lapse_on_overdue and no interval", {**drill_obj, "interval": "0s"})]:
+        bad = load_roster_file(roster_doc({**base_policy, "drill": d}))
+        ok(f"self/drills: v3 roster file with {label} is inconsistent",
+           not bad.trusted and bad.problems and all("inconsistent" in p for p in bad.problems),
+           str(bad.problems))
+
+    # -- SPEC 4.1: drill and DRILL-ACK entries --------------------------------------------------
+    gh = rf.hash
+    feeds: dict[bytes, list[Entry]] = {k: [] for k in keys}
+
+    def mk(who: int, kind: int, time: int, rv: int = 1, **body) -> Entry:
+        feed = feeds[keys[who]]
+        e = Entry(kind, b"acme", gh, rv, keys[who], len(feed) + 1,
+                  feed[-1].id if feed else ZERO32, time, **body)
+        e.signature = sign(seeds[who], e.message())
+        feed.append(e)
+        return e
+
+    def ack(who: int, drill: Entry, stopped: int, time: int | None = None, received=None,
+            seed: bytes | None = None, author: bytes | None = None, **body) -> Entry:
+        """A DRILL-ACK (seq 0, prev zero) of `drill` by member `who`."""
+        received = drill.time + 5 if received is None else received
+        e = Entry(DRILL_ACK, b"acme", gh, 1, author or keys[who], 0, ZERO32,
+                  stopped + 1 if time is None else time, drill=drill.id, received_at=received,
+                  stopped_at=stopped, jobs=body.pop("jobs", 3), canary=body.pop("canary", 0))
+        e.signature = sign(seed or seeds[who], e.message())
+        return e
+
+    def clear() -> None:
+        for f in feeds.values():
+            f.clear()
+
+    d0 = mk(BOB, DRILL, 5000, reason=b"quarterly halt drill")
+    a0 = ack(GATE_A, d0, 5120, canary=1)
+    for e in (d0, a0):
+        again = decode_signed_entry(e.content() + e.signature)
+        ok(f"self/drills: kind {e.kind} entry round trip", again.content() == e.content()
+           and again.id == e.id and entry_valid_for(again, b"acme", gh) is None)
+    ok("self/drills: a DRILL-ACK body is drill || received_at || stopped_at || jobs || canary",
+       a0.content().endswith(d0.id + enc_u64(5005) + enc_u64(5120) + enc_u32(3) + enc_u8(1))
+       and a0.content()[1] == 5 and d0.content()[1] == 4)
+
+    def variant(e: Entry, **changes) -> bytes:
+        e = copy.deepcopy(e)
+        e.__dict__.pop("_id", None)
+        for k, v in changes.items():
+            setattr(e, k, v)
+        return encode_entry(e)
+
+    for label, data in [("a DRILL-ACK with seq 1", variant(a0, seq=1)),
+                        ("a DRILL-ACK with a non-zero prev", variant(a0, prev=d0.id)),
+                        ("a DRILL-ACK with seq 2 and a prev", variant(a0, seq=2, prev=d0.id)),
+                        ("a DRILL-ACK stopped before it was received",
+                         variant(a0, received_at=5121)),
+                        ("a DRILL-ACK with canary 3", variant(a0, canary=3)),
+                        ("a DRILL-ACK with roster_version 0", variant(a0, roster_version=0)),
+                        ("a drill with seq 0", variant(d0, seq=0)),
+                        ("a drill with an empty reason", variant(d0, reason=b"")),
+                        ("a drill with a control character", variant(d0, reason=b"a\x1b")),
+                        ("a drill with a 1025-byte reason", variant(d0, reason=b"x" * 1025)),
+                        ("a halt with seq 0", variant(d0, kind=HALT, seq=0)),
+                        ("entry kind 6", variant(d0, kind=6)),
+                        ("a DRILL-ACK with a trailing byte", encode_entry(a0) + b"\0"),
+                        ("a truncated DRILL-ACK", encode_entry(a0)[:-1])]:
+        ok(f"self/drills: entry decoder rejects {label}", _rejects(decode_entry, data))
+    ok("self/drills: a DRILL-ACK with stopped_at = received_at and canary 2 decodes",
+       not _rejects(decode_entry, variant(a0, received_at=5120, canary=2)))
+
+    # -- SPEC 5.8: the verdict ---------------------------------------------------------------------
+    def frame(ftype: int, payload: bytes) -> bytes:
+        head = enc_u8(ftype) + enc_u32(len(payload)) + payload
+        return head + H16(head)
+
+    def raw(e: Entry) -> bytes:
+        return e.content() + e.signature
+
+    def ledger(entries: list[Entry], acks: list[Entry] = (), extra: tuple[bytes, ...] = ()) -> bytes:
+        return (LEDGER_MAGIC + enc_u32(1) + gh + enc_u32(0)
+                + b"".join(frame(FRAME_ENTRY, raw(e)) for e in entries)
+                + b"".join(frame(FRAME_DETACHED, raw(a)) for a in acks) + b"".join(extra))
+
+    def run(entries, acks=(), now: int = 0, extra=(), genesis: RosterFile = rf) -> Verdict:
+        rep = read_ledger(ledger(entries, acks, extra), genesis)
+        assert rep.valid, "; ".join(map(str, rep.problems))
+        return DecisionRule(genesis.roster, rep.entries, rep.connected,
+                            rep.equivocators).verdict(now)
+
+    def summary(v: Verdict) -> list:
+        return [(d.state, d.missing, [(a.member, a.latency_ms, a.on_time, a.expected)
+                                      for a in d.acks]) for d in v.drills]
+
+    T = 1_000_000
+
+    def fresh_passing() -> list[Entry]:
+        """New feeds: alice proposes tier 1 at T; alice and bob vote yes (passes at T + 2)."""
+        clear()
+        adv = mk(ALICE, PROPOSAL, T, action=ADVANCE, tier=1, title=b"tier 1", closes_at=T + day)
+        return [adv, mk(ALICE, VOTE, T + 1, proposal=adv.id, choice=YES, reason=b""),
+                mk(BOB, VOTE, T + 2, proposal=adv.id, choice=YES, reason=b"")]
+
+    passing = fresh_passing()
+    D = T + 10_000
+    drill = mk(BOB, DRILL, D, reason=b"drill")
+    deadline = D + 30_000
+    acks = [ack(GATE_A, drill, D + 120, time=D + 200), ack(GATE_B, drill, D + 60)]
+    entries = passing + [drill]
+    later = T + 3_600_000
+    v = run(entries, acks, later)
+    ok("self/drills: every enforcer on time: succeeded, tier kept, lapses_at = min(lapse, due)",
+       summary(v) == [("succeeded", [], [("gate-a", 120, True, True), ("gate-b", 60, True, True)])]
+       and v.drills[0].deadline == deadline and v.drills[0].member == "bob"
+       and v.authorized_tier == 1 and not v.drill_overdue and v.drill_last_success == D
+       and v.drill_due_at == D + 7 * day and v.authorized_since == T + 2
+       and v.lapses_at == D + 7 * day, f"{summary(v)} {v}")
+    v = run(entries, acks, D + 7 * day)
+    ok("self/drills: at the due time the drill is overdue: base tier, not halted, no lapse",
+       v.drill_overdue and v.authorized_tier == 0 and not v.halted and v.tier == 1
+       and v.authorized_since is None and v.lapses_at is None, str(v))
+    ok("self/drills: one ms before the due time the tier stands",
+       run(entries, acks, D + 7 * day - 1).authorized_tier == 1)
+    v = run(passing, (), later)
+    ok("self/drills: no drill ever succeeded: overdue, base tier (lapse_on_overdue)",
+       v.drills == [] and v.drill_overdue and v.authorized_tier == 0 and v.drill_due_at is None)
+    v = run(entries, acks[:1], later)
+    ok("self/drills: an enforcer without acknowledgement: failed after the deadline, missing",
+       summary(v) == [("failed", ["gate-b"], [("gate-a", 120, True, True)])]
+       and v.drill_overdue and v.authorized_tier == 0, str(summary(v)))
+    v = run(entries, acks[:1], deadline - 1)
+    ok("self/drills: before the deadline the drill is pending (and still overdue: none succeeded)",
+       summary(v) == [("pending", ["gate-b"], [("gate-a", 120, True, True)])]
+       and v.drill_overdue and v.authorized_tier == 0, str(summary(v)))
+    v = run(entries, acks[:1], deadline)
+    ok("self/drills: at the deadline instant the drill has failed", summary(v)[0][0] == "failed")
+    v = run(entries, [acks[0], ack(GATE_B, drill, deadline)], later)
+    ok("self/drills: stopped_at = the deadline is on time",
+       summary(v)[0][0] == "succeeded" and v.drills[0].acks[1].latency_ms == 30_000)
+    v = run(entries, [acks[0], ack(GATE_B, drill, deadline + 1)], later)
+    ok("self/drills: stopped_at after the deadline is late: failed, missing",
+       summary(v) == [("failed", ["gate-b"], [("gate-a", 120, True, True),
+                                              ("gate-b", 30_001, False, True)])], str(summary(v)))
+    early = ack(GATE_B, drill, D - 50, time=D - 40, received=D - 60)
+    v = run(entries, [acks[0], early], later)
+    ok("self/drills: a stop dated before the drill (clocks differ) has latency 0",
+       summary(v) == [("succeeded", [], [("gate-a", 120, True, True), ("gate-b", 0, True, True)])],
+       str(summary(v)))
+    late_first = ack(GATE_B, drill, deadline + 5, time=D + 100)
+    on_time_later = ack(GATE_B, drill, D + 70, time=D + 300)
+    v = run(entries, [acks[0], late_first, on_time_later], later)
+    ok("self/drills: one DRILL-ACK per acknowledger, the smallest (time, id): the late one",
+       summary(v)[0][:2] == ("failed", ["gate-b"]) and len(v.drills[0].acks) == 2
+       and v.drills[0].acks[1].id == late_first.id, str(summary(v)))
+    v = run(entries, [acks[0], on_time_later, ack(GATE_B, drill, deadline + 5, time=D + 400)],
+            later)
+    ok("self/drills: ... and the earlier on-time one when it comes first",
+       summary(v)[0][0] == "succeeded" and v.drills[0].acks[1].id == on_time_later.id)
+    same_time = [ack(GATE_B, drill, D + 70, time=D + 500, jobs=j) for j in (1, 2)]
+    first = min(same_time, key=lambda a: a.id)
+    v = run(entries, [acks[0]] + same_time, later)
+    ok("self/drills: equal times: the smaller id is taken",
+       [a.id for a in v.drills[0].acks if a.member == "gate-b"] == [first.id])
+    v = run(entries, acks + [ack(SLURM, drill, D + 900), ack(CAROL, drill, D + 10)], later)
+    ok("self/drills: acknowledgements by others are reported, not expected, and count for nothing",
+       summary(v) == [("succeeded", [], [("carol", 10, True, False), ("gate-a", 120, True, True),
+                                         ("gate-b", 60, True, True), ("slurm", 900, True, False)])],
+       str(summary(v)))
+    outsider_seed = bytes([99]) * 32
+    outsider = public_key_from_seed(outsider_seed)
+    v = run(entries, acks + [ack(0, drill, D + 10, seed=outsider_seed, author=outsider)], later)
+    ok("self/drills: a DRILL-ACK by a key on no roster version is ignored",
+       summary(v) == [("succeeded", [], [("gate-a", 120, True, True), ("gate-b", 60, True, True)])])
+    ahead = ack(GATE_B, drill, D + 60, time=D + 130_001)
+    v = run(entries, [acks[0], ahead], D + 10_001)          # horizon = D + 130_001 (skew 2 min)
+    ok("self/drills: a DRILL-ACK dated at the horizon counts",
+       [a.member for a in v.drills[0].acks] == ["gate-a", "gate-b"])
+    v = run(entries, [acks[0], ahead], D + 10_000)
+    ok("self/drills: a DRILL-ACK dated after the horizon is not counted yet",
+       [a.member for a in v.drills[0].acks] == ["gate-a"] and v.drills[0].state == "pending")
+    v = run(passing, [ack(GATE_A, passing[0], T + 5)], later)
+    ok("self/drills: a DRILL-ACK naming no drill that counts changes nothing",
+       v.drills == [] and v.authorized_tier == 0)
+
+    # Which drills count.
+    passing = fresh_passing()
+    by_alice = mk(ALICE, DRILL, D, reason=b"not a drill role")
+    by_gate = mk(GATE_A, DRILL, D, reason=b"observer")
+    by_bob_v2 = mk(BOB, DRILL, D, rv=2, reason=b"names version 2")
+    by_bob_ahead = mk(BOB, DRILL, later + 130_000, reason=b"dated ahead")
+    es = passing + [by_alice, by_gate, by_bob_v2, by_bob_ahead]
+    all_acks = [ack(w, d, D + 50 if d.time == D else d.time + 50, time=d.time + 60)
+                for d in es[3:] for w in (GATE_A, GATE_B)]
+    v = run(es, all_acks, later)
+    ok("self/drills: drills without authority, by observers, of another version or dated ahead "
+       "do not count", v.drills == [] and v.drill_overdue and v.authorized_tier == 0, str(v))
+    v = run(es, all_acks, later + 60_000)
+    ok("self/drills: a drill dated ahead counts once within the horizon",
+       [d.id for d in v.drills] == [by_bob_ahead.id] and v.drills[0].state == "succeeded"
+       and v.authorized_tier == 1, str(summary(v)))
+    clear()
+    gap_drill = Entry(DRILL, b"acme", gh, 1, keys[BOB], 5, H(b"x"), D, reason=b"beyond a gap")
+    gap_drill.signature = sign(seeds[BOB], gap_drill.message())
+    rule_ = DecisionRule(g, [gap_drill, ack(GATE_A, gap_drill, D + 1),
+                             ack(GATE_B, gap_drill, D + 1)], set(), set())
+    ok("self/drills: a drill that is not connected does not count",
+       rule_.verdict(later).drills == [])
+    rule_ = DecisionRule(g, [gap_drill, ack(GATE_A, gap_drill, D + 1),
+                             ack(GATE_B, gap_drill, D + 1)], {gap_drill.id}, set())
+    ok("self/drills: ... and counts once connected", [d.state for d in rule_.verdict(later).drills]
+       == ["succeeded"])
+
+    # The schedule follows the roster in force at now; without lapse_on_overdue nothing changes.
+    for label, drill_policy, tier, overdue in [
+            ("overdue without lapse_on_overdue keeps the tier", pol(lapse_on_overdue=0), 1, True),
+            ("no interval: no schedule, never overdue", pol(interval_ms=0, lapse_on_overdue=0),
+             1, False)]:
+        gx = roster(drill_policy)
+        gfile = RosterFile(gx, gx.hash(), True, [])
+        gh_saved, gh = gh, gfile.hash
+        clear()
+        px = mk(ALICE, PROPOSAL, T, action=ADVANCE, tier=1, title=b"t", closes_at=T + day)
+        vx = run([px, mk(ALICE, VOTE, T + 1, proposal=px.id, choice=YES, reason=b""),
+                  mk(BOB, VOTE, T + 2, proposal=px.id, choice=YES, reason=b"")], (), later, (),
+                 gfile)
+        gh = gh_saved
+        ok(f"self/drills: {label}", vx.authorized_tier == tier and vx.drill_overdue == overdue
+           and vx.lapses_at == T + 2 + 30 * day, str(vx))
+    passing = fresh_passing()
+    drill2 = mk(BOB, DRILL, D, reason=b"drill")
+    acks2 = [ack(GATE_A, drill2, D + 120, time=D + 200), ack(GATE_B, drill2, D + 60)]
+    halt = mk(DAVE, HALT, D + 60_000, reason=b"stop")
+    v = run(passing + [drill2, halt], acks2, later)
+    ok("self/drills: a drill is not a halt, and a halt is not undone by a drill",
+       v.halted and v.authorized_tier == 0 and not v.drill_overdue and v.lapses_at is None
+       and run(passing + [drill2], acks2, later).authorized_tier == 1)
+
+    # -- SPEC 6.2-6.4: frames ----------------------------------------------------------------
+    good = ledger(passing + [drill2], acks2)
+    rep = read_ledger(good, rf)
+    ok("self/drills: DETACHED frames hold DRILL-ACKs; they make no gap",
+       rep.valid and rep.gaps == {} and len(rep.entries) == 6, "; ".join(map(str, rep.problems)))
+    offset = len(ledger(passing + [drill2]))
+    rep = read_ledger(ledger(passing + [drill2], (), (frame(FRAME_ENTRY, raw(acks2[0])),)), rf)
+    ok("self/drills: an ENTRY frame holding a DRILL-ACK is a violation, and it does not count",
+       [(p.frame, p.offset) for p in rep.problems] == [(4, offset)]
+       and all(e.kind != DRILL_ACK for e in rep.entries), "; ".join(map(str, rep.problems)))
+    rep = read_ledger(ledger(passing, (), (frame(FRAME_DETACHED, raw(drill2)),)), rf)
+    ok("self/drills: a DETACHED frame holding a drill is a violation",
+       [(p.frame, p.offset) for p in rep.problems] == [(3, len(ledger(passing)))],
+       "; ".join(map(str, rep.problems)))
+    twin = ack(GATE_B, drill2, D + 61)
+    evidence = frame(FRAME_EVIDENCE, enc_bytes(raw(acks2[1])) + enc_bytes(raw(twin)))
+    rep = read_ledger(ledger(passing + [drill2], acks2, (evidence,)), rf)
+    ok("self/drills: two DRILL-ACKs of one author are never equivocation",
+       [p.frame for p in rep.problems] == [6] and not rep.equivocators,
+       "; ".join(map(str, rep.problems)))
+    rep = read_ledger(ledger(passing + [drill2], acks2 + [twin]), rf)
+    v = DecisionRule(g, rep.entries, rep.connected, rep.equivocators).verdict(later)
+    ok("self/drills: a second DRILL-ACK of one author in a DETACHED frame is no problem",
+       rep.valid and v.equivocations == [] and summary(v)[0][0] == "succeeded")
+    rep = read_ledger(ledger(passing + [drill2], acks2 + acks2), rf)
+    v = DecisionRule(g, rep.entries, rep.connected, rep.equivocators).verdict(later)
+    ok("self/drills: a DRILL-ACK held twice counts once",
+       rep.valid and len(v.drills[0].acks) == 2)
+
+
 def _rejects(decode, data: bytes) -> bool:
     try:
         decode(data)
@@ -3313,6 +4041,10 @@ def main(argv: list[str]) -> int:
         self_checks_freshness(res)
     except Exception as exc:
         res.check("self-checks (freshness)", False, f"crashed: {exc!r}")
+    try:
+        self_checks_drills(res)
+    except Exception as exc:
+        res.check("self-checks (drills)", False, f"crashed: {exc!r}")
     try:
         self_checks_noise(res)
     except Exception as exc:
