@@ -288,6 +288,30 @@ struct DrillTests {
         #expect(late.nodes[0].store.computeDigest() == late.nodes[1].store.computeDigest())
     }
 
+    @Test func twoAcknowledgementsOfOneEnforcerAreNeverEquivocation() {
+        var lab = Self.lab()
+        let d1 = lab.drill("alice", at: t0)
+        let d2 = lab.drill("alice", at: t0 + 1)
+        let a1 = lab.ack("gate-a", d1, receivedAt: t0 + 2, stoppedAt: t0 + 3)
+        let a2 = lab.ack("gate-a", d2, receivedAt: t0 + 4, stoppedAt: t0 + 5)
+        // Same author, same seq (0), different ids — and still no proof of anything.
+        #expect(!EquivocationEvidence(first: a1, second: a2).isValid(lab: lab.genesis.lab, genesis: lab.genesis.hash))
+        var store = EntryStore(genesis: lab.genesis)
+        var detached: [SignedEntry] = []
+        #expect(throws: StoreRejection.self) { try store.insertEvidence(EquivocationEvidence(first: a1, second: a2), detached: &detached) }
+        // Two drills' acknowledgements in one token are not equivocation either: both count.
+        let v = lab.verdict([d1, d2, a1, a2], at: t0 + 10)
+        #expect(v.equivocations.isEmpty && v.drills.allSatisfy { $0.acks.count == 1 })
+    }
+
+    @Test func theStarIsAnIdentifierOnlyInHaltAndDrillRoles() throws {
+        var r = Self.lab(DrillPolicy(roles: ["*"], deadlineMs: 30_000)).genesis
+        #expect(try Roster(decoding: r.encoded()) == r)
+        r.lab = "*"
+        #expect(throws: DecodeError.self) { try Roster(decoding: r.encoded()) }
+        #expect(throws: DecodeError.self) { try TextRules.checkIdentifier("*", field: "--name") }
+    }
+
     @Test func anObserverSubmitsOnlyItsOwnAcknowledgements() {
         var lab = Self.lab()
         var node = GossipNode(store: EntryStore(genesis: lab.genesis))

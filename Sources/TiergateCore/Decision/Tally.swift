@@ -49,7 +49,8 @@ public struct EquivocationEvidence: Hashable, Sendable {
 
     /// Checks that this really is equivocation: same author and position, different ids, both signed.
     public func isValid(lab: String, genesis: Digest) -> Bool {
-        first.entry.author == second.entry.author && first.entry.seq == second.entry.seq && first.id != second.id
+        // Drill acknowledgements are in no feed (seq 0): two of them are never equivocation (SPEC.md §4.3).
+        first.entry.author == second.entry.author && first.entry.seq == second.entry.seq && first.entry.seq >= 1 && first.id != second.id
             && (try? first.verified(lab: lab, genesis: genesis)) != nil
             && (try? second.verified(lab: lab, genesis: genesis)) != nil
     }

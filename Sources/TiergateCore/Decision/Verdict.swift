@@ -570,7 +570,9 @@ private struct VerdictComputation {
                     onTime: a.ack.stoppedAt <= deadline, expected: enforcers.contains { $0.key == a.author }))
             }
             acks.sort { ($0.member, $0.id) < ($1.member, $1.id) }
-            let missing = enforcers.filter { e in !acks.contains { $0.onTime && $0.member == e.name && $0.expected } }.map(\.name)
+            // By key, not name: an enforcer renamed by a later amendment still acknowledged.
+            let onTime = Set((tally.drillAcks[d.id] ?? [:]).values.filter { a in acks.contains { $0.id == a.id && $0.onTime } }.map(\.author))
+            let missing = enforcers.filter { !onTime.contains($0.key) }.map(\.name)
             let state: DrillState
             if !enforcers.isEmpty && missing.isEmpty {
                 state = .succeeded

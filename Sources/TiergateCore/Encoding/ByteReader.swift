@@ -23,7 +23,7 @@ public enum DecodeError: Error, Equatable, Sendable, CustomStringConvertible {
         case .invalidValue(let f, let r): return "field '\(f)' has an invalid value: \(r)"
         case .invalidText(let f, let r): return "field '\(f)' is not acceptable text: \(r)"
         case .notCanonicalOrder(let f): return "field '\(f)' is not in strictly ascending (canonical) order"
-        case .unsupportedVersion(let f, let v): return "unsupported \(f) \(v) (this build understands \(f == "roster format" ? "formats 1 and 2" : "version 1"))"
+        case .unsupportedVersion(let f, let v): return "unsupported \(f) \(v) (this build understands \(f == "roster format" ? "formats 1, 2 and 3" : "version 1"))"
         }
     }
 }
@@ -93,10 +93,10 @@ public struct ByteReader {
     }
 
     /// An identifier (lab id, member name, role): see ``TextRules/checkIdentifier(_:field:)``.
-    public mutating func identifier(_ field: String) throws(DecodeError) -> String {
+    public mutating func identifier(_ field: String, allowStar: Bool = false) throws(DecodeError) -> String {
         let b = try lengthPrefixed(field, max: TextRules.maxIdentifierLength)
         let s = String(decoding: b, as: UTF8.self)
-        try TextRules.checkIdentifier(s, field: field)
+        try TextRules.checkIdentifier(s, field: field, allowStar: allowStar)
         return s
     }
 
@@ -123,13 +123,14 @@ public enum TextRules {
     public static let maxIdentifierLength = 64
 
     /// Identifiers: 1–64 bytes of `a-z 0-9 . _ -`, starting with a letter or digit. Role names may also be `*`.
-    public static func checkIdentifier(_ s: String, field: String) throws(DecodeError) {
+    /// `allowStar`: the single byte `*` ("every member") is an identifier only in halt and drill roles (SPEC.md §2.1).
+    public static func checkIdentifier(_ s: String, field: String, allowStar: Bool = false) throws(DecodeError) {
         let b = Array(s.utf8)
         guard !b.isEmpty else { throw .invalidText(field: field, reason: "empty") }
         guard b.count <= maxIdentifierLength else {
             throw .tooLong(field: field, length: b.count, max: maxIdentifierLength)
         }
-        if b == [UInt8(ascii: "*")] { return }
+        if allowStar, b == [UInt8(ascii: "*")] { return }
         for (i, c) in b.enumerated() {
             let alnum = (c >= 0x61 && c <= 0x7a) || (c >= 0x30 && c <= 0x39)
             let punct = c == 0x2e || c == 0x5f || c == 0x2d

@@ -246,7 +246,7 @@ extension DrillStatus {
         }
         let widths = header.indices.map { i in rows.map { $0[i].count }.max() ?? 0 }
         for r in rows {
-            out.append("  " + r.indices.map { i in r[i] + String(repeating: " ", count: widths[i] - r[i].count) }.joined(separator: "  "))
+            out.append("  " + r.indices.map { i in i == r.count - 1 ? r[i] : r[i] + String(repeating: " ", count: widths[i] - r[i].count) }.joined(separator: "  "))
         }
         return out.joined(separator: "\n")
     }

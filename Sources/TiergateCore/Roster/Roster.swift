@@ -182,7 +182,7 @@ extension Roster {
         }
         try checkAscending(overrides.map(\.tier), field: "policy.advance_overrides (by tier)")
         let haltRoles = try r.list("policy.halt_roles", max: Limits.maxRuleRoles) {
-            (r: inout ByteReader) throws(DecodeError) in try r.identifier("policy.halt_roles[]")
+            (r: inout ByteReader) throws(DecodeError) in try r.identifier("policy.halt_roles[]", allowStar: true)
         }
         try checkAscending(haltRoles, field: "policy.halt_roles")
         let resume = try decodeRule(&r, "policy.resume")
@@ -197,7 +197,7 @@ extension Roster {
     static func decodeDrill(_ r: inout ByteReader, format: UInt8) throws(DecodeError) -> DrillPolicy {
         guard format >= drillFormat else { return .default }
         let roles = try r.list("policy.drill.roles", max: Limits.maxRuleRoles) {
-            (r: inout ByteReader) throws(DecodeError) in try r.identifier("policy.drill.roles[]")
+            (r: inout ByteReader) throws(DecodeError) in try r.identifier("policy.drill.roles[]", allowStar: true)
         }
         try checkAscending(roles, field: "policy.drill.roles")
         let enforcers = try r.list("policy.drill.enforcers", max: Limits.maxDrillEnforcers) {
