@@ -74,7 +74,7 @@ public struct Demo {
 
     public func transcript() -> JSONValue {
         .object([
-            ("ok", .bool(steps.allSatisfy(\.ok) && steps.count == 8)),
+            ("ok", .bool(steps.allSatisfy(\.ok) && steps.count == 9)),
             ("dir", .string(dir)),
             ("nodes", .array(nodes.map { .string($0.address) })),
             ("steps", .array(steps.map { s in
@@ -310,7 +310,34 @@ public struct Demo {
             }
             d.note("all five nodes: halt resolved, authorised tier 3")
         }
-        try step("8. An auditor exports a node's ledger and verifies it offline, from the genesis roster alone") { d in
+        try step("8. The stop is practised: bo (safety) runs a drill; the cluster's canary job is really stopped, and its time to stop is recorded") { d in
+            // The cluster's gate runs a canary: a drill stops it as a halt would, and the gate acknowledges with the
+            // cluster's observer key. The roster names no enforcers, so every observer (the cluster) must answer.
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: d.binary)
+            p.arguments = ["gate", "--tier", "3", "--canary", "--roster", "roster.json", "--node", d.nodes[2].address, "--node", d.nodes[3].address,
+                           "--key", "keys/cluster.key", "--grace", "3", "--", "/bin/sh", "-c", "while true; do sleep 1; done"]
+            p.currentDirectoryURL = URL(fileURLWithPath: d.dir)
+            let log = d.dir + "/canary.log"
+            _ = FileManager.default.createFile(atPath: log, contents: nil)
+            p.standardError = FileHandle(forWritingAtPath: log)
+            p.standardOutput = FileHandle.nullDevice
+            d.note("$ tiergate gate --tier 3 --canary --roster roster.json --node \(d.nodes[2].address) --node \(d.nodes[3].address) --key keys/cluster.key -- (a canary job)")
+            try p.run()
+            defer { if p.isRunning { p.terminate(); p.waitUntilExit() } }
+            guard d.waitUntil(seconds: 10, { ((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").contains("started") }) else {
+                throw DemoFailure("the canary gate did not start: \((try? String(contentsOfFile: log, encoding: .utf8)) ?? "")")
+            }
+            let r = try d.tg(["drill", "--reason", "monthly halt drill", "--key", "keys/bo.key", "--roster", "roster.json",
+                              "--node", d.nodes[0].address, "--node", d.nodes[1].address, "--wait"])
+            guard r.code == 0 else { throw DemoFailure("the drill did not succeed: \(r.out) \(r.err)") }
+            for line in r.out.split(separator: "\n").dropFirst() { d.note(String(line)) }
+            guard d.waitUntil(seconds: 10, { !p.isRunning }), p.terminationStatus == 76 else {
+                throw DemoFailure("the canary gate did not stop its job (exit \(p.isRunning ? -1 : p.terminationStatus))")
+            }
+            d.note("the canary job was stopped and its gate exited (code 76); the authorised tier is still \(d.status(0)?.authorizedTier ?? 0): a drill is not a halt")
+        }
+        try step("9. An auditor exports a node's ledger and verifies it offline, from the genesis roster alone") { d in
             let e = try d.tg(["ledger", "export", "--node", d.nodes[3].address, "--out", "audit.ledger", "--roster", "roster.json", "--key", "keys/ana.key"])
             guard e.code == 0 else { throw DemoFailure("export failed: \(e.err)") }
             let v = try d.tg(["ledger", "verify", "audit.ledger", "--roster", "roster.json", "--json"])

@@ -246,7 +246,7 @@ final class NodeProcess {
         let j = try r.json()
         #expect(j["ok"] == .bool(true))
         guard case .array(let steps) = j["steps"], case .string(let dir) = j["dir"] else { Issue.record("no transcript"); return }
-        #expect(steps.count == 8)
+        #expect(steps.count == 9)
         #expect(steps.allSatisfy { $0["ok"] == .bool(true) })
         #expect(!FileManager.default.fileExists(atPath: dir), "the demo removed its files")
         // Its nodes are gone: nothing listens on their ports any more.
