@@ -17,7 +17,7 @@ struct BenchCommand: ParsableCommand {
         commandName: "tiergate-bench",
         abstract: "Benchmarks, each reported as a ratio against a baseline measured in the same run.",
         discussion: """
-            NAMES: verify, check, halt, gates, simulate, catchup, link, slurm, scrape (default: all).
+            NAMES: verify, check, halt, gates, simulate, catchup, link, slurm, scrape, drill (default: all).
               verify    ledger verify end to end (a child process) vs libsodium's raw verify loop on all cores
               check     wall time of `tiergate check` (offline) vs `tiergate --version`, 200 runs each
               halt      a 50-node loopback cluster (in-process nodes, real TCP): halt submission to every node
@@ -32,6 +32,8 @@ struct BenchCommand: ParsableCommand {
                         resumes, vs a shell loop of `scontrol suspend` over the same jobs
               scrape    a halt's propagation to every node while the node it reaches has its /metrics scraped
                         100 times a second, vs not scraped
+              drill     a drill → every gate's signed acknowledgement on every node (10 real gates, 5 nodes), vs
+                        a halt reaching every node
             --quick runs each in seconds, for a smoke check. Benchmarks never fail on timing.
 
             Example: tiergate-bench verify --json
@@ -44,12 +46,12 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "The tiergate binary to measure (default: the one beside tiergate-bench).") var tiergate: String?
 
     func validate() throws {
-        let known = ["verify", "check", "halt", "gates", "simulate", "catchup", "link", "slurm", "scrape"]
+        let known = ["verify", "check", "halt", "gates", "simulate", "catchup", "link", "slurm", "scrape", "drill"]
         for n in names where !known.contains(n) { throw ValidationError("unknown benchmark '\(n)'; choose from \(known.joined(separator: ", "))") }
     }
 
     func run() throws {
-        let selected = names.isEmpty ? ["verify", "check", "halt", "gates", "simulate", "catchup", "link", "slurm", "scrape"] : names
+        let selected = names.isEmpty ? ["verify", "check", "halt", "gates", "simulate", "catchup", "link", "slurm", "scrape", "drill"] : names
         let beside = (Bench.selfPath as NSString).deletingLastPathComponent + "/tiergate"
         let binary = tiergate ?? beside
         guard FileManager.default.isExecutableFile(atPath: binary) else {
@@ -69,6 +71,7 @@ struct BenchCommand: ParsableCommand {
             case "link": results.append((n, try bench.link()))
             case "slurm": results.append((n, try bench.slurm()))
             case "scrape": results.append((n, try bench.scrape()))
+            case "drill": results.append((n, try bench.drill()))
             default: break
             }
         }
