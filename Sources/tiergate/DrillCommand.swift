@@ -33,6 +33,9 @@ struct DrillStart: ParsableCommand {
             Allowed to the members the policy's drill roles name (by default: those who may halt). With --wait,
             waits for the acknowledgements until the policy's deadline and prints the report: exit 0 when every
             enforcer stopped in time, 1 when one did not (it is named).
+
+            Example: tiergate drill start --reason "monthly drill" --key keys/bob.key --roster roster.json \\
+                       --node 10.0.0.1:7400 --node 10.0.0.2:7400 --wait
             """)
 
     @Option(help: "Why, in one line (required).") var reason: String

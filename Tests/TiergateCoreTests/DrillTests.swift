@@ -201,6 +201,12 @@ struct DrillTests {
         // A week later it is overdue again.
         v = lab.verdict(entries, at: d2.entry.time + 7 * day)
         #expect(v.authorizedTier == 0 && v.drillSchedule.overdue && !v.halted)
+        // A drill then succeeds; with every voting window closed, its due time is the next change by time alone (a
+        // node's cached verdict, and its watchers, must not miss it).
+        let d3 = lab.drill("bob", at: d2.entry.time + 7 * day + minute)
+        let acks3 = ["gate-a", "gate-b", "slurm"].map { lab.ack($0, d3, receivedAt: d3.entry.time + 5, stoppedAt: d3.entry.time + 70) }
+        v = lab.verdict(entries + [d3] + acks3, at: d3.entry.time + minute)
+        #expect(v.authorizedTier == 1 && v.validUntil == d3.entry.time + 7 * day)
     }
 
     @Test func withoutLapseOnOverdueAnOverdueDrillIsOnlyReported() {

@@ -94,12 +94,14 @@ final class Workdir {
     /// Five keys, a roster signed by all five (alice leader, bob safety, carol board, dave auditor, erin staff).
     /// Five members (alice leader, bob safety, carol board, dave auditor, erin staff), genesis signed by all;
     /// `policy`, a JSON policy file's text, replaces the default policy.
-    func lab(policy: String? = nil) throws {
-        for n in ["alice", "bob", "carol", "dave", "erin"] {
+    /// `observers`: read-only members (enforcers' keys) added to the five.
+    func lab(policy: String? = nil, observers: [String] = []) throws {
+        for n in ["alice", "bob", "carol", "dave", "erin"] + observers {
             let r = try tg("keygen", "--name", n, "--out", "keys")
             #expect(r.code == 0, "keygen \(n): \(r.stderr)")
         }
         let members = [("alice", "leader"), ("bob", "safety"), ("carol", "board"), ("dave", "auditor"), ("erin", "staff")]
+            + observers.map { ($0, "observer") }
         var args = ["roster", "init", "--lab", "acme", "--out", "roster.json"]
         if let policy {
             write("policy.json", Array(policy.utf8))

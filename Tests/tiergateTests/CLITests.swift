@@ -169,8 +169,11 @@ import TiergateCore
         #expect(try w.tg("vote", String(repeating: "a", count: 64), "--yes", "--no", "--key", "k", "--roster", "r", "--ledger", "l").code == 64)
         #expect(try w.tg("halt", "--reason", "x", "--key", "k", "--roster", "r").code == 64, "no destination")
         #expect(try w.tg("status", "--ledger", "l", "--roster", "r", "--at", "yesterday").code == 64)
+        #expect(try w.tg("drill", "--reason", "x", "--key", "k", "--roster", "r", "--ledger", "l").code == 64, "a drill goes to nodes")
+        #expect(try w.tg("drill", "report", "nothex", "--roster", "r", "--ledger", "l").code == 64)
+        #expect(try w.tg("drill", "report", String(repeating: "a", count: 64), "--roster", "r").code == 64, "--node or --ledger")
         for cmd in [["keygen"], ["key", "resync"], ["roster", "init"], ["roster", "sign"], ["roster", "show"], ["roster", "verify"],
-                    ["propose"], ["vote"], ["halt"], ["status"], ["ledger", "verify"], ["ledger", "append"]] {
+                    ["propose"], ["vote"], ["halt"], ["drill"], ["drill", "start"], ["drill", "report"], ["status"], ["ledger", "verify"], ["ledger", "append"]] {
             let h = try w.tg(cmd + ["--help"])
             #expect(h.code == 0, "\(cmd) --help")
             #expect(h.stdout.contains("USAGE") && h.stdout.contains("xample"), "\(cmd) --help shows usage and an example")

@@ -149,7 +149,9 @@ import TiergateTestKit
 
     @Test func notificationsAndWatchCarryEveryEventKind() throws {
         let w = Workdir()
-        try w.lab(policy: #"{ "lapse": "12h" }"#)  // a lapse within 24 h of any authorisation: lapse_due at once
+        // A lapse within 24 h of any authorisation: lapse_due at once. A drill is due every minute and none has
+        // succeeded: drill_overdue at once; the enforcer is the observer `gate`.
+        try w.lab(policy: #"{ "lapse": "12h", "drill": { "interval": "1m", "deadline": "2s" } }"#, observers: ["gate"])
         // The sink: answers 503 to its first request (the node must retry), then 200; one line per body received.
         let sink = Process()
         sink.executableURL = URL(fileURLWithPath: "/usr/bin/env")
@@ -190,6 +192,17 @@ import TiergateTestKit
         usleep(1_500_000)  // both have subscribed and read the (empty) ledger
 
         func tg(_ args: [String]) throws -> CLI.Result { try w.tg(args + ["--roster", "roster.json", "--node", a.address]) }
+        // Drills first: one nobody acknowledges fails at its deadline; one the gate (an enforcer) answers succeeds,
+        // and a minute later (the interval) the next is overdue — while the rest of the story runs. (The gate's job
+        // is stopped by the halt below.)
+        #expect(try tg(["drill", "--reason", "unanswered", "--key", "keys/bob.key", "--wait"]).code == 1)
+        let gate = try CLI.background(["gate", "--tier", "0", "--roster", "roster.json", "--node", a.address, "--node", b.address, "--key", "keys/gate.key",
+                                       "--", "sleep", "600"], in: w.path, stderr: w.file("gate.log"))
+        defer { gate.stopAndWait() }
+        #expect(ClusterTests().eventually(20) { w.text("gate.log").contains("started sleep") }, "\(w.text("gate.log"))")
+        let answered = try tg(["drill", "--reason", "answered", "--key", "keys/bob.key", "--wait"])
+        #expect(answered.code == 0, "\(answered.stdout) \(answered.stderr) \(w.text("gate.log"))")
+
         // Opened, votes, passed; lapse due (12 h away).
         let p = try tg(["propose", "--tier", "1", "--title", "t1", "--key", "keys/alice.key"]).lastLine
         for v in ["alice", "bob", "carol"] { #expect(try tg(["vote", p, "--yes", "--key", "keys/\(v).key"]).code == 0) }
@@ -215,7 +228,7 @@ import TiergateTestKit
         func received(_ file: String) -> Set<String> {
             return Set(w.text(file).split(separator: "\n").compactMap { (try? JSONValue.parse(String($0)))?["event"] }.compactMap { if case .string(let s) = $0 { s } else { nil } })
         }
-        let ok = ClusterTests().eventually(30) { Set(kinds).isSubset(of: received("sink.jsonl")) }
+        let ok = ClusterTests().eventually(80) { Set(kinds).isSubset(of: received("sink.jsonl")) }  // drill_overdue: a minute after the drill
         let st = (try? w.tg("status", "--node", a.address, "--roster", "roster.json", "--key", "keys/erin.key", "--json").stdout) ?? ""
         #expect(ok, "the sink got every kind: missing \(Set(kinds).subtracting(received("sink.jsonl"))); \(a.log.suffix(1500)); status: \(st.suffix(3000))")
         #expect(ClusterTests().eventually(20) { Set(kinds).isSubset(of: received("watch.jsonl")) },

@@ -320,6 +320,7 @@ private struct VerdictComputation {
         let drills = drillStatuses()
         var v = report(state, statuses: statuses, halts: haltStatus, pending: pending)
         applySchedule(drills, to: &v)
+        v.validUntil = nextChange.at  // the schedule noted its due time after the report was made
         return v
     }
 
