@@ -563,30 +563,11 @@ struct Bench {
         try Files.replace(gdir + "/roster.json", doc.fileBytes())
         try KeyFiles.writeSecretKey(keys[4], path: gdir + "/gate.key", passphrase: nil)
         let exited = UncheckedBox([Int: UInt64]())
-        var procs: [Process] = []
+        let procs = try startGates(gateN, in: gdir, exited: exited) { _ in
+            ["--tier", "1", "--roster", "roster.json", "--node", "127.0.0.1:\(c.ports[0])", "--node", "127.0.0.1:\(c.ports[1])", "--key", "gate.key"]
+        }
         defer { for p in procs where p.isRunning { p.terminate() } }
-        for i in 0..<gateN {
-            let proc = Process()
-            proc.executableURL = URL(fileURLWithPath: binary)
-            proc.arguments = ["gate", "--tier", "1", "--roster", "roster.json", "--node", "127.0.0.1:\(c.ports[0])", "--node", "127.0.0.1:\(c.ports[1])",
-                              "--key", "gate.key", "--grace", "5", "--", "sleep", "600"]
-            proc.currentDirectoryURL = URL(fileURLWithPath: gdir)
-            FileManager.default.createFile(atPath: gdir + "/gate\(i).log", contents: nil)
-            proc.standardError = FileHandle(forWritingAtPath: gdir + "/gate\(i).log")
-            proc.standardOutput = FileHandle.nullDevice
-            proc.terminationHandler = { _ in
-                let now = Bench.monotonicNs()
-                exited.update { $0[i] = now }
-            }
-            try proc.run()
-            procs.append(proc)
-        }
-        func started() -> Int {
-            (0..<gateN).filter { ((try? String(contentsOfFile: gdir + "/gate\($0).log", encoding: .utf8)) ?? "").contains("started sleep") }.count
-        }
-        deadline = Date().addingTimeInterval(60)
-        while started() < gateN, Date() < deadline { usleep(50_000) }
-        let running = started()
+        let running = gatesStarted(gateN, in: gdir)
         let gateStart = try submitHalt(doc: doc, key: keys[3], port: c.ports[0])
         deadline = Date().addingTimeInterval(15)
         while exited.value.count < gateN, Date() < deadline { usleep(1_000) }
@@ -605,6 +586,38 @@ struct Bench {
             ("gate_p50_ms", .number(fmt(g.p50, 3))), ("gate_p99_ms", .number(fmt(g.p99, 3))), ("gate_max_ms", .number(fmt(g.max, 3))),
             ("watch_ratio_to_polling_p99", .number(fmt(w.p99 / p.p99, 3))), ("gate_ratio_to_polling_p99", .number(fmt(g.p99 / p.p99, 3))),
         ])
+    }
+
+    /// Starts `count` real `tiergate gate` processes in `dir`, gate i with `arguments(i)` and running `sleep`, its
+    /// log in `dir/gate-i.log`; `exited[i]` gets the monotonic time it exited.
+    func startGates(_ count: Int, in dir: String, exited: UncheckedBox<[Int: UInt64]>, arguments: (Int) -> [String]) throws -> [Process] {
+        var procs: [Process] = []
+        for i in 0..<count {
+            let proc = Process()
+            proc.executableURL = URL(fileURLWithPath: binary)
+            proc.arguments = ["gate"] + arguments(i) + ["--grace", "5", "--", "sleep", "3600"]
+            proc.currentDirectoryURL = URL(fileURLWithPath: dir)
+            FileManager.default.createFile(atPath: dir + "/gate-\(i).log", contents: nil)
+            proc.standardError = FileHandle(forWritingAtPath: dir + "/gate-\(i).log")
+            proc.standardOutput = FileHandle.nullDevice
+            proc.terminationHandler = { _ in
+                let now = Bench.monotonicNs()
+                exited.update { $0[i] = now }
+            }
+            try proc.run()
+            procs.append(proc)
+        }
+        return procs
+    }
+
+    /// How many of the gates of ``startGates(_:in:exited:arguments:)`` started their job, waiting up to a minute for all.
+    func gatesStarted(_ count: Int, in dir: String) -> Int {
+        func started() -> Int {
+            (0..<count).filter { ((try? String(contentsOfFile: dir + "/gate-\($0).log", encoding: .utf8)) ?? "").contains("started sleep") }.count
+        }
+        let deadline = Date().addingTimeInterval(60)
+        while started() < count, Date() < deadline { usleep(50_000) }
+        return started()
     }
 
     static func monotonicNs() -> UInt64 {

@@ -52,31 +52,13 @@ extension Bench {
         try FileManager.default.createDirectory(atPath: gdir, withIntermediateDirectories: true)
         try Files.replace(gdir + "/roster.json", doc.fileBytes())
         let exited = UncheckedBox([Int: UInt64]())
-        var procs: [Process] = []
+        for i in 0..<gateN { try KeyFiles.writeSecretKey(gateKeys[i], path: gdir + "/g\(i).key", passphrase: nil) }
+        let procs = try startGates(gateN, in: gdir, exited: exited) { i in
+            ["--tier", "0", "--roster", "roster.json", "--node", "127.0.0.1:\(cluster.ports[i % n])",
+             "--node", "127.0.0.1:\(cluster.ports[(i + 1) % n])", "--key", "g\(i).key"]
+        }
         defer { for p in procs where p.isRunning { p.terminate(); p.waitUntilExit() } }
-        for i in 0..<gateN {
-            try KeyFiles.writeSecretKey(gateKeys[i], path: gdir + "/g\(i).key", passphrase: nil)
-            let proc = Process()
-            proc.executableURL = URL(fileURLWithPath: binary)
-            proc.arguments = ["gate", "--tier", "0", "--roster", "roster.json", "--node", "127.0.0.1:\(cluster.ports[i % n])",
-                              "--node", "127.0.0.1:\(cluster.ports[(i + 1) % n])", "--key", "g\(i).key", "--grace", "5", "--", "sleep", "3600"]
-            proc.currentDirectoryURL = URL(fileURLWithPath: gdir)
-            FileManager.default.createFile(atPath: gdir + "/g\(i).log", contents: nil)
-            proc.standardError = FileHandle(forWritingAtPath: gdir + "/g\(i).log")
-            proc.standardOutput = FileHandle.nullDevice
-            proc.terminationHandler = { _ in
-                let now = Bench.monotonicNs()
-                exited.update { $0[i] = now }
-            }
-            try proc.run()
-            procs.append(proc)
-        }
-        func started() -> Int {
-            (0..<gateN).filter { ((try? String(contentsOfFile: gdir + "/g\($0).log", encoding: .utf8)) ?? "").contains("started sleep") }.count
-        }
-        var deadline = Date().addingTimeInterval(60)
-        while started() < gateN, Date() < deadline { usleep(50_000) }
-        let running = started()
+        let running = gatesStarted(gateN, in: gdir)
 
         // Every entry here is m1's, in one feed.
         var head: (UInt64, Digest) = (0, .zero)
@@ -118,7 +100,7 @@ extension Bench {
             if let all = cluster.seen.value[h.id], all.count == n { haltMs.append(Double(all.values.max()! - start) / 1e6) }
             usleep(50_000)
         }
-        deadline = Date().addingTimeInterval(15)
+        let deadline = Date().addingTimeInterval(15)
         while exited.value.count < gateN, Date() < deadline { usleep(1_000) }
         let stopMs = exited.value.values.map { Double($0 > gateStart ? $0 - gateStart : 0) / 1e6 }
         let stopped = procs.filter { !$0.isRunning && $0.terminationStatus == 76 }.count

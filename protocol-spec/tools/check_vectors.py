@@ -2532,6 +2532,23 @@ def _check_noise(doc: dict, keys: dict, res: Results) -> None:
            and b.open(i_to_r[0]) == hx(doc["transport"][0]["plaintext_hex"]))
 
 
+def feed_signer(keys: list[bytes], seeds: list[bytes], gh):
+    """For the self-checks: mk(who, kind, time, rv, **body) signs the next entry of member `who`'s feed (seq and
+    prev follow its previous entry) in the lab "acme" of genesis hash `gh`; `feeds` (by key) may be cleared to start
+    the feeds afresh. `gh` may be a function giving the genesis hash at signing time (a check that switches rosters)."""
+    genesis = gh if callable(gh) else (lambda: gh)
+    feeds: dict[bytes, list[Entry]] = {k: [] for k in keys}
+
+    def mk(who: int, kind: int, time: int, rv: int = 1, **body) -> Entry:
+        feed = feeds[keys[who]]
+        e = Entry(kind, b"acme", genesis(), rv, keys[who], len(feed) + 1,
+                  feed[-1].id if feed else ZERO32, time, **body)
+        e.signature = sign(seeds[who], e.message())
+        feed.append(e)
+        return e
+    return mk, feeds
+
+
 def self_checks_noise(res: Results) -> None:
     """SPEC 12 pieces checked against other sources and against each other, independent of
     noise.json: HMAC against the standard library, HKDF's chaining, the two Ed25519 -> X25519
@@ -2734,15 +2751,7 @@ def self_checks(res: Results) -> None:
         ok("self/duplicate JSON key", True)
 
     gh = rf.hash
-    feeds: dict[bytes, list[Entry]] = {k: [] for k in keys}
-
-    def mk(who: int, kind: int, time: int, rv: int = 1, **body) -> Entry:
-        feed = feeds[keys[who]]
-        e = Entry(kind, b"acme", gh, rv, keys[who], len(feed) + 1,
-                  feed[-1].id if feed else ZERO32, time, **body)
-        e.signature = sign(seeds[who], e.message())
-        feed.append(e)
-        return e
+    mk, feeds = feed_signer(keys, seeds, gh)
 
     day = 86_400_000
     p1 = mk(0, PROPOSAL, 1000, action=ADVANCE, tier=3, title=b"Go to tier 3",
@@ -3244,15 +3253,7 @@ def self_checks_observer(res: Results) -> None:
        load_roster_file(json.dumps(doc)).problems == ["missing signature by founder erin"])
 
     # -- SPEC 5: the verdict ----------------------------------------------------------------
-    feeds: dict[bytes, list[Entry]] = {k: [] for k in keys}
-
-    def mk(who: int, kind: int, time: int, rv: int = 1, **body) -> Entry:
-        feed = feeds[keys[who]]
-        e = Entry(kind, b"acme", gh, rv, keys[who], len(feed) + 1,
-                  feed[-1].id if feed else ZERO32, time, **body)
-        e.signature = sign(seeds[who], e.message())
-        feed.append(e)
-        return e
+    mk, feeds = feed_signer(keys, seeds, gh)
 
     def yes(who: int, p: Entry, time: int, rv: int = 1) -> Entry:
         return mk(who, VOTE, time, rv, proposal=p.id, choice=YES, reason=b"")
@@ -3763,15 +3764,7 @@ def self_checks_drills(res: Results) -> None:
 
     # -- SPEC 4.1: drill and DRILL-ACK entries --------------------------------------------------
     gh = rf.hash
-    feeds: dict[bytes, list[Entry]] = {k: [] for k in keys}
-
-    def mk(who: int, kind: int, time: int, rv: int = 1, **body) -> Entry:
-        feed = feeds[keys[who]]
-        e = Entry(kind, b"acme", gh, rv, keys[who], len(feed) + 1,
-                  feed[-1].id if feed else ZERO32, time, **body)
-        e.signature = sign(seeds[who], e.message())
-        feed.append(e)
-        return e
+    mk, feeds = feed_signer(keys, seeds, lambda: gh)   # gh switches rosters below
 
     def ack(who: int, drill: Entry, stopped: int, time: int | None = None, received=None,
             seed: bytes | None = None, author: bytes | None = None, **body) -> Entry:

@@ -91,21 +91,16 @@ public struct WatchState: Hashable, Sendable {
     }
 }
 
-/// A drill a watcher received, checked by the watcher itself.
-public struct VerifiedDrill: Hashable, Sendable {
+/// A halt or drill a watcher received, checked by the watcher itself (SPEC.md §8.7): it does not take the node's word.
+public struct VerifiedEntry: Hashable, Sendable {
     public var id: Digest
     public var member: String
     public var time: UInt64
     public var reason: String
 }
 
-/// A halt a watcher received, checked by the watcher itself (SPEC.md §8.7): it does not take the node's word.
-public struct VerifiedHalt: Hashable, Sendable {
-    public var id: Digest
-    public var member: String
-    public var time: UInt64
-    public var reason: String
-}
+public typealias VerifiedHalt = VerifiedEntry
+public typealias VerifiedDrill = VerifiedEntry
 
 extension WatchState {
     /// The pushed halts that verify: well-formed, signed for the lab of `genesis`, by a member that is not an
@@ -113,51 +108,40 @@ extension WatchState {
     /// watcher's token proves). The others are returned with why they do not verify — a node that sends them is
     /// faulty or lying, or names a member of a roster version the watcher has not seen.
     public func verifiedHalts(genesis: Roster, rosters: [Roster]) -> (valid: [VerifiedHalt], unverified: [String]) {
-        var valid: [VerifiedHalt] = []
+        WatchState.verified(halts, .halt, genesis: genesis, rosters: rosters) { $0.mayHalt(roles: $1) }
+    }
+
+    /// The pushed drills that verify, likewise: by a member that may start drills under one of `rosters`.
+    public func verifiedDrills(genesis: Roster, rosters: [Roster]) -> (valid: [VerifiedDrill], unverified: [String]) {
+        WatchState.verified(drills, .drill, genesis: genesis, rosters: rosters) { $0.mayDrill(roles: $1) }
+    }
+
+    static func verified(_ list: [[UInt8]], _ kind: EntryKind, genesis: Roster, rosters: [Roster],
+                         allowed: (Policy, [String]) -> Bool) -> (valid: [VerifiedEntry], unverified: [String]) {
+        var valid: [VerifiedEntry] = []
         var unverified: [String] = []
-        for bytes in halts {
+        for bytes in list {
             let e: SignedEntry
             do { e = try SignedEntry(decoding: bytes).verified(lab: genesis.lab, genesis: genesis.hash) } catch {
-                unverified.append("an invalid halt entry (\(error))")
+                unverified.append("an invalid \(kind.name) entry (\(error))")
                 continue
             }
-            guard case .halt(let h) = e.entry.body else {
-                unverified.append("entry \(e.id.short)… is not a halt")
+            let reason: String
+            switch e.entry.body {
+            case .halt(let h) where kind == .halt: reason = h.reason
+            case .drill(let d) where kind == .drill: reason = d.reason
+            default:
+                unverified.append("entry \(e.id.short)… is not a \(kind.name)")
                 continue
             }
             let memberships = ([genesis] + rosters).compactMap { r in r.member(withKey: e.entry.author).map { (r, $0) } }
-            let known = memberships.map(\.1)
-            guard let m = memberships.first(where: { r, m in r.policy.mayHalt(roles: m.roles) })?.1 else {
-                unverified.append("halt \(e.id.short)… by key \(e.entry.author.fingerprint), \(known.isEmpty ? "not a member of a roster this watcher knows" : "which may not halt")")
+            guard let m = memberships.first(where: { r, m in allowed(r.policy, m.roles) })?.1 else {
+                let verb = kind == .halt ? "halt" : "start drills"
+                unverified.append("\(kind.name) \(e.id.short)… by key \(e.entry.author.fingerprint), "
+                    + (memberships.isEmpty ? "not a member of a roster this watcher knows" : "which may not \(verb)"))
                 continue
             }
-            valid.append(VerifiedHalt(id: e.id, member: m.name, time: e.entry.time, reason: h.reason))
-        }
-        return (valid, unverified)
-    }
-}
-
-extension WatchState {
-    /// The pushed drills that verify: signed for the lab of `genesis` by a member that may start drills under one
-    /// of `rosters` (with the genesis roster). The others are returned with why they do not verify.
-    public func verifiedDrills(genesis: Roster, rosters: [Roster]) -> (valid: [VerifiedDrill], unverified: [String]) {
-        var valid: [VerifiedDrill] = []
-        var unverified: [String] = []
-        for bytes in drills {
-            let e: SignedEntry
-            do { e = try SignedEntry(decoding: bytes).verified(lab: genesis.lab, genesis: genesis.hash) } catch {
-                unverified.append("an invalid drill entry (\(error))")
-                continue
-            }
-            guard case .drill(let d) = e.entry.body else {
-                unverified.append("entry \(e.id.short)… is not a drill")
-                continue
-            }
-            guard let m = ([genesis] + rosters).compactMap({ r in r.member(withKey: e.entry.author).flatMap { r.policy.mayDrill(roles: $0.roles) ? $0 : nil } }).first else {
-                unverified.append("drill \(e.id.short)… by key \(e.entry.author.fingerprint), which may not start drills under a roster this watcher knows")
-                continue
-            }
-            valid.append(VerifiedDrill(id: e.id, member: m.name, time: e.entry.time, reason: d.reason))
+            valid.append(VerifiedEntry(id: e.id, member: m.name, time: e.entry.time, reason: reason))
         }
         return (valid, unverified)
     }
