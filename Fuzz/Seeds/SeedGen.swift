@@ -122,7 +122,7 @@ struct SeedGen {
                 haltRoles: ["auditor", "safety", "staff"],
                 resume: Rule(minYes: 4, roleMinimums: [RoleMinimum(role: "safety", count: 1)], windowMs: day),
                 amend: Rule(minYes: 4, vetoRoles: ["board"], windowMs: 14 * day),
-                amendCoolingOffMs: 3_600_000, tokenTTLMs: 300_000, lapseMs: 7 * day, maxSkewMs: 60_000, freshnessQuorum: 2))
+                amendCoolingOffMs: 3_600_000, tokenTTLMs: 300_000, lapseMs: 7 * day, maxSkewMs: 60_000, freshness: FreshnessRule(minAttesters: 2)))
         precondition((try? rich.validate()) != nil, "seedgen: rich roster must be consistent")
         var richGenesis = rich
         richGenesis.version = 1
@@ -159,6 +159,15 @@ struct SeedGen {
         _ = gapLab.sign("bob", .vote(Vote(proposal: a1.id, choice: .abstain)), at: t0 + 24 * minute)
         let detached = gapLab.sign("bob", .halt(Halt(reason: "halt seen before its predecessor")), at: t0 + 25 * minute)
 
+        // A drill (kind 4) and an acknowledgement of it (kind 5: in no feed, seq 0).
+        let d1 = lab.sign("bob", .drill(Drill(reason: "monthly halt drill")), at: t0 + 26 * minute)
+        let ack = SignedEntry(signing: Entry(
+            lab: "acme", genesis: gHash, rosterVersion: 1, author: lab.keys["dave"]!.publicKey, seq: 0, prev: .zero, time: t0 + 26 * minute + 90,
+            body: .drillAck(DrillAck(drill: d1.id, receivedAt: t0 + 26 * minute + 20, stoppedAt: t0 + 26 * minute + 80, jobs: 3, canary: .stopped))),
+            with: lab.keys["dave"]!)
+        emit("entry", "drill", d1.bytes)
+        emit("entry", "drill-ack", ack.bytes)
+
         let all = [p1, v1, v2, v3, v4, v5, h1, h2, r1, rv1, rv2, rv3, a1, av1, eq1, eq2, m1, detached]
         let names = ["proposal-advance", "vote-yes-bob", "vote-yes-carol", "vote-yes-alice", "vote-no-dave", "vote-abstain-erin",
                      "halt-erin", "halt-dave", "proposal-resume", "vote-resume-bob", "vote-resume-carol", "vote-resume-alice",
@@ -171,6 +180,12 @@ struct SeedGen {
         emit("roster", "genesis-canonical", genesis.encoded())
         emit("roster", "rich-amendment-canonical", rich.encoded())
         emit("roster", "rich-genesis-canonical", richGenesis.encoded())
+        var drillGenesis = richGenesis  // format 3: a drill policy
+        drillGenesis.policy.drill = DrillPolicy(roles: ["safety", "*"], intervalMs: 7 * day, deadlineMs: 60_000)
+        drillGenesis.format = Roster.format(for: drillGenesis.policy)
+        precondition((try? drillGenesis.validate()) != nil, "seedgen: the drill genesis must be consistent")
+        emit("roster", "drill-genesis-canonical", drillGenesis.encoded())
+        emit("roster", "drill-genesis-json", GenesisDocument(roster: drillGenesis).fileBytes())
         var doc = GenesisDocument(roster: genesis)
         for n in ["alice", "bob", "carol", "dave", "erin"] { try! doc.sign(with: lab.keys[n]!) }
         emit("roster", "genesis-json", doc.fileBytes())
@@ -188,6 +203,8 @@ struct SeedGen {
         var ledger = LedgerFormat.header(genesis: gHash)
         for e in [p1, v1, v2, v3, v4, v5, h1, h2, r1, rv1, rv2, rv3, a1, av1, eq2, m1] { ledger += LedgerFormat.frame(.entry, payload: e.bytes) }
         ledger += LedgerFormat.frame(.detachedHalt, payload: detached.bytes)
+        ledger += LedgerFormat.frame(.entry, payload: d1.bytes)
+        ledger += LedgerFormat.frame(.detachedHalt, payload: ack.bytes)
         ledger += LedgerFormat.frame(.evidence, payload: LedgerFormat.evidencePayload(EquivocationEvidence(first: eq1, second: eq2)))
         emit("ledger", "every-frame-kind", ledger)
         emit("ledger", "torn-final-frame", Array(ledger.dropLast(7)))
@@ -226,8 +243,9 @@ struct SeedGen {
             }
         }
         let expectations: [([UInt8], String)] = [
-            (token(passed), "allowed"), (token(passed, attesters: ["alice", "bob"]), "allowed"),
-            (token(passed + [h1]), "notAuthorised"), (token(passed + [h1, h2, r1, rv1, rv2, rv3]), "allowed"),
+            // The default freshness rule wants two members' nodes (SPEC §3.4): one attester is short.
+            (token(passed), "attestations"), (token(passed, attesters: ["alice", "bob"]), "allowed"),
+            (token(passed + [h1]), "notAuthorised"), (token(passed + [h1, h2, r1, rv1, rv2, rv3], attesters: ["alice", "bob"]), "allowed"),
             (token(passed, attesters: ["mallory"]), "attestations"), (token(passed, attesters: []), "attestations"),
             (token(passed, issued: now - 20 * minute, expires: now - 10 * minute), "expired"),
         ]
@@ -235,10 +253,10 @@ struct SeedGen {
             complain("seedgen: token seed #\(i) checks as \(verdictOf(bytes)), expected \(want)")
             exit(1)
         }
-        emit("token", "allowed-tier1", token(passed))
+        emit("token", "one-attester-short", token(passed))
         emit("token", "allowed-two-attesters", token(passed, attesters: ["alice", "bob"]))
         emit("token", "halted", token(passed + [h1]))
-        emit("token", "resumed", token(passed + [h1, h2, r1, rv1, rv2, rv3]))
+        emit("token", "resumed", token(passed + [h1, h2, r1, rv1, rv2, rv3], attesters: ["alice", "bob"]))
         emit("token", "amendment-and-votes", token(passed + [a1, av1, eq2]))
         emit("token", "tier2-not-authorised", token(passed, tier: 2, attestedTier: 2))
         emit("token", "expired", token(passed, issued: now - 20 * minute, expires: now - 10 * minute))

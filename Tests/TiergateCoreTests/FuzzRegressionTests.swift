@@ -153,6 +153,8 @@ struct FuzzRegressionTests {
         do {
             let r = try Roster(decoding: bytes)
             #expect(r.encoded() == bytes, "\(label): a decoded roster re-encodes differently")
+            // Its JSON form, read in its own format (3: with the drill policy), is the same roster.
+            #expect((try? Roster(json: r.json(), path: "roster", format: r.format)) == r, "\(label): the JSON form does not read back equal")
             accepted = true
         } catch {
             errors.append(error.description)
