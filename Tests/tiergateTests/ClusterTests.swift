@@ -283,6 +283,7 @@ final class NodeProcess {
         #expect(sim["reached"] == sim["nodes"])
         #expect(j["catchup"]?["ratio"] != nil)
         #expect(j["scrape"]?["ratio"] != nil && j["scrape"]?["scrapes_failed"] == .int(0), "\(String(describing: j["scrape"]))")
+        #expect(j["drill"]?["ratio"] != nil && j["drill"]?["drills_succeeded"] == j["drill"]?["drills"], "\(String(describing: j["drill"]))")
         // The Slurm benchmark runs a real slurmctld; where it cannot (not root), it says why, and CI fails on that.
         if ProcessInfo.processInfo.environment["CI"] == "true" || j["slurm"]?["skipped"] == nil {
             #expect(j["slurm"]?["p99_ms"] != nil && j["slurm"]?["ratio"] != nil && j["slurm"]?["missed"] == .int(0), "\(String(describing: j["slurm"]))")

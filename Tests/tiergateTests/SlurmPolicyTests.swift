@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 import TiergateCore
 import TiergateCLIKit
@@ -58,6 +59,15 @@ struct SlurmPolicyTests {
                     #"{ "roster": "r", "key": "k", "nodes": ["a:1"], "drain": true }"#] {
             #expect(throws: JSONError.self) { try SlurmConfig(json: try JSONValue.parse(Array(bad.utf8))) }
         }
+        #expect(Self.config.canaryPartition == nil)
+        #expect(throws: JSONError.self) { try SlurmConfig(json: try JSONValue.parse(Array(#"{ "roster": "r", "key": "k", "nodes": ["a:1"], "canary_partition": 3 }"#.utf8))) }
+    }
+
+    /// The example in examples/slurm/ is a configuration this build reads (with a canary partition).
+    @Test func theExampleConfigurationReads() throws {
+        let bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: CLI.repoRoot + "/examples/slurm/slurm.json")))
+        let c = try SlurmConfig(json: try JSONValue.parse(bytes))
+        #expect(c.canaryPartition == "canary" && c.protectedPartitions == ["gpu"] && c.nodes.count == 3)
     }
 
     @Test func squeueJSONIsRead() throws {
