@@ -333,7 +333,12 @@ struct DrillTests {
         }
         #expect(status(lab.ack("gate-b", d, receivedAt: t0, stoppedAt: t0 + 1), 1) == .rejected, "another enforcer's")
         #expect(status(lab.halt("alice", at: t0), 2) == .rejected, "a member's halt, relayed")
-        #expect(status(lab.ack("gate-a", d, receivedAt: t0, stoppedAt: t0 + 1), 3) == .stored)
+        let mine = lab.ack("gate-a", d, receivedAt: t0, stoppedAt: t0 + 1)
+        #expect(status(mine, 3) == .stored)
+        // With its disk full, the node still says a held acknowledgement is held (the enforcer need not retry).
+        node.storageRefusal = "disk full"
+        #expect(status(mine, 4) == .alreadyStored)
+        #expect(status(lab.ack("gate-a", d, receivedAt: t0, stoppedAt: t0 + 2, at: t0 + 5), 5) == .rejected)
     }
 
     // MARK: Watch (§8.7)

@@ -484,7 +484,7 @@ public struct GossipNode: Sendable {
             }
             if settings.hideEntry?(e) == true { return [.send(peer, .ack(request: request, status: .stored, reason: ""))] }  // the lie
             if let full = storageRefusal {
-                if store.haltEntries[e.id] != nil || store.feeds[e.entry.author]?.contains(where: { $0.id == e.id }) == true {
+                if store.haltEntries[e.id] != nil || store.holdsDetached(e.id) || store.feeds[e.entry.author]?.contains(where: { $0.id == e.id }) == true {
                     return [.send(peer, .ack(request: request, status: .alreadyStored, reason: ""))]
                 }
                 return [.send(peer, .ack(request: request, status: .rejected, reason: "\(full); deliver it to another node (a halt: to two members' nodes)"))]
