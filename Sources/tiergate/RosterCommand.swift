@@ -19,9 +19,11 @@ struct RosterInit: ParsableCommand {
             Without --policy the default policy applies: advance and resume by strict majority of members, halt by
             any member, amend by two thirds, 7-day voting windows, 10-minute token TTL, 30-day lapse, 2-minute skew.
             A policy file is a JSON object with any of: advance, advance_overrides, halt_roles, resume, amend,
-            amend_cooling_off, token_ttl, lapse, max_skew, freshness (see protocol-spec/SPEC.md §3.4). The default
+            amend_cooling_off, token_ttl, lapse, max_skew, freshness, drill (see protocol-spec/SPEC.md §3.4). The default
             freshness rule makes every token need the attestations of two members' nodes (one with a single voting
             member): no single node can issue one, and with fewer than two nodes up none is issued (fail closed).
+            "drill": {"enforcers": [...], "interval": "30d", "deadline": "1m", "lapse_on_overdue": true} schedules
+            halt drills (`tiergate drill`); a roster with drill settings is written as tiergate-roster-v3.
 
             Example:
               tiergate roster init --lab acme --out roster.json --base-tier 2 --max-tier 4 \\
