@@ -2532,6 +2532,15 @@ def _check_noise(doc: dict, keys: dict, res: Results) -> None:
            and b.open(i_to_r[0]) == hx(doc["transport"][0]["plaintext_hex"]))
 
 
+def not_a_roster(text: str) -> bool:
+    """For the self-checks: whether a roster file is refused as no roster at all (SPEC 3.4: unknown format)."""
+    try:
+        load_roster_file(text)
+    except NotARoster:
+        return True
+    return False
+
+
 def feed_signer(keys: list[bytes], seeds: list[bytes], gh):
     """For the self-checks: mk(who, kind, time, rv, **body) signs the next entry of member `who`'s feed (seq and
     prev follow its previous entry) in the lab "acme" of genesis hash `gh`; `feeds` (by key) may be cleared to start
@@ -3504,13 +3513,6 @@ def self_checks_freshness(res: Results) -> None:
                                                m["name"].encode())], message).hex()}
                                           for m in obj["members"]]})
 
-    def not_a_roster(text: str) -> bool:
-        try:
-            load_roster_file(text)
-        except NotARoster:
-            return True
-        return False
-
     # A v2 file with role minimums is trusted when signed over the hand-built format-2 bytes,
     # a v1 file over the hand-built format-1 bytes.
     pol2 = {"freshness": {"role_minimums": {"safety": 1, "eng": 2}, "min_attesters": 3}}
@@ -3717,13 +3719,6 @@ def self_checks_drills(res: Results) -> None:
         return json.dumps({"format": file_format, "roster": obj,
                            "signatures": [{"member": n.decode(), "signature": sign(s, message).hex()}
                                           for n, s in zip(names, seeds)]})
-
-    def not_a_roster(text: str) -> bool:
-        try:
-            load_roster_file(text)
-        except NotARoster:
-            return True
-        return False
 
     base_policy = {"advance": {"min_yes": 2}, "resume": {"min_yes": 2}, "amend": {"min_yes": 3},
                    "freshness": {"min_attesters": 2}}
