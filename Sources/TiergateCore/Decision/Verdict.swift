@@ -554,6 +554,8 @@ private struct VerdictComputation {
             let deadline = d.time.addingSaturating(r.policy.drill.deadlineMs)
             let enforcers = r.policy.drillEnforcers(in: r)
             var acks: [DrillAckStatus] = []
+            // By key, not name: an enforcer renamed by a later amendment still acknowledged.
+            var onTime = Set<PublicKey>()
             for a in (tally.drillAcks[d.id] ?? [:]).values {
                 if a.time > horizon {
                     noteDatedAhead(a.time)
@@ -564,6 +566,7 @@ private struct VerdictComputation {
                     ignored.append(IgnoredEntry(id: a.id, reason: Reason(.drillAckByNonMember, "drill acknowledgement by a key that is not a member")))
                     continue
                 }
+                if a.ack.stoppedAt <= deadline { onTime.insert(a.author) }
                 acks.append(DrillAckStatus(
                     id: a.id, member: name(a.author), time: a.time, receivedAt: a.ack.receivedAt, stoppedAt: a.ack.stoppedAt,
                     jobs: a.ack.jobs, canary: a.ack.canary,
@@ -571,8 +574,6 @@ private struct VerdictComputation {
                     onTime: a.ack.stoppedAt <= deadline, expected: enforcers.contains { $0.key == a.author }))
             }
             acks.sort { ($0.member, $0.id) < ($1.member, $1.id) }
-            // By key, not name: an enforcer renamed by a later amendment still acknowledged.
-            let onTime = Set((tally.drillAcks[d.id] ?? [:]).values.filter { a in acks.contains { $0.id == a.id && $0.onTime } }.map(\.author))
             let missing = enforcers.filter { !onTime.contains($0.key) }.map(\.name)
             let state: DrillState
             if !enforcers.isEmpty && missing.isEmpty {
