@@ -267,19 +267,19 @@ final class HTTPHandler: ChannelInboundHandler {
             return text(context, h, .methodNotAllowed, "only GET and HEAD\n", extra: [("Allow", "GET, HEAD")])
         }
         let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-        func withSnapshot(_ body: @escaping (NodeSnapshot) -> Void) {
+        /// `body` runs on the channel's loop with this handler, its context and the node's snapshot.
+        func withSnapshot(_ body: @escaping (HTTPHandler, ChannelHandlerContext, NodeSnapshot) -> Void) {
             server.snapshot().hop(to: context.eventLoop).whenComplete { r in
                 let (me, ctx) = loopBound.value
                 switch r {
-                case .success(let s): body(s)
+                case .success(let s): body(me, ctx, s)
                 case .failure(let e): me.text(ctx, h, .serviceUnavailable, "not alive: \(e)\n")
                 }
             }
         }
         switch path {
         case "/":
-            withSnapshot { s in
-                let (me, ctx) = loopBound.value
+            withSnapshot { me, ctx, s in
                 me.respond(ctx, h, .ok, "text/html; charset=utf-8", Array(StatusPage.page(s.verdict, node: s.node.name, now: s.now).utf8), extra: Self.pageHeaders)
             }
         case "/app.js":
@@ -287,13 +287,11 @@ final class HTTPHandler: ChannelInboundHandler {
         case "/app.css":
             respond(context, h, .ok, "text/css; charset=utf-8", Array(StatusPage.style.utf8), extra: Self.pageHeaders)
         case "/metrics":
-            withSnapshot { s in
-                let (me, ctx) = loopBound.value
+            withSnapshot { me, ctx, s in
                 me.respond(ctx, h, .ok, "text/plain; version=0.0.4; charset=utf-8", me.server.metrics.render(s))
             }
         case "/healthz":
-            withSnapshot { s in
-                let (me, ctx) = loopBound.value
+            withSnapshot { me, ctx, s in
                 if s.storageWritable {
                     me.text(ctx, h, .ok, "ok: alive, ledger writable\n")
                 } else {
@@ -301,8 +299,7 @@ final class HTTPHandler: ChannelInboundHandler {
                 }
             }
         case "/readyz":
-            withSnapshot { s in
-                let (me, ctx) = loopBound.value
+            withSnapshot { me, ctx, s in
                 if s.anyPeerInSync {
                     me.text(ctx, h, .ok, "ready: in sync with at least one peer node\n")
                 } else {
