@@ -67,7 +67,8 @@ struct GateCommand: ParsableCommand {
         if let m = minAnswers, m < 1 { throw ValidationError("--min-answers must be at least 1") }
     }
 
-    func log(_ s: String) { Out.err("gate \(TimeText.format(SystemClock.nowMs())): \(s)") }
+    static func log(_ s: String) { Out.err("gate \(TimeText.format(SystemClock.nowMs())): \(s)") }
+    func log(_ s: String) { Self.log(s) }
 
     /// What reaches gate's main thread: node pushes and lost links, and the outcome of a token refresh.
     enum Event {
@@ -102,7 +103,7 @@ struct GateCommand: ParsableCommand {
                 throw CLIFailure.negative("launch denied: \(error)")
             }
             var rosters = [first.roster]
-            let acker = DrillAcknowledger(genesis: genesis, identity: identity, endpoints: endpoints) { Out.err("gate \(TimeText.format(SystemClock.nowMs())): \($0)") }
+            let acker = DrillAcknowledger(genesis: genesis, identity: identity, endpoints: endpoints) { GateCommand.log($0) }
             let need = minAnswers ?? Int(first.roster.policy.freshness.minAttesters)
 
             // Before launch: the first answers of enough members' nodes, none halted or below the tier.

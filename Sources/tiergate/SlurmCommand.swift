@@ -154,7 +154,8 @@ struct SlurmEnforce: ParsableCommand {
     @Option(help: "The configuration file.") var config = "/etc/tiergate/slurm.json"
     @Option(help: "Seconds between looks at the job queue when nothing changes.") var interval: Double = 1
 
-    func log(_ s: String) { Out.err("slurm-enforce \(TimeText.format(SystemClock.nowMs())): \(s)") }
+    static func log(_ s: String) { Out.err("slurm-enforce \(TimeText.format(SystemClock.nowMs())): \(s)") }
+    func log(_ s: String) { Self.log(s) }
 
     func run() throws {
         try guarded {
@@ -166,9 +167,7 @@ struct SlurmEnforce: ParsableCommand {
             }
             let mailbox = Mailbox<NodeWatcher.Event>()
             let watching = NodeWatchers(endpoints, genesis: setup.genesis, identity: setup.identity) { mailbox.put($0) }
-            let acker = DrillAcknowledger(genesis: setup.genesis, identity: setup.identity, endpoints: endpoints) {
-                Out.err("slurm-enforce \(TimeText.format(SystemClock.nowMs())): \($0)")
-            }
+            let acker = DrillAcknowledger(genesis: setup.genesis, identity: setup.identity, endpoints: endpoints) { SlurmEnforce.log($0) }
             defer { watching.stop() }
             Signals.onTermination { _ in enforceStop = 1 }
             log("watching \(endpoints.map { "\($0)" }.joined(separator: ", ")); jobs above the authorised tier are \(setup.config.action == .suspend ? "suspended" : "cancelled")")
