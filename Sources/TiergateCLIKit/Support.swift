@@ -103,6 +103,24 @@ public enum Load {
         }
     }
 
+    /// What `--key` names: a secret key file, or `ssh-agent:FINGERPRINT` (SPEC.md §7.4). A passphrase file goes only
+    /// with a key file.
+    public static func signer(_ reference: String, passphraseFile: String?) throws -> any Ed25519Signer {
+        switch KeyReference(reference) {
+        case .file(let path): return try signingKey(path, passphraseFile: passphraseFile)
+        case .agent(let selector):
+            if passphraseFile != nil {
+                throw CLIFailure.cannotEvaluate("--passphrase-file goes with a key file; an ssh-agent key is unlocked in the agent")
+            }
+            do { return try SSHAgentSigner(selector: selector) } catch { throw CLIFailure.cannotEvaluate("\(error)") }
+        }
+    }
+
+    /// A signature by `signer` over `message`; an agent's failure is exit 2 with nothing signed.
+    public static func sign(_ message: [UInt8], by signer: any Ed25519Signer) throws -> [UInt8] {
+        do { return try signer.signature(over: message) } catch { throw CLIFailure.cannotEvaluate("\(error)") }
+    }
+
     public static func time(_ text: String?, option: String) throws -> UInt64 {
         guard let t = text else { return SystemClock.nowMs() }
         guard let v = TimeText.parse(t) else {

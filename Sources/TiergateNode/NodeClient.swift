@@ -48,7 +48,7 @@ public final class NodeClient: @unchecked Sendable {
     /// an observer's for read-only use — to a node of the lab whose genesis roster hash is `genesis`, then HELLO.
     /// With `nodeKeys`, the node must prove one of these keys (the CLI passes the roster's non-observer members),
     /// so that someone who merely knows the genesis hash cannot pose as a node.
-    public init(endpoint: Endpoint, genesis: Digest, identity: SigningKey, nodeKeys: Set<PublicKey>? = nil, timeout: TimeAmount = .seconds(10)) throws {
+    public init(endpoint: Endpoint, genesis: Digest, identity: any Ed25519Signer, nodeKeys: Set<PublicKey>? = nil, timeout: TimeAmount = .seconds(10)) throws {
         self.endpoint = endpoint
         self.timeout = timeout
         self.genesis = genesis

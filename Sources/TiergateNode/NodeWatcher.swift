@@ -18,7 +18,7 @@ public final class NodeWatcher: @unchecked Sendable {  // mutable state confined
 
     public let endpoint: Endpoint
     let genesis: Digest
-    let identity: SigningKey
+    let identity: any Ed25519Signer
     let nodeKeys: Set<PublicKey>?
     let loop: EventLoop
     let onEvent: @Sendable (Event) -> Void
@@ -35,7 +35,7 @@ public final class NodeWatcher: @unchecked Sendable {  // mutable state confined
     private var failure: String?
     private var generation = 0
 
-    public init(endpoint: Endpoint, genesis: Digest, identity: SigningKey, nodeKeys: Set<PublicKey>?,
+    public init(endpoint: Endpoint, genesis: Digest, identity: any Ed25519Signer, nodeKeys: Set<PublicKey>?,
                 group: EventLoopGroup = MultiThreadedEventLoopGroup.singleton, onEvent: @escaping @Sendable (Event) -> Void) {
         self.endpoint = endpoint
         self.genesis = genesis

@@ -1,4 +1,5 @@
 import NIOCore
+import NIOPosix
 import TiergateCore
 import TiergateStorage
 
@@ -31,9 +32,13 @@ final class SecureHandler: ChannelDuplexHandler {
     /// Set when the responder refused the connection before the handshake, saying why (SPEC.md §12.4).
     private(set) var busy: BusyReason?
 
-    init(role: NoiseHandshake.Role, genesis: Digest, identity: SigningKey, timeout: TimeAmount,
+    /// Signs the handshake for an identity held by an agent, off the event loop (SPEC.md §7.4).
+    private let identity: any Ed25519Signer
+
+    init(role: NoiseHandshake.Role, genesis: Digest, identity: any Ed25519Signer, timeout: TimeAmount,
          authorize: @escaping (PublicKey) -> String?, onFailure: @escaping (String) -> Void) {
         self.link = SecureLink(role: role, genesis: genesis, identity: identity)
+        self.identity = identity
         self.timeout = timeout
         self.authorize = authorize
         self.onFailure = onFailure
@@ -106,6 +111,21 @@ final class SecureHandler: ChannelDuplexHandler {
             context.flush()
         case .plaintext(let bytes):
             context.fireChannelRead(wrapInboundOut(context.channel.allocator.buffer(bytes: bytes)))
+        case .signatureNeeded(let message):
+            // An agent answers over a socket, maybe after a confirmation or a touch: never on the event loop.
+            let identity = self.identity
+            let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+            NIOThreadPool.singleton.runIfActive(eventLoop: context.eventLoop) {
+                try identity.signature(over: message)
+            }.whenComplete { result in
+                let (handler, context) = bound.value
+                guard !handler.finished else { return }
+                do {
+                    for o in try handler.link.provideIdentitySignature(try result.get()) { handler.handle(o, context: context) }
+                } catch {
+                    handler.fail(context: context, "handshake failed: cannot prove key \(identity.publicKey.fingerprint): \(error)")
+                }
+            }
         }
     }
 

@@ -6,7 +6,9 @@ import TiergateNode
 
 /// Options every entry-signing command takes.
 struct SigningOptions: ParsableArguments {
-    @Option(help: "Your secret key file (its signer state KEY.signer sits beside it).") var key: String
+    @Option(help: ArgumentHelp(
+        "Your secret key file (its signer state KEY.signer sits beside it), or ssh-agent:FINGERPRINT for a key held by ssh-agent (SHA256:… as ssh-add -l prints it).",
+        valueName: "key")) var key: String
     @Option(help: "Passphrase file for a sealed key.") var passphraseFile: String?
     @Option(help: "The lab's genesis roster file.") var roster: String
     @Option(help: ArgumentHelp(
@@ -39,7 +41,7 @@ struct SigningContext {
     }
 
     var genesis: GenesisDocument
-    var key: SigningKey
+    var key: any Ed25519Signer
     var member: Member
     var roster: Roster
     /// The verdict (SPEC.md §5.6) from the ledger, or the node's without proposals (asked one by one); nil offline.
@@ -61,11 +63,12 @@ struct SigningContext {
     /// must name the version in force exactly and take the newest.
     static func load(_ o: SigningOptions, forHalt: Bool = false) throws -> SigningContext {
         let doc = try Load.trustedGenesis(o.roster)
-        let key = try Load.signingKey(o.key, passphraseFile: o.passphraseFile)
-        let statePath = SignerState.path(forKey: o.key)
+        let key = try Load.signer(o.key, passphraseFile: o.passphraseFile)
+        let stateBase = try KeyReference(o.key).stateBase(for: key.publicKey)
+        let statePath = SignerState.path(forKey: stateBase)
         let lock: SignerLock
         do {
-            lock = try SignerLock(keyPath: o.key) {
+            lock = try SignerLock(keyPath: stateBase) {
                 Out.err("note: another tiergate is signing with this key; waiting for it to finish (one position at a time)")
             }
         } catch { throw CLIFailure.cannotEvaluate("\(error)") }
@@ -207,7 +210,8 @@ struct SigningContext {
         let entry = Entry(
             lab: roster.lab, genesis: genesisHash, rosterVersion: roster.version, author: key.publicKey,
             seq: position.seq, prev: position.prev, time: time, body: body)
-        let signed = SignedEntry(signing: entry, with: key)
+        let signed: SignedEntry
+        do { signed = try SignedEntry(signing: entry, by: key) } catch { throw CLIFailure.cannotEvaluate("\(error)") }
         var shown = [
             "signing \(body.kind.name) (domain \(SigningDomain.entry.rawValue)):",
             "  lab:       \(roster.lab) (genesis \(genesisHash.short)…, roster version \(roster.version))",

@@ -80,7 +80,7 @@ struct GateCommand: ParsableCommand {
         try guarded {
             let doc = try Load.trustedGenesis(roster)
             let genesis = doc.roster
-            let identity = try link.load()
+            let identity = try link.loadFile()  // a gate acknowledges drills unattended: an observer key file
             var endpoints: [Endpoint] = []
             for n in node {
                 guard let e = Endpoint(n) else { throw CLIFailure.cannotEvaluate("--node takes HOST:PORT, got '\(n)'") }
@@ -230,7 +230,7 @@ struct GateCommand: ParsableCommand {
     }
 
     /// A token from the first node that issues one; a refusal (exit 1) only when a node refused and none issued.
-    static func fetch(tier: UInt32, from endpoints: [Endpoint], genesis: Roster, identity: SigningKey) -> Result<TierToken, CLIFailure> {
+    static func fetch(tier: UInt32, from endpoints: [Endpoint], genesis: Roster, identity: any Ed25519Signer) -> Result<TierToken, CLIFailure> {
         var failures: [String] = []
         var refused: String?
         for e in endpoints {
@@ -377,7 +377,7 @@ struct WatchBook {
 final class NodeWatchers: Sendable {
     let watchers: [NodeWatcher]
 
-    init(_ endpoints: [Endpoint], genesis: Roster, identity: SigningKey, deliver: @escaping @Sendable (NodeWatcher.Event) -> Void) {
+    init(_ endpoints: [Endpoint], genesis: Roster, identity: any Ed25519Signer, deliver: @escaping @Sendable (NodeWatcher.Event) -> Void) {
         let nodeKeys = Set(genesis.members.voters.map(\.key))
         watchers = endpoints.map { NodeWatcher(endpoint: $0, genesis: genesis.hash, identity: identity, nodeKeys: nodeKeys, onEvent: deliver) }
         watchers.forEach { $0.start() }

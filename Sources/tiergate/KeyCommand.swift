@@ -5,7 +5,49 @@ import TiergateStorage
 
 struct KeyCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "key", abstract: "Manage a key's signer state.", subcommands: [KeyResync.self])
+        commandName: "key", abstract: "Manage a key's signer state.", subcommands: [KeyInit.self, KeyResync.self])
+}
+
+struct KeyInit: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "init",
+        abstract: "Create the signer state of an ssh-agent key that has never signed in the lab (what keygen does for a key file).",
+        discussion: """
+            An ssh-agent key's signer state lives in $TIERGATE_STATE_DIR (else $XDG_STATE_HOME/tiergate, else
+            ~/.local/state/tiergate) as agent-FINGERPRINT.signer (SPEC.md §7.4). Run this once per machine for a new key;
+            a key that has signed before is resynced from an up-to-date ledger with `tiergate key resync` instead
+            (starting afresh could sign a second entry at a position it already used).
+
+            Example: tiergate key init --key ssh-agent:SHA256:yizzABH4gIHeZiIUcHpbbYDNCtRR6LaJkKYgLC4kwBI
+            """)
+
+    @Option(help: "ssh-agent:FINGERPRINT (the key's SHA256:… fingerprint as ssh-add -l prints it, its tiergate fingerprint, or its comment).")
+    var key: String
+
+    func validate() throws {
+        guard case .agent = KeyReference(key) else {
+            throw ValidationError("key init is for ssh-agent keys (--key ssh-agent:FINGERPRINT); `tiergate keygen` makes a key file with its state")
+        }
+    }
+
+    func run() throws {
+        try guarded {
+            let k = try Load.signer(key, passphraseFile: nil)
+            let base = try KeyReference(key).stateBase(for: k.publicKey)
+            let path = SignerState.path(forKey: base)
+            let lock: SignerLock
+            do { lock = try SignerLock(keyPath: base) { Out.err("note: another tiergate is signing with this key; waiting") } } catch {
+                throw CLIFailure.cannotEvaluate("\(error)")
+            }
+            defer { withExtendedLifetime(lock) {} }
+            if Files.exists(path) {
+                throw CLIFailure.cannotEvaluate(
+                    "\(path) already exists: this key has a signer state here; to rebuild it, use `tiergate key resync` with an up-to-date ledger")
+            }
+            try Files.replace(path, Array(SignerState(publicKey: k.publicKey).json().serialized(pretty: true).utf8), mode: 0o600)
+            Out.line("signer state for \(OpenSSH.fingerprint(k.publicKey)) (\(k.publicKey.fingerprint)) created at \(path)")
+        }
+    }
 }
 
 struct KeyResync: ParsableCommand {
@@ -19,7 +61,7 @@ struct KeyResync: ParsableCommand {
             Example: tiergate key resync --key keys/alice.key --roster roster.json --ledger lab.ledger
             """)
 
-    @Option(help: "The secret key file.") var key: String
+    @Option(help: "The secret key file, or ssh-agent:FINGERPRINT for a key held by ssh-agent.") var key: String
     @Option(help: "Passphrase file for a sealed key.") var passphraseFile: String?
     @Option(help: "The lab's genesis roster file.") var roster: String
     @Option(help: "An up-to-date ledger of the lab.") var ledger: String
@@ -27,12 +69,13 @@ struct KeyResync: ParsableCommand {
     func run() throws {
         try guarded {
             let doc = try Load.trustedGenesis(roster)
-            let k = try Load.signingKey(key, passphraseFile: passphraseFile)
+            let k = try Load.signer(key, passphraseFile: passphraseFile)
             let audit = try Load.audit(ledger, genesis: doc.roster)
             guard audit.isValid else { throw CLIFailure.negative("\(ledger) does not verify; resync from a valid ledger") }
-            let path = SignerState.path(forKey: key)
+            let base = try KeyReference(key).stateBase(for: k.publicKey)
+            let path = SignerState.path(forKey: base)
             let lock: SignerLock  // no signer with this key runs while the state is rebuilt
-            do { lock = try SignerLock(keyPath: key) { Out.err("note: another tiergate is signing with this key; waiting") } } catch {
+            do { lock = try SignerLock(keyPath: base) { Out.err("note: another tiergate is signing with this key; waiting") } } catch {
                 throw CLIFailure.cannotEvaluate("\(error)")
             }
             defer { withExtendedLifetime(lock) {} }

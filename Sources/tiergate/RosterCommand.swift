@@ -1,3 +1,4 @@
+import Foundation
 import ArgumentParser
 import TiergateCore
 import TiergateCLIKit
@@ -27,12 +28,15 @@ struct RosterInit: ParsableCommand {
 
             Example:
               tiergate roster init --lab acme --out roster.json --base-tier 2 --max-tier 4 \\
-                --member alice:keys/alice.pub:leader --member bob:keys/bob.pub:safety,board
+                --member alice:keys/alice.pub:leader --member bob:keys/bob.pub:safety,board \\
+                --member "carol:ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI…:safety"
+            A member's key is a tiergate .pub file, an OpenSSH public key file (ssh-keygen's NAME.pub), or an OpenSSH
+            public key line itself (ssh-ed25519 only): such a key can stay in ssh-agent (--key ssh-agent:SHA256:…).
             """)
 
     @Option(help: "Lab id (a-z, 0-9, '.', '_', '-').") var lab: String
     @Option(help: "Roster file to write.") var out: String
-    @Option(parsing: .singleValue, help: "A member as NAME:PUBFILE:ROLE[,ROLE...]; repeat for each member.")
+    @Option(parsing: .singleValue, help: "A member as NAME:PUBFILE:ROLE[,ROLE...] or NAME:ssh-ed25519 AAAA…:ROLE[,ROLE...]; repeat for each member.")
     var member: [String] = []
     @Option(help: "The tier the lab may train at without any vote.") var baseTier: UInt32 = 0
     @Option(help: "The highest tier of the ladder (default: base tier + 4).") var maxTier: UInt32?
@@ -41,9 +45,35 @@ struct RosterInit: ParsableCommand {
 
     func validate() throws {
         guard !member.isEmpty else { throw ValidationError("give at least one --member NAME:PUBFILE:ROLE") }
-        for m in member where m.split(separator: ":", omittingEmptySubsequences: false).count != 3 {
-            throw ValidationError("--member takes NAME:PUBFILE:ROLE[,ROLE...], got '\(m)'")
+        for m in member where Self.split(m) == nil {
+            throw ValidationError("--member takes NAME:PUBFILE:ROLE[,ROLE...] (or NAME:ssh-ed25519 AAAA…:ROLE), got '\(m)'")
         }
+    }
+
+    /// NAME, the key (a file or an OpenSSH key line), ROLES: split at the first and the last colon.
+    static func split(_ spec: String) -> (name: String, key: String, roles: String)? {
+        guard let first = spec.firstIndex(of: ":"), let last = spec.lastIndex(of: ":"), first != last else { return nil }
+        let key = String(spec[spec.index(after: first)..<last])
+        guard !key.isEmpty else { return nil }
+        return (String(spec[..<first]), key, String(spec[spec.index(after: last)...]))
+    }
+
+    /// A member's key: an OpenSSH public key line, or a file holding a tiergate public key (JSON) or an OpenSSH one.
+    static func memberKey(_ source: String) throws -> PublicKey {
+        let trimmed = source.trimmingCharacters(in: .whitespaces)
+        if trimmed.contains(" "), !Files.exists(source) {
+            do { return try OpenSSH.parse(line: trimmed).key } catch { throw CLIFailure.cannotEvaluate("\(error)") }
+        }
+        let text = String(decoding: try Files.read(source, max: 64 << 10), as: UTF8.self)
+        if text.trimmingCharacters(in: .whitespacesAndNewlines).hasPrefix("{") {
+            do { return try KeyFiles.readPublicKey(path: source).key } catch { throw CLIFailure.cannotEvaluate("\(error)") }
+        }
+        let lines = text.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }
+            .filter { !$0.isEmpty && !$0.hasPrefix("#") }
+        guard lines.count == 1 else {
+            throw CLIFailure.cannotEvaluate("\(source): expected one tiergate public key (JSON) or one OpenSSH public key line, found \(lines.count) lines")
+        }
+        do { return try OpenSSH.parse(line: lines[0]).key } catch { throw CLIFailure.cannotEvaluate("\(source): \(error)") }
     }
 
     func run() throws {
@@ -53,12 +83,9 @@ struct RosterInit: ParsableCommand {
             }
             var members: [Member] = []
             for spec in member {
-                let parts = spec.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
-                let key: PublicKey
-                do { key = try KeyFiles.readPublicKey(path: parts[1]).key } catch {
-                    throw CLIFailure.cannotEvaluate("\(error)")
-                }
-                members.append(Member(name: parts[0], key: key, roles: parts[2].split(separator: ",").map(String.init)))
+                let parts = Self.split(spec)!
+                let key = try Self.memberKey(parts.key)
+                members.append(Member(name: parts.name, key: key, roles: parts.roles.split(separator: ",").map(String.init)))
             }
             // Default quorums count the members who vote: observers never do (SPEC.md §3.4).
             let voters = members.voters.count
@@ -93,7 +120,8 @@ func describe(_ r: Roster) -> [String] {
     ]
     let width = r.members.map(\.name.count).max() ?? 0
     for m in r.members {
-        lines.append("  \(m.name + String(repeating: " ", count: width - m.name.count))  \(m.key.fingerprint)  \(m.roles.joined(separator: ","))")
+        // Both fingerprints: tiergate's, and OpenSSH's (what ssh-add -l shows for a key held by an agent).
+        lines.append("  \(m.name + String(repeating: " ", count: width - m.name.count))  \(m.key.fingerprint)  \(OpenSSH.fingerprint(m.key))  \(m.roles.joined(separator: ","))")
     }
     func rule(_ x: Rule) -> String {
         var s = "\(x.minYes) yes"
@@ -129,7 +157,7 @@ struct RosterSign: ParsableCommand {
         discussion: "Shows the roster (hash, members, policy) before signing. Example: tiergate roster sign roster.json --key keys/alice.key")
 
     @Argument(help: "The roster file.") var file: String
-    @Option(help: "Your secret key file.") var key: String
+    @Option(help: "Your secret key file, or ssh-agent:FINGERPRINT for a key held by ssh-agent.") var key: String
     @Option(help: "Passphrase file for a sealed key.") var passphraseFile: String?
 
     func run() throws {
@@ -138,9 +166,9 @@ struct RosterSign: ParsableCommand {
             guard doc.roster.version == 1 else {
                 throw CLIFailure.cannotEvaluate("only genesis rosters (version 1) carry founder signatures; amendments are voted on")
             }
-            let k = try Load.signingKey(key, passphraseFile: passphraseFile)
+            let k = try Load.signer(key, passphraseFile: passphraseFile)
             Out.err("signing genesis roster:\n" + describe(doc.roster).joined(separator: "\n"))
-            do { try doc.sign(with: k) } catch { throw CLIFailure.cannotEvaluate("\(error)") }
+            do { try doc.sign(by: k) } catch { throw CLIFailure.cannotEvaluate("\(error)") }
             try Files.replace(file, doc.fileBytes())
             let report = doc.checkSignatures()
             Out.line("signed as \(doc.roster.member(withKey: k.publicKey)!.name) (\(k.publicKey.fingerprint)); \(report.valid.count)/\(doc.roster.members.count) founders have signed")
@@ -163,6 +191,10 @@ struct RosterShow: ParsableCommand {
             if json {
                 Out.json(.object([
                     ("ok", .bool(true)), ("hash", .string(doc.roster.hash.hex)), ("roster", doc.roster.json()),
+                    ("fingerprints", .array(doc.roster.members.map { m in
+                        .object([("member", .string(m.name)), ("fingerprint", .string(m.key.fingerprint)),
+                                 ("openssh_fingerprint", .string(OpenSSH.fingerprint(m.key)))])
+                    })),
                     ("signed_by", .array(report.valid.map { .string($0) })),
                     ("missing_signatures", .array(report.missing.map { .string($0) })),
                     ("invalid_signatures", .array(report.invalid.map { .string($0) })),

@@ -60,14 +60,14 @@ enum OnlineCheck {
         var reason: String
     }
 
-    static func ask(_ address: String, roster: Roster, identity: SigningKey) throws -> NodeView {
+    static func ask(_ address: String, roster: Roster, identity: any Ed25519Signer) throws -> NodeView {
         try view(try Remote.connect(address, roster: roster, identity: identity), address: address)
     }
 
     /// Asks every node in `addresses`: any halt or authorised tier below `tier` denies (exit 1); fewer answers than
     /// `need` from distinct members' nodes (by the keys their links proved) cannot evaluate (exit 2), so a single node
     /// that hides a halt cannot make a check pass on its own word (SPEC.md §9.3). Returns each node's answer.
-    static func confirm(_ addresses: [String], roster: Roster, identity: SigningKey, tier: UInt32, need: Int) throws -> [JSONValue] {
+    static func confirm(_ addresses: [String], roster: Roster, identity: any Ed25519Signer, tier: UInt32, need: Int) throws -> [JSONValue] {
         var online: [JSONValue] = []
         var members = Set<PublicKey>()
         var unreachable: [String] = []

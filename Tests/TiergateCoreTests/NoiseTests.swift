@@ -948,6 +948,14 @@ struct NoiseTests {
             #expect(error == nil)
             #expect(learned == honest)
         case .otherMembersIdentity, .staticKeyNotFromTheIdentity:
+            if forgerRole == .initiator {
+                // An initiator's static key need not be its identity's (an agent-held key, SPEC.md §12.2): the
+                // identity is proved by the signature over h alone, and this "forger" holds the signing key it
+                // claims (carol's, or its own), so it is that member. A responder's static key stays bound.
+                #expect(error == nil, "\(String(describing: error))")
+                #expect(learned == (lie == .otherMembersIdentity ? Self.carol.publicKey : honest))
+                return
+            }
             #expect(badPeerKey("does not match the static key"), "\(String(describing: error))")
         case .signatureByAnotherKey, .signatureOverAnotherHash:
             #expect(badPeerKey("signature does not verify"), "\(String(describing: error))")
@@ -1059,9 +1067,38 @@ struct NoiseTests {
             ("transport_key_initiator_to_responder_hex", .string(Hex.encode(v.keys.initiatorToResponder))),
             ("transport_key_responder_to_initiator_hex", .string(Hex.encode(v.keys.responderToInitiator))),
             ("transport", .array(transport("initiator->responder", v.toResponder) + transport("responder->initiator", v.toInitiator))),
+            ("unbound_initiator", try Self.unboundInitiatorVector()),
         ])
         VectorTests.check("noise.json", VectorTests.json(doc))
         try Self.decodeVectorFile()
+    }
+
+    /// The same handshake with alice's key held by an agent (SPEC.md §7.4, §12.2): her static key is a fresh X25519
+    /// key (fixed here), and her identity is proved by the signature alone. Messages 1 and 2 are the main vector's.
+    static func unboundInitiatorVector() throws -> JSONValue {
+        let unbound = X25519.KeyPair(secret: Blake2b.hash256(Array("tiergate/v1/vector-unbound-static".utf8)).bytes)
+        var hi = NoiseHandshake(role: .initiator, genesis: genesis, identity: OpenSSHTests.RemoteSigner(alice),
+                                ephemeral: ephemeral("initiator"), unboundStatic: unbound)
+        var hr = NoiseHandshake(role: .responder, genesis: genesis, identity: bob, ephemeral: ephemeral("responder"))
+        try hr.readMessage(try hi.writeMessage(), authorize: admitAll)
+        try hi.readMessage(try hr.writeMessage(), authorize: admitAll)
+        let toSign = try hi.identityMessage()
+        let m3 = try hi.writeMessage(identitySignature: alice.sign(toSign))
+        try hr.readMessage(m3, authorize: admitAll)
+        #expect(hr.peer == alice.publicKey)
+        #expect(hi.handshakeHash == hr.handshakeHash)
+        return .object([
+            ("description", .string(
+                "alice's key held by an ssh-agent: her Noise static key is a fresh X25519 key, not her converted Ed25519 key; "
+                + "the responder accepts message 3 on the identity signature alone. Messages 1 and 2 are as above.")),
+            ("static_derivation", .string("secret = BLAKE2b-256(\"tiergate/v1/vector-unbound-static\"); public = X25519(secret, 9)")),
+            ("x25519_static_secret_hex", .string(Hex.encode(unbound.secret))),
+            ("x25519_static_public_hex", .string(Hex.encode(unbound.publicKey))),
+            ("signed_message_hex", .string(Hex.encode(toSign))),
+            ("message_3_body_hex", .string(Hex.encode(m3))),
+            ("message_3_wire_hex", .string(Hex.encode(framed(m3)))),
+            ("handshake_hash_hex", .string(Hex.encode(hr.handshakeHash))),
+        ])
     }
 
     /// Reads noise.json from disk (not the generator's output) and replays it into fresh links with the recorded

@@ -213,6 +213,8 @@ struct VectorTests {
             return .object([
                 ("name", .string(name)), ("seed_hex", .string(Hex.encode(VectorKeys.seed(name)))),
                 ("public_key_hex", .string(k.publicKey.hex)), ("fingerprint", .string(k.publicKey.fingerprint)),
+                ("openssh_public_key", .string(OpenSSH.line(k.publicKey))),
+                ("openssh_fingerprint", .string(OpenSSH.fingerprint(k.publicKey))),
             ])
         }
         Self.check("keys.json", Self.json(.array(out)))

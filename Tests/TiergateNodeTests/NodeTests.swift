@@ -128,6 +128,7 @@ final class RawPeer {
                     case .send(let b): sendRaw(b)
                     case .plaintext(let p): early += p
                     case .established: break
+                    case .signatureNeeded: return POSIXError(.EINVAL)  // this client's key is in memory
                     }
                 }
             }

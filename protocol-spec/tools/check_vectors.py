@@ -64,6 +64,7 @@ Where SPEC.md leaves a choice open, this checker reads it as follows:
 
 from __future__ import annotations
 
+import base64
 import copy
 import functools
 import hashlib
@@ -113,6 +114,39 @@ def H16(data: bytes) -> bytes:
 def tagged(tag: bytes, content: bytes) -> bytes:
     """message = u8(len(tag)) || tag || content (SPEC 2.2)."""
     return bytes([len(tag)]) + tag + content
+
+
+def ssh_string(b: bytes) -> bytes:
+    """RFC 4251 5: u32 big-endian length || bytes."""
+    return len(b).to_bytes(4, "big") + b
+
+
+def openssh_blob(public_key: bytes) -> bytes:
+    """string("ssh-ed25519") || string(key) (RFC 8709 4; SPEC 2.4)."""
+    return ssh_string(b"ssh-ed25519") + ssh_string(public_key)
+
+
+def openssh_fingerprint(public_key: bytes) -> str:
+    """SHA256: + unpadded standard base64 of SHA-256 over the blob, as ssh-keygen -l prints (SPEC 2.4)."""
+    return "SHA256:" + base64.b64encode(hashlib.sha256(openssh_blob(public_key)).digest()).decode().rstrip("=")
+
+
+def openssh_line(public_key: bytes) -> str:
+    return "ssh-ed25519 " + base64.b64encode(openssh_blob(public_key)).decode()
+
+
+def parse_openssh_line(line: str) -> bytes | None:
+    """The Ed25519 key of 'ssh-ed25519 BASE64 [comment]', or None for anything else (SPEC 2.4)."""
+    fields = line.split()
+    if len(fields) < 2 or fields[0] != "ssh-ed25519":
+        return None
+    try:
+        blob = base64.b64decode(fields[1], validate=True)
+    except ValueError:
+        return None
+    if blob != openssh_blob(blob[-32:]) or len(blob) != 51:
+        return None
+    return blob[-32:]
 
 
 def fingerprint(public_key: bytes) -> str:
@@ -1920,14 +1954,16 @@ def identity_payload(seed: bytes, h: bytes) -> bytes:
     return public_key_from_seed(seed) + sign(seed, tagged(TAG_HANDSHAKE, h))
 
 
-def check_identity(payload: bytes, remote_static: bytes, h: bytes) -> bytes:
-    """The receiver's checks of SPEC 12.2; returns the proved Ed25519 key."""
+def check_identity(payload: bytes, remote_static: bytes, h: bytes, bound: bool = True) -> bytes:
+    """The receiver's checks of SPEC 12.2; returns the proved Ed25519 key. `bound`: the static key must be the
+    identity's converted key (the responder's, message 2); an initiator's (message 3) may be a fresh key, proved by
+    the signature alone (an agent-held key, SPEC 7.4)."""
     if len(payload) != IDENTITY_LEN:
         raise HandshakeError(f"identity payload of {len(payload)} bytes")
     key, signature = payload[:32], payload[32:]
     if not is_valid_point(key):
         raise HandshakeError("identity key is not a valid Ed25519 point")
-    if x25519_public_from_ed25519(key) != remote_static:
+    if bound and x25519_public_from_ed25519(key) != remote_static:
         raise HandshakeError("identity key does not convert to the static key received")
     if not ed25519_verify(key, tagged(TAG_HANDSHAKE, h), signature):
         raise HandshakeError("identity signature does not verify")
@@ -2050,7 +2086,7 @@ class HandshakeState:
         self.sym.mix_key(noise_dh(self.ephemeral_secret, self.rs))     # se
         h = self.sym.h
         payload = self.sym.decrypt_and_hash(body[48:])
-        self.remote_key = check_identity(payload, self.rs, h)
+        self.remote_key = check_identity(payload, self.rs, h, bound=False)
         self.received_identity = payload
 
     # -- after message 3 ----------------------------------------------------------------------
@@ -2266,7 +2302,27 @@ def check_keys(res: Results) -> None:
         fp = fingerprint(pk)
         res.check(f"keys/{case['name']} (fingerprint)", fp == case["fingerprint"],
                   f"derived {fp}")
+        line = openssh_line(pk)
+        res.check(f"keys/{case['name']} (OpenSSH public key line)", line == case["openssh_public_key"],
+                  f"derived {line}")
+        res.check(f"keys/{case['name']} (OpenSSH public key line parses back)",
+                  parse_openssh_line(case["openssh_public_key"]) == pk)
+        ofp = openssh_fingerprint(pk)
+        res.check(f"keys/{case['name']} (OpenSSH SHA256 fingerprint)", ofp == case["openssh_fingerprint"],
+                  f"derived {ofp}")
     for_each_case(VECTORS / "keys.json", res, one)
+    # A FIDO key, another type, a short key and trailing bytes are not ed25519 roster keys (SPEC 2.4, 7.4).
+    pk = public_key_from_seed(bytes(32))
+    bad = {
+        "sk-ssh-ed25519": "sk-ssh-ed25519@openssh.com " + base64.b64encode(
+            ssh_string(b"sk-ssh-ed25519@openssh.com") + ssh_string(pk) + ssh_string(b"ssh:")).decode(),
+        "type word and blob disagree": "ssh-ed25519 " + base64.b64encode(
+            ssh_string(b"ssh-rsa") + ssh_string(b"\x01\x00\x01")).decode(),
+        "31-byte key": "ssh-ed25519 " + base64.b64encode(ssh_string(b"ssh-ed25519") + ssh_string(pk[:31])).decode(),
+        "trailing bytes": "ssh-ed25519 " + base64.b64encode(ssh_string(b"ssh-ed25519") + ssh_string(pk) + b"\0").decode(),
+    }
+    for name, line in bad.items():
+        res.check(f"keys/OpenSSH line refused: {name}", parse_openssh_line(line) is None)
 
 
 def check_ledgers(res: Results) -> None:
@@ -2499,6 +2555,45 @@ def _check_noise(doc: dict, keys: dict, res: Results) -> None:
        fails(lambda: initiator_reading(wire(body2[:-1]))) is None
        and fails(lambda: initiator_reading(wire(body2 + b"\0"))) is None
        and fails(lambda: responder(genesis).read_message_1(wire(vec[0][2:] + b"\0"))) is None)
+
+    # An initiator whose key is held by an agent (SPEC 7.4, 12.2): a fresh static key, proved by the signature alone.
+    u = doc.get("unbound_initiator")
+    ok("noise/unbound initiator: the vector is present", u is not None)
+    if u is not None:
+        secret = H(b"tiergate/v1/vector-unbound-static")
+        ok("noise/unbound initiator: static key derivation", secret == hx(u["x25519_static_secret_hex"])
+           and x25519_public(secret) == hx(u["x25519_static_public_hex"])
+           and x25519_public(secret) != x25519_public_from_ed25519(public_key_from_seed(seeds["initiator"])))
+
+        def unbound_initiator(g: bytes = genesis) -> HandshakeState:
+            st = initiator(g)
+            st.s_secret, st.s_public = secret, x25519_public(secret)
+            return st
+        a = unbound_initiator()
+        ok("noise/unbound initiator: message 1 as the main vector's", a.write_message_1() == vec[0])
+        a.read_message_2(vec[1])
+        m3 = a.write_message_3()
+        ok("noise/unbound initiator: message 3 recomputed", m3 == hx(u["message_3_wire_hex"])
+           and m3[2:] == hx(u["message_3_body_hex"]), f"computed {m3.hex()}")
+        ok("noise/unbound initiator: the signed message is the handshake tag and h",
+           a.sent_identity[32:] == sign(seeds["initiator"], hx(u["signed_message_hex"])))
+        b = responder()
+        b.read_message_1(vec[0])
+        b.write_message_2()
+        try:
+            b.read_message_3(hx(u["message_3_wire_hex"]))
+            ok("noise/unbound initiator: the responder accepts it and learns alice's key",
+               b.remote_key == public_key_from_seed(seeds["initiator"]) and b.sym.h == hx(u["handshake_hash_hex"]))
+        except HandshakeError as exc:
+            ok("noise/unbound initiator: the responder accepts it and learns alice's key", False, str(exc))
+        bad = [k for k, m in enumerate(flips(hx(u["message_3_wire_hex"]))) if fails(lambda m=m: responder_reading(m))]
+        ok("noise/unbound initiator: every bit flip in its message 3 fails at the responder", not bad, f"accepted: {bad[:10]}")
+        # A responder's static key stays bound to its identity: an initiator refuses an unbound one.
+        r = responder()
+        r.s_secret, r.s_public = secret, x25519_public(secret)
+        r.read_message_1(vec[0])
+        ok("noise/an unbound responder static key is refused by the initiator",
+           fails(lambda: initiator_reading(r.write_message_2())) is None)
 
     def session_pair() -> tuple[Session, Session]:
         a, b = initiator(), responder()

@@ -77,7 +77,8 @@ public enum AuthoringError: Error, Equatable, Sendable, CustomStringConvertible 
         switch self {
         case .stateMissing(let p):
             return "the signer state \(p) is missing, so this key's last signed feed position is unknown; "
-                + "run `tiergate key resync --key KEY --roster R --ledger L` against an up-to-date ledger first"
+                + "run `tiergate key resync --key KEY --roster R --ledger L` against an up-to-date ledger first "
+                + "(for an ssh-agent key that has never signed in this lab: `tiergate key init --key ssh-agent:FINGERPRINT`)"
         case .stateForOtherKey(let p): return "the signer state \(p) belongs to another key"
         case .stale(let s, let l):
             return "the signer state says this key last signed position \(s) but the ledger already holds position \(l); "

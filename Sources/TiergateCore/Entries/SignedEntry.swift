@@ -37,6 +37,19 @@ public struct SignedEntry: Hashable, Sendable {
         self.id = Blake2b.hash256(message)
     }
 
+    /// Signs `entry` through `signer` (a key file's key, or an agent's, SPEC.md §7.4), whose signature is verified
+    /// before it is used; throws what the signer throws, or ``SignerFault`` for a signature that does not verify.
+    public init(signing entry: Entry, by signer: any Ed25519Signer) throws {
+        precondition(entry.author == signer.publicKey, "signing an entry whose author is another key")
+        let content = entry.encoded()
+        let message = SigningDomain.entry.message(content)
+        let signature = try signer.signature(over: message)
+        guard signer.publicKey.verify(signature: signature, message: message) else {
+            throw SignerFault(fingerprint: signer.publicKey.fingerprint)
+        }
+        self.init(entry: entry, content: content, signature: signature, id: Blake2b.hash256(message))
+    }
+
     private init(entry: Entry, content: [UInt8], signature: [UInt8], id: Digest) {
         self.entry = entry
         self.content = content

@@ -41,6 +41,21 @@ extension Noise {
             return s
         }
 
+        /// The handshake hash the next written message's payload will be given (what an identity signs), computed
+        /// by writing that message on a copy that is then erased; this side's state does not move.
+        public func nextPayloadHash() throws(NoiseError) -> [UInt8] {
+            var trial = self
+            var h: [UInt8] = []
+            do throws(NoiseError) {
+                _ = try trial.writeMessage { hash throws(NoiseError) in h = hash; return [] }
+            } catch {
+                trial.erase()
+                throw error
+            }
+            trial.erase()
+            return h
+        }
+
         /// Writes the next message. `payload` receives the handshake hash just before the payload is encrypted
         /// (so a payload may sign it) and returns the plaintext payload.
         public mutating func writeMessage(

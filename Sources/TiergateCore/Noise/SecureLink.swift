@@ -10,6 +10,9 @@ public struct SecureLink: Sendable {
         case established(PublicKey)
         /// Decrypted bytes of the node protocol stream.
         case plaintext([UInt8])
+        /// The initiator's identity is held elsewhere (an agent): sign these exact bytes and hand the signature to
+        /// ``provideIdentitySignature(_:)``, which writes message 3. Nothing else happens meanwhile.
+        case signatureNeeded([UInt8])
     }
 
     public static let maxMessage = 65_535
@@ -28,8 +31,12 @@ public struct SecureLink: Sendable {
     /// A session exists and has not failed (a refused or broken link seals nothing more).
     public var isEstablished: Bool { peer != nil && handshake == nil && !failed }
 
-    public init(role: NoiseHandshake.Role, genesis: Digest, identity: SigningKey, ephemeral: X25519.KeyPair = .generate()) {
-        handshake = NoiseHandshake(role: role, genesis: genesis, identity: identity, ephemeral: ephemeral)
+    /// Set while the initiator waits for its identity signature (``Output/signatureNeeded(_:)``).
+    public private(set) var awaitingSignature = false
+
+    public init(role: NoiseHandshake.Role, genesis: Digest, identity: any Ed25519Signer, ephemeral: X25519.KeyPair = .generate(),
+                unboundStatic: X25519.KeyPair? = nil) {
+        handshake = NoiseHandshake(role: role, genesis: genesis, identity: identity, ephemeral: ephemeral, unboundStatic: unboundStatic)
     }
 
     /// What a responder sends, instead of a handshake, to refuse a connection it cannot serve (SPEC.md §12.4).
@@ -56,6 +63,8 @@ public struct SecureLink: Sendable {
         defer { buffer.removeFirst(consumed) }
         do throws(NoiseError) {
             while buffer.count - consumed >= 2 {
+                // Nothing may follow message 2 before our message 3.
+                if awaitingSignature { throw .unexpected("the responder sent more before message 3") }
                 let length = Int(buffer[consumed]) << 8 | Int(buffer[consumed + 1])
                 // The length is checked before waiting for the body (a hostile announcement fails at once).
                 if let hs = handshake {
@@ -112,6 +121,14 @@ public struct SecureLink: Sendable {
             farewell = try? seal(WireMessage.error(refusal).encodedFrame())
             throw .refused(refusal)
         }
+        if !hs.isComplete, !hs.signsInline, hs.writesNext {
+            // An agent-held identity: the signature is made off the caller's thread; message 3 waits for it.
+            let message = try hs.identityMessage()
+            handshake = hs
+            awaitingSignature = true
+            out.append(.signatureNeeded(message))
+            return
+        }
         if !hs.isComplete {
             out.append(.send(Self.framed(try hs.writeMessage())))
         }
@@ -121,6 +138,24 @@ public struct SecureLink: Sendable {
             out.append(.established(hs.peer!))
         } else {
             handshake = hs
+        }
+    }
+
+    /// Completes an initiator's handshake with its identity signature over the bytes of
+    /// ``Output/signatureNeeded(_:)``: message 3 to send, and the session.
+    public mutating func provideIdentitySignature(_ signature: [UInt8]) throws(NoiseError) -> [Output] {
+        guard awaitingSignature, !failed, var hs = handshake else { throw .unexpected("no identity signature is awaited") }
+        handshake = nil
+        awaitingSignature = false
+        do throws(NoiseError) {
+            let m3 = try hs.writeMessage(identitySignature: signature)
+            (sendCipher, receiveCipher) = hs.split()
+            peer = hs.peer
+            return [.send(Self.framed(m3)), .established(hs.peer!)]
+        } catch {
+            failed = true
+            erase()
+            throw error
         }
     }
 

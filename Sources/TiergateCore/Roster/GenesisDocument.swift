@@ -129,6 +129,18 @@ public struct GenesisDocument: Hashable, Sendable {
         signatures.sort { $0.member < $1.member }
     }
 
+    /// As ``sign(with:)`` through any signer (an agent-held key, SPEC.md §7.4); the signature is verified before it
+    /// is added.
+    public mutating func sign(by signer: any Ed25519Signer) throws {
+        guard let member = roster.member(withKey: signer.publicKey) else { throw RosterSigningError.notAMember(signer.publicKey.fingerprint) }
+        let message = roster.signingMessage
+        let sig = try signer.signature(over: message)
+        guard signer.publicKey.verify(signature: sig, message: message) else { throw SignerFault(fingerprint: signer.publicKey.fingerprint) }
+        signatures.removeAll { $0.member == member.name }
+        signatures.append(FounderSignature(member: member.name, signature: sig))
+        signatures.sort { $0.member < $1.member }
+    }
+
     /// Checks every founder signature: each member of the roster must have signed, validly, exactly once.
     public func checkSignatures() -> SignatureReport {
         var report = SignatureReport()
