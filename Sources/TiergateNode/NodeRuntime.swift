@@ -435,7 +435,7 @@ public final class NodeRuntime: @unchecked Sendable {
         onPersist?(entries, halts)
         for e in entries + halts { entriesByKind[e.entry.kind.metricName, default: 0] += 1 }
         for f in onChange { f() }
-        for e in entries + halts where e.entry.kind == .halt || e.entry.kind == .drill {
+        for e in entries + halts where e.entry.kind.isHalt || e.entry.kind == .drill {
             logger.notice("\(e.entry.kind.name) stored", metadata: ["entry.id": "\(e.id.hex)", "entry.time": "\(e.entry.time)"])
         }
     }

@@ -124,12 +124,14 @@ public enum LedgerAudit {
             do { e = try SignedEntry(decoding: f.payload) } catch { return .bad(nil, error.description) }
             do { try e.verified(lab: lab, genesis: genesis) } catch { return .bad(e.id, error.description) }
             if type == .detachedHalt {
-                guard e.entry.kind == .halt || e.entry.kind == .drillAck else {
+                guard e.entry.kind.isHalt || e.entry.kind == .drillAck else {
                     return .bad(e.id, "a detached frame holds a \(e.entry.kind.name), not a halt or a drill acknowledgement")
                 }
                 return .detached(e)
             }
-            if e.entry.kind.isStandalone { return .bad(e.id, "an ENTRY frame holds a drill acknowledgement, which is in no feed (a DETACHED frame)") }
+            if e.entry.kind.isStandalone {
+                return .bad(e.id, "an ENTRY frame holds a \(e.entry.kind == .drillAck ? "drill acknowledgement" : "anonymous halt"), which is in no feed (a DETACHED frame)")
+            }
             return .entry(e)
         case .evidence:
             let ev: EquivocationEvidence

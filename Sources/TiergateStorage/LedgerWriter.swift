@@ -133,8 +133,8 @@ public final class LedgerWriter {
 
     /// Appends a halt that does not extend its author's feed here (it counts anyway).
     public func appendDetachedHalt(_ e: SignedEntry) throws(LedgerWriteError) {
-        guard e.entry.kind == .halt || e.entry.kind == .drillAck else {
-            throw .chain("only halts and drill acknowledgements may be stored outside a feed")
+        guard e.entry.kind.isHalt || e.entry.kind == .drillAck else {
+            throw .chain("only halts (named or anonymous) and drill acknowledgements may be stored outside a feed")
         }
         guard !detachedHalts.contains(e.id) else { return }
         try write(LedgerFormat.frame(.detachedHalt, payload: e.bytes))

@@ -103,6 +103,21 @@ public struct Lab {
         return SignedEntry(signing: entry, with: key)
     }
 
+    /// An anonymous halt by `name` (SPEC.md §5.4) for the halt set of `roster` (default: genesis), in the period of
+    /// `time` under that roster's policy and `slot`; `ring` overrides the ring.
+    public func anonymousHalt(
+        _ name: String, at time: UInt64, slot: UInt32 = 0, reason: String = "anonymous stop", roster: Roster? = nil,
+        ring: [PublicKey]? = nil, period: UInt64? = nil
+    ) -> SignedEntry {
+        let r = roster ?? genesis
+        let halt = AnonymousHalt(period: period ?? r.policy.anonymous.period(at: time), slot: slot,
+                                 ring: ring ?? r.policy.haltSet(in: r), reason: reason)
+        // Deterministic nonces: fixtures and vectors are the same bytes on every run.
+        let seed = Array("tiergate/v1/fixture-ring-nonce/\(name)/\(time)/\(slot)/\(reason)/\(halt.period)".utf8)
+        return try! SignedEntry.anonymousHalt(lab: genesis.lab, genesis: genesis.hash, rosterVersion: r.version, time: time,
+                                              halt: halt, signer: keys[name]!, nonceSeed: seed)
+    }
+
     /// The verdict over `entries` (all connected) and `evidence`, at `time`.
     public func verdict(_ entries: [SignedEntry], evidence: [EquivocationEvidence] = [], at time: UInt64) -> Verdict {
         var tally = Tally()

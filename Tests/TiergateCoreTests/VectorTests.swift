@@ -154,7 +154,10 @@ struct VectorTests {
         out.append(("roster where nobody may halt", "roster", nobodyHalts.encoded()))
         var format4 = r.encoded()
         format4[0] = 4
-        out.append(("roster format 4", "roster", format4))
+        out.append(("format-2 roster labelled format 4 (no drill or anonymous policy)", "roster", format4))
+        var format5 = r.encoded()
+        format5[0] = 5
+        out.append(("roster format 5", "roster", format5))
         // Drills (SPEC.md §3.1 format 3, §4.1 kinds 4 and 5).
         let d = entries[6].1.content
         let ack = entries[7].1.content
@@ -166,6 +169,25 @@ struct VectorTests {
         out.append(("drill acknowledgement stopped before it was received", "entry",
                     { var x = ack; for i in 0..<8 { x[ackBody + 8 + i] = 0 }; return x }()))
         out.append(("drill acknowledgement with an unknown canary outcome", "entry", { var x = ack; x[x.count - 1] = 3; return x }()))
+        // Anonymous halts (SPEC.md §4.1 kind 6): period, slot, ring, reason after the header.
+        let anonLab = AnonymousHaltTests.lab()
+        let anon = anonLab.anonymousHalt("bob", at: t0).content
+        let slotAt = headerEnd + 8, ringAt = headerEnd + 12
+        out.append(("anonymous halt with seq 1 (it is in no feed)", "entry", { var x = anon; x[seqAt + 7] = 1; return x }()))
+        out.append(("anonymous halt with slot 16", "entry", { var x = anon; x[slotAt + 3] = 16; return x }()))
+        out.append(("anonymous halt with an empty ring", "entry", Array(anon[..<ringAt]) + [0, 0, 0, 0] + Array(anon[(ringAt + 4 + 32 * 4)...])))
+        out.append(("anonymous halt whose ring is not ascending", "entry", {
+            var x = anon
+            let first = Array(x[(ringAt + 4)..<(ringAt + 36)]), second = Array(x[(ringAt + 36)..<(ringAt + 68)])
+            x.replaceSubrange((ringAt + 4)..<(ringAt + 68), with: second + first)
+            return x
+        }()))
+        var anonPolicy = anonLab.genesis
+        anonPolicy.policy.anonymous.perPeriod = 17
+        out.append(("format-4 roster allowing 17 anonymous halts per period", "roster", anonPolicy.encoded()))
+        var anonPeriod = anonLab.genesis
+        anonPeriod.policy.anonymous.periodMs = 60_000
+        out.append(("format-4 roster with a 1-minute anonymous-halt period", "roster", anonPeriod.encoded()))
         let drillLab = Self.drillLab()
         var notObserver = drillLab.genesis
         notObserver.policy.drill.enforcers = ["alice"]
@@ -378,6 +400,36 @@ struct VectorTests {
             try $0.append(entries: up9 + [d9])
             for a in acks9.prefix(2) { try $0.appendDetachedHalt(a) }
         }
+        // Anonymous halts (SPEC.md §5.4): a format-4 roster allowing one per member per day. Tier 1 passes; erin halts
+        // anonymously (a DETACHED frame): halted. Then twice in one period (key-image reuse, both count); a ring
+        // holding an outsider (valid signature, not counted: tier 1); and a resume that lifts the anonymous halt.
+        var lab10 = AnonymousHaltTests.lab()
+        let up10 = VerdictTests.authorised(&lab10)
+        let anon = lab10.anonymousHalt("erin", at: t0 + 2 * minute, reason: "unsafe eval result")
+        let anonAgain = lab10.anonymousHalt("erin", at: t0 + 3 * minute, reason: "still unsafe")
+        let anonHalted = try build("anonymous-halt", genesis: lab10.genesis.hash) {
+            try $0.append(entries: up10)
+            try $0.appendDetachedHalt(anon)
+        }
+        let anonReuse = try build("anonymous-reuse", genesis: lab10.genesis.hash) {
+            try $0.append(entries: up10)
+            try $0.appendDetachedHalt(anon)
+            try $0.appendDetachedHalt(anonAgain)
+        }
+        var lab10m = lab10
+        lab10m.addOutsider("mallory")
+        let mallory = lab10m.anonymousHalt("mallory", at: t0 + 2 * minute, ring: (lab10.genesis.policy.haltSet(in: lab10.genesis) + [VectorKeys.key("mallory").publicKey]).sorted())
+        let anonWrongRing = try build("anonymous-wrong-ring", genesis: lab10.genesis.hash) {
+            try $0.append(entries: up10)
+            try $0.appendDetachedHalt(mallory)
+        }
+        let resume10 = lab10.resume("alice", tier: 1, halts: [anon.id], at: t0 + 10 * minute)
+        let resumeVotes10 = ["alice", "bob", "carol"].map { lab10.vote($0, resume10, at: t0 + 11 * minute) }
+        let anonResumed = try build("anonymous-resumed", genesis: lab10.genesis.hash) {
+            try $0.append(entries: up10)
+            try $0.appendDetachedHalt(anon)
+            try $0.append(entries: [resume10] + resumeVotes10)
+        }
         return [
             LedgerVector(file: "advance.ledger", description: "proposal to tier 1 passes with 3 of 5 yes votes", bytes: advance),
             LedgerVector(file: "halt.ledger", description: "advance, then one halt by a staff member", bytes: halt),
@@ -406,6 +458,14 @@ struct VectorTests {
                          bytes: drillSucceeded, roster: ("genesis-drill.json", lab9.document)),
             LedgerVector(file: "drill-missing.ledger", description: "drill.ledger without slurm's acknowledgement: the drill failed (slurm missing), none has succeeded, so tier 1 is suspended: tier 0, not halted",
                          bytes: drillFailed, roster: ("genesis-drill.json", lab9.document)),
+            LedgerVector(file: "anonymous-halt.ledger", description: "format-4 roster (one anonymous halt per member per day): tier 1 passes, then an anonymous halt by one of the 4 members who may halt: halted",
+                         bytes: anonHalted, roster: ("genesis-anonymous.json", lab10.document)),
+            LedgerVector(file: "anonymous-reuse.ledger", description: "anonymous-halt.ledger plus a second anonymous halt by the same member in the same period and slot: one key image on both (reuse reported), both count: halted",
+                         bytes: anonReuse, roster: ("genesis-anonymous.json", lab10.document)),
+            LedgerVector(file: "anonymous-wrong-ring.ledger", description: "tier 1 passes, then an outsider's anonymous halt over a ring of the members plus itself: validly ring-signed, but the ring is not the halt set, so it does not count: tier 1",
+                         bytes: anonWrongRing, roster: ("genesis-anonymous.json", lab10.document)),
+            LedgerVector(file: "anonymous-resumed.ledger", description: "anonymous-halt.ledger plus a resume naming the anonymous halt, passed by 3 of 5: tier 1, not halted",
+                         bytes: anonResumed, roster: ("genesis-anonymous.json", lab10.document)),
         ]
     }
 
@@ -435,6 +495,10 @@ struct VectorTests {
                                                                    ("on_time", .bool($0.onTime)), ("expected", .bool($0.expected))]) }))])
                 })),
                 ("drill_overdue", .bool(verdict.drillSchedule.overdue)),
+                ("active_halts", .array(verdict.activeHalts.map(\.id.hex).sorted().map { .string($0) })),
+                ("key_image_reuse", .array(verdict.keyImageReuse.map { k in
+                    .object([("key_image", .string(k.keyImage.hex)), ("entries", .array(k.ids.map { .string($0.hex) }))])
+                })),
             ]))
         }
         Self.check("ledgers/manifest.json", Self.json(.array(manifest)))
@@ -447,10 +511,11 @@ struct VectorTests {
             return (f, valid, UInt64(tier)!, halted)
         }
         #expect(m.map(\.0) == ["advance.ledger", "halt.ledger", "resume.ledger", "equivocation.ledger", "amendment-rotate-key.ledger", "tampered.ledger", "torn-tail.ledger", "observer.ledger", "veto-after-pass.ledger", "halt-names-older-version.ledger", "halt-dated-ahead.ledger", "halt-dated-ahead-resumed.ledger", "format1-halt.ledger",
-                          "wrong-header-genesis.ledger", "key-on-no-roster-version.ledger", "drill.ledger", "drill-missing.ledger"])
-        #expect(m.map(\.1) == [true, true, true, true, true, false, false, true, true, true, true, true, true, false, true, true, true])
-        #expect(m.map(\.2) == [1, 0, 1, 0, 1, 0, 0, 0, 1, 0, 0, 1, 0, 0, 1, 1, 0])
-        #expect(m.map(\.3) == [false, true, false, false, false, false, false, false, false, true, true, false, true, false, false, false, false])
+                          "wrong-header-genesis.ledger", "key-on-no-roster-version.ledger", "drill.ledger", "drill-missing.ledger",
+                          "anonymous-halt.ledger", "anonymous-reuse.ledger", "anonymous-wrong-ring.ledger", "anonymous-resumed.ledger"])
+        #expect(m.map(\.1) == [true, true, true, true, true, false, false, true, true, true, true, true, true, false, true, true, true, true, true, true, true])
+        #expect(m.map(\.2) == [1, 0, 1, 0, 1, 0, 0, 0, 1, 0, 0, 1, 0, 0, 1, 1, 0, 0, 0, 1, 1])
+        #expect(m.map(\.3) == [false, true, false, false, false, false, false, false, false, true, true, false, true, false, false, false, false, true, true, false, false])
     }
 }
 

@@ -23,6 +23,10 @@ suffices to:
     tiergate prologue, converted static keys and identity payloads --
     and the transport byte for byte, and reject altered, replayed and
     other-lab messages (SPEC 12)                                         -> noise.json
+  * verify linkable ring signatures (LSAG on edwards25519, with
+    libsodium's from_uniform hash-to-point written out in Python) and
+    re-sign the valid ones to the same bytes (SPEC 2.5); anonymous halts
+    (kind 6) decoded, verified and counted in ledgers (SPEC 4.1, 5.4)    -> ring.json
 
 Usage (from the repository root):   python3 protocol-spec/tools/check_vectors.py
 Prints one line per failing case and finally "N passed, M failed"; exits 1 when any case
@@ -292,6 +296,157 @@ def sign(seed: bytes, message: bytes) -> bytes:
 
 
 # =============================================================================================
+# SPEC 2.5: linkable ring signatures (LSAG) on edwards25519
+# =============================================================================================
+
+CURVE25519_A = 486662
+BASE_POINT = (15112221349535400772501151409588531511454012693041857206046113283949847762202,
+              46316835694926478169428394003475163141307993866256225615783033603165251855960)
+IDENTITY = (0, 1)
+TAG_RING = b"tiergate/v1/ring"
+TAG_RING_POINT = b"tiergate/v1/ring-point"
+
+
+def _inv(v: int) -> int:
+    """Field inverse; the inverse of 0 is 0 (as libsodium's fe25519_invert)."""
+    return pow(v, P25519 - 2, P25519)
+
+
+def map_to_point(r: bytes) -> bytes:
+    """libsodium 1.0.18 crypto_core_ed25519_from_uniform, as SPEC 2.5 states it: Elligator 2 onto Curve25519,
+    the birational map to edwards25519 with the top bit of r as the sign of x, times the cofactor 8."""
+    sign = r[31] >> 7
+    t = int.from_bytes(r[:31] + bytes([r[31] & 0x7F]), "little") % P25519
+    u = (-CURVE25519_A * _inv(1 + 2 * t * t)) % P25519
+    w = (u * u * u + CURVE25519_A * u * u + u) % P25519
+    if pow(w, (P25519 - 1) // 2, P25519) == P25519 - 1:       # not a square: the other root
+        u = (-u - CURVE25519_A) % P25519
+    y = (u - 1) * _inv(u + 1) % P25519
+    x = _recover_x(y)
+    if x is None:
+        raise ValueError("map_to_point: no x")                 # cannot happen for a Curve25519 u
+    if x & 1 != sign:
+        x = (P25519 - x) % P25519
+    point = (x, y)
+    for _ in range(3):
+        point = _edwards_add(point, point)
+    return _encode_point(point)
+
+
+def _ext(point: tuple[int, int]) -> tuple[int, int, int, int]:
+    x, y = point
+    return x, y, 1, x * y % P25519
+
+
+def _ext_add(a, b):
+    """Extended-coordinate addition on edwards25519 (a = -1; Hisil-Wong-Carter-Dawson 2008), no inversion."""
+    x1, y1, z1, t1 = a
+    x2, y2, z2, t2 = b
+    aa = (y1 - x1) * (y2 - x2) % P25519
+    bb = (y1 + x1) * (y2 + x2) % P25519
+    cc = 2 * D25519 * t1 * t2 % P25519
+    dd = 2 * z1 * z2 % P25519
+    e, f, g, h = bb - aa, dd - cc, dd + cc, bb + aa
+    return e * f % P25519, g * h % P25519, f * g % P25519, e * h % P25519
+
+
+def _fast_mult(k: int, point: tuple[int, int]) -> tuple[int, int]:
+    """k * point (affine in and out), by double-and-add in extended coordinates."""
+    result, addend = (0, 1, 1, 0), _ext(point)
+    while k:
+        if k & 1:
+            result = _ext_add(result, addend)
+        addend = _ext_add(addend, addend)
+        k >>= 1
+    x, y, z, _ = result
+    zi = _inv(z)
+    return x * zi % P25519, y * zi % P25519
+
+
+def ring_hash_point(key: bytes, genesis: bytes, period: int, slot: int) -> bytes:
+    """H_i (SPEC 2.5)."""
+    return map_to_point(H(tagged(TAG_RING_POINT, genesis + period.to_bytes(8, "big") + slot.to_bytes(4, "big")
+                                 + key)))
+
+
+def ring_challenge(transcript: bytes, l_point: tuple[int, int], r_point: tuple[int, int]) -> int:
+    h = hashlib.blake2b(transcript + _encode_point(l_point) + _encode_point(r_point), digest_size=64).digest()
+    return int.from_bytes(h, "little") % L25519
+
+
+def ring_transcript(message: bytes, ring: list[bytes], image: bytes) -> bytes:
+    return (tagged(TAG_RING, len(message).to_bytes(4, "big") + message) + len(ring).to_bytes(4, "big")
+            + b"".join(ring) + image)
+
+
+def ring_valid(ring: list[bytes]) -> bool:
+    return (1 <= len(ring) <= 256 and all(is_valid_point(k) for k in ring)
+            and all(a < b for a, b in zip(ring, ring[1:])))
+
+
+def ring_verify(message: bytes, ring: list[bytes], image: bytes, signature: bytes, genesis: bytes, period: int,
+                slot: int) -> bool:
+    """SPEC 2.5 verification, in pure Python (affine arithmetic, no libsodium)."""
+    if not ring_valid(ring) or len(signature) != 32 * (len(ring) + 1):
+        return False
+    if len(image) != 32 or not is_valid_point(image):
+        return False
+    scalars = [int.from_bytes(signature[i:i + 32], "little") for i in range(0, len(signature), 32)]
+    if any(v >= L25519 for v in scalars):
+        return False
+    t = ring_transcript(message, ring, image)
+    img = _decode_point(image)
+    c0 = c = scalars[0]
+    for i, key in enumerate(ring):
+        s_i = scalars[i + 1]
+        k = _decode_point(key)
+        hp = _decode_point(ring_hash_point(key, genesis, period, slot))
+        l_pt = _edwards_add(_fast_mult(s_i, BASE_POINT), _fast_mult(c, k))
+        r_pt = _edwards_add(_fast_mult(s_i, hp), _fast_mult(c, img))
+        c = ring_challenge(t, l_pt, r_pt)
+    return c == c0
+
+
+def ring_secret_scalar(seed: bytes) -> int:
+    """The Ed25519 secret scalar (RFC 8032 5.1.5: SHA-512(seed)[:32], clamped) mod L."""
+    h = bytearray(hashlib.sha512(seed).digest()[:32])
+    h[0] &= 248
+    h[31] &= 127
+    h[31] |= 64
+    return int.from_bytes(h, "little") % L25519
+
+
+def ring_sign(message: bytes, ring: list[bytes], seed: bytes, genesis: bytes, period: int, slot: int,
+              nonce_seed: bytes) -> tuple[bytes, bytes]:
+    """For the self-checks only: an independent signer (deterministic nonces from nonce_seed)."""
+    x = ring_secret_scalar(seed)
+    me = public_key_from_seed(seed)
+    pi = ring.index(me)
+    n = len(ring)
+    hps = [_decode_point(ring_hash_point(k, genesis, period, slot)) for k in ring]
+    img_pt = _fast_mult(x, hps[pi])
+    image = _encode_point(img_pt)
+    t = ring_transcript(message, ring, image)
+
+    def rnd(i: int) -> int:
+        """The vectors' deterministic nonces (ring.json): BLAKE2b-512(nonce_seed || u8 i) mod L."""
+        return int.from_bytes(hashlib.blake2b(nonce_seed + bytes([i]), digest_size=64).digest(), "little") % L25519
+    alpha = rnd(255)
+    c = [0] * n
+    s_ = [0] * n
+    c[(pi + 1) % n] = ring_challenge(t, _fast_mult(alpha, BASE_POINT), _fast_mult(alpha, hps[pi]))
+    i = (pi + 1) % n
+    while i != pi:
+        s_[i] = rnd(i)
+        k = _decode_point(ring[i])
+        c[(i + 1) % n] = ring_challenge(t, _edwards_add(_fast_mult(s_[i], BASE_POINT), _fast_mult(c[i], k)),
+                                        _edwards_add(_fast_mult(s_[i], hps[i]), _fast_mult(c[i], img_pt)))
+        i = (i + 1) % n
+    s_[pi] = (alpha - c[pi] * x) % L25519
+    return image, b"".join(v.to_bytes(32, "little") for v in [c[0]] + s_)
+
+
+# =============================================================================================
 # SPEC 2.1: canonical encoding
 # =============================================================================================
 
@@ -471,6 +626,16 @@ class DrillPolicy:
 
 
 @dataclass
+class AnonymousPolicy:
+    """The `anonymous` production of SPEC 3.1 (format 4); the default (formats 1-3): none allowed."""
+    per_period: int = 0
+    period_ms: int = 2_592_000_000
+
+    def is_default(self) -> bool:
+        return self == AnonymousPolicy()
+
+
+@dataclass
 class Roster:
     lab: bytes
     version: int
@@ -490,7 +655,8 @@ class Roster:
     min_attesters: int                         # freshness: attesters, distinct non-observers
     freshness_role_minimums: list[tuple[bytes, int]] = field(default_factory=list)
     format: int = 2                            # 1 is still read (SPEC 3.1); it has no role minimums
-    drill: DrillPolicy = field(default_factory=DrillPolicy)    # format 3 only; else the default
+    drill: DrillPolicy = field(default_factory=DrillPolicy)    # formats 3 and 4; else the default
+    anonymous: AnonymousPolicy = field(default_factory=AnonymousPolicy)    # format 4 only
 
     # -- derived -------------------------------------------------------------------------
     def content(self) -> bytes:
@@ -545,6 +711,10 @@ class Roster:
             return self.may_halt(key)
         return STAR in self.drill.roles or any(r in self.drill.roles for r in m.roles)
 
+    def halt_set(self) -> list[bytes]:
+        """haltset(R) of SPEC 5.4: the keys, ascending, of members that are not observers and may halt."""
+        return sorted(m.public_key for m in self.members if self.may_halt(m.public_key))
+
     def drill_enforcers(self) -> list[Member]:
         """E of SPEC 5.8: the members the drill policy names, or (none named) every observer;
         in name order.  Names that are no member are left out (an inconsistent roster)."""
@@ -575,8 +745,19 @@ def encode_roster(r: Roster) -> bytes:
            enc_list(r.halt_roles, enc_bytes),
            encode_rule(r.resume), encode_rule(r.amend),
            enc_u64(r.amend_cooling_off_ms), enc_u64(r.token_ttl_ms), enc_u64(r.lapse_ms),
-           enc_u64(r.max_skew_ms), encode_freshness(r), encode_drill(r)]
+           enc_u64(r.max_skew_ms), encode_freshness(r), encode_drill(r), encode_anonymous(r)]
     return b"".join(out)
+
+
+def encode_anonymous(r: Roster) -> bytes:
+    """Format 4: u32 per_period || u64 period_ms after the drill policy; earlier formats carry none and have
+    the default (SPEC 3.1)."""
+    a = r.anonymous
+    if r.format < 4:
+        if not a.is_default():
+            raise DecodeError(f"a format-{r.format} roster allows no anonymous halts")
+        return b""
+    return enc_u32(a.per_period) + enc_u64(a.period_ms)
 
 
 def encode_drill(r: Roster) -> bytes:
@@ -598,7 +779,7 @@ def encode_freshness(r: Roster) -> bytes:
         if r.freshness_role_minimums:
             raise DecodeError("a format-1 roster cannot carry freshness role minimums")
         return enc_u32(r.min_attesters)
-    if r.format in (2, 3):
+    if r.format in (2, 3, 4):
         return enc_u32(r.min_attesters) + enc_role_minimums(r.freshness_role_minimums)
     raise DecodeError(f"roster format {r.format}")
 
@@ -636,7 +817,7 @@ def decode_roster(content: bytes) -> Roster:
         raise DecodeError("roster content exceeds 131072 bytes")
     rd = Reader(content)
     fmt = rd.u8()
-    if fmt not in (1, 2, 3):                # SPEC 3.1: formats 2 and 3; format 1 is still read
+    if fmt not in (1, 2, 3, 4):             # SPEC 3.1: formats 2, 3 and 4; format 1 is still read
         raise DecodeError(f"roster format {fmt}")
     lab = rd.ident()
     version = rd.u64()
@@ -661,17 +842,20 @@ def decode_roster(content: bytes) -> Roster:
     min_attesters = rd.u32()                # format 1: freshness_quorum
     fresh_minimums = decode_role_minimums(rd, "freshness role minimums") if fmt >= 2 else []
     drill = DrillPolicy()                   # formats 1 and 2: the default drill policy
-    if fmt == 3:                            # SPEC 3.1: format 2 followed by `drill`
+    if fmt >= 3:                            # SPEC 3.1: format 2 followed by `drill`
         drill_roles = rd.ident_list(MAX_ROLES, "drill roles", star_ok=True)   # "*" = every member
         enforcers = rd.ident_list(MAX_DRILL_ENFORCERS, "drill enforcers")
         interval, deadline, lapse_flag = rd.u64(), rd.u64(), rd.u8()
         if lapse_flag not in (0, 1):
             raise DecodeError(f"drill lapse_on_overdue {lapse_flag} is not 0 or 1")
         drill = DrillPolicy(drill_roles, enforcers, interval, deadline, lapse_flag)
+    anonymous = AnonymousPolicy()
+    if fmt == 4:                            # SPEC 3.1: format 3 followed by `anonymous`
+        anonymous = AnonymousPolicy(rd.u32(), rd.u64())
     rd.end()
     roster = Roster(lab, version, previous, base_tier, max_tier, members, advance, overrides,
                     halt_roles, resume, amend, cooling, ttl, lapse, skew, min_attesters,
-                    freshness_role_minimums=fresh_minimums, format=fmt, drill=drill)
+                    freshness_role_minimums=fresh_minimums, format=fmt, drill=drill, anonymous=anonymous)
     check_roster_consistency(roster)
     return roster
 
@@ -728,9 +912,14 @@ def check_roster_consistency(r: Roster) -> None:
         raise DecodeError("lapse_ms > 10 years")
     if r.amend_cooling_off_ms > MAX_DURATION_MS:
         raise DecodeError("amend_cooling_off_ms > 10 years")
-    if r.format not in (1, 2, 3):
+    if r.format not in (1, 2, 3, 4):
         raise DecodeError(f"roster format {r.format}")
     check_drill_consistency(r)
+    a = r.anonymous                          # SPEC 3.1: format 4 only; per_period <= 16, period 1 h .. 10 years
+    if r.format < 4 and not a.is_default():
+        raise DecodeError(f"a format-{r.format} roster allows no anonymous halts")
+    if r.format == 4 and (a.per_period > 16 or not 3_600_000 <= a.period_ms <= MAX_DURATION_MS):
+        raise DecodeError("anonymous_halts out of range")
     if not 1 <= r.min_attesters <= v:
         raise DecodeError(f"min_attesters {r.min_attesters} not in 1..{v} "
                           "(members not observers)")
@@ -792,7 +981,7 @@ def check_drill_consistency(r: Roster) -> None:
 # SPEC 4.1-4.2: entries
 # =============================================================================================
 
-PROPOSAL, VOTE, HALT, DRILL, DRILL_ACK = 1, 2, 3, 4, 5
+PROPOSAL, VOTE, HALT, DRILL, DRILL_ACK, ANON_HALT = 1, 2, 3, 4, 5, 6
 ADVANCE, RESUME, AMEND = 1, 2, 3
 YES, NO, ABSTAIN = 1, 2, 3
 
@@ -827,6 +1016,10 @@ class Entry:
     stopped_at: int = 0
     jobs: int = 0
     canary: int = 0                       # 0 none, 1 stopped, 2 failed
+    # anonymous halt (author = key image)
+    period: int = 0
+    slot: int = 0
+    ring: list[bytes] = field(default_factory=list)
     # signed form
     signature: bytes = b""
     format: int = 1
@@ -860,6 +1053,8 @@ def encode_entry(e: Entry) -> bytes:
     elif e.kind == DRILL_ACK:
         body = (e.drill + enc_u64(e.received_at) + enc_u64(e.stopped_at) + enc_u32(e.jobs)
                 + enc_u8(e.canary))
+    elif e.kind == ANON_HALT:
+        body = enc_u64(e.period) + enc_u32(e.slot) + enc_list(e.ring, lambda k: k) + enc_bytes(e.reason)
     else:                                 # halt, drill
         body = enc_bytes(e.reason)
     return head + body
@@ -871,7 +1066,7 @@ def read_entry(rd: Reader) -> Entry:
     if fmt != 1:
         raise DecodeError(f"entry format {fmt}")
     kind = rd.u8()
-    if kind not in (PROPOSAL, VOTE, HALT, DRILL, DRILL_ACK):
+    if kind not in (PROPOSAL, VOTE, HALT, DRILL, DRILL_ACK, ANON_HALT):
         raise DecodeError(f"entry kind {kind}")
     lab = rd.ident()
     genesis = rd.b32()
@@ -881,9 +1076,9 @@ def read_entry(rd: Reader) -> Entry:
     author = rd.b32()
     seq = rd.u64()
     prev = rd.b32()
-    if kind == DRILL_ACK:                 # SPEC 4.1: in no feed
+    if kind in (DRILL_ACK, ANON_HALT):     # SPEC 4.1: in no feed
         if seq != 0 or prev != ZERO32:
-            raise DecodeError("a DRILL-ACK has seq 0 and prev zero")
+            raise DecodeError("a DRILL-ACK or anonymous halt has seq 0 and prev zero")
     else:
         if seq < 1:
             raise DecodeError("seq < 1")
@@ -928,6 +1123,15 @@ def read_entry(rd: Reader) -> Entry:
         e.canary = rd.u8()
         if e.canary not in (0, 1, 2):
             raise DecodeError(f"DRILL-ACK canary {e.canary}")
+    elif kind == ANON_HALT:
+        e.period, e.slot = rd.u64(), rd.u32()
+        if e.slot >= 16:
+            raise DecodeError(f"anonymous halt slot {e.slot} >= 16")
+        e.ring = [rd.b32() for _ in range(rd.count(256))]
+        if not e.ring:
+            raise DecodeError("anonymous halt with an empty ring")
+        check_ascending(e.ring, "anonymous halt ring")
+        e.reason = rd.text(1, MAX_REASON)
     else:                                 # halt, drill: text(1,1024) reason
         e.reason = rd.text(1, MAX_REASON)
     return e
@@ -947,15 +1151,19 @@ def decode_signed_entry(data: bytes) -> Entry:
         raise DecodeError("signed entry exceeds 196608 bytes")
     rd = Reader(data)
     e = read_entry(rd)
-    if rd.remaining() != 64:
-        raise DecodeError(f"{rd.remaining()} bytes after the entry, expected a 64-byte signature")
-    e.signature = rd.take(64)
+    want = 32 * (len(e.ring) + 1) if e.kind == ANON_HALT else 64     # a ring signature (SPEC 2.5, 4.2)
+    if rd.remaining() != want:
+        raise DecodeError(f"{rd.remaining()} bytes after the entry, expected a {want}-byte signature")
+    e.signature = rd.take(want)
     return e
 
 
 def entry_valid_for(e: Entry, lab: bytes, genesis_hash: bytes) -> str | None:
     """SPEC 4.2 'valid for a lab' (decoding already done).  Returns a problem or None."""
-    if not ed25519_verify(e.author, e.message(), e.signature):
+    if e.kind == ANON_HALT:
+        if not ring_verify(e.message(), e.ring, e.author, e.signature, e.genesis, e.period, e.slot):
+            return "ring signature does not verify"
+    elif not ed25519_verify(e.author, e.message(), e.signature):
         return "signature does not verify"
     if e.lab != lab:
         return "entry for another lab"
@@ -1061,7 +1269,16 @@ def _json_rule(v, what: str, default_min_yes: int) -> Rule:
 
 
 ROSTER_FILE_FORMATS = {"tiergate-roster-v1": 1, "tiergate-roster-v2": 2,     # SPEC 3.4
-                       "tiergate-roster-v3": 3}
+                       "tiergate-roster-v3": 3, "tiergate-roster-v4": 4}
+
+
+def _json_anonymous(v) -> AnonymousPolicy:
+    """The `anonymous_halts` object of a "tiergate-roster-v4" policy (SPEC 3.4): both fields optional."""
+    d = _obj(v, "anonymous_halts", {"per_period", "period"})
+    default = AnonymousPolicy()
+    return AnonymousPolicy(
+        per_period=_int(d.get("per_period", default.per_period), "anonymous_halts.per_period", U32_MAX),
+        period_ms=(_duration(d["period"], "anonymous_halts.period") if "period" in d else default.period_ms))
 
 
 def _json_drill(v) -> DrillPolicy:
@@ -1114,7 +1331,7 @@ def roster_from_json(doc, fmt: int = 2) -> Roster:
     p = _obj(r.get("policy", {}), "policy",
              {"advance", "advance_overrides", "halt_roles", "resume", "amend",
               "amend_cooling_off", "token_ttl", "lapse", "max_skew", fresh_field}
-             | ({"drill"} if fmt == 3 else set()))
+             | ({"drill"} if fmt >= 3 else set()) | ({"anonymous_halts"} if fmt == 4 else set()))
     if fmt == 1:
         min_attesters = _int(p.get("freshness_quorum", 1), "freshness_quorum", U32_MAX)
         fresh_minimums = []
@@ -1156,7 +1373,8 @@ def roster_from_json(doc, fmt: int = 2) -> Roster:
         min_attesters=min_attesters,
         freshness_role_minimums=fresh_minimums,
         format=fmt,
-        drill=_json_drill(p["drill"]) if "drill" in p else DrillPolicy())
+        drill=_json_drill(p["drill"]) if "drill" in p else DrillPolicy(),
+        anonymous=_json_anonymous(p["anonymous_halts"]) if "anonymous_halts" in p else AnonymousPolicy())
 
 
 @dataclass
@@ -1291,7 +1509,7 @@ class DecisionRule:
         # SPEC 5.1: proposals and votes count only when connected; halts wherever seen,
         # once per id (SPEC 6.3).
         self.proposals = [e for i, e in unique.items() if e.kind == PROPOSAL and i in connected]
-        self.halts = [e for e in unique.values() if e.kind == HALT]
+        self.halts = [e for e in unique.values() if e.kind in (HALT, ANON_HALT)]
         # SPEC 5.1: drills count only when connected; DRILL-ACKs wherever seen, one per
         # (drill, acknowledger): the one with the smallest (time, id).
         self.drills = [e for i, e in unique.items() if e.kind == DRILL and i in connected]
@@ -1427,9 +1645,26 @@ class DecisionRule:
             """SPEC 5.4: its author may halt under the version in force at its time and under the version
             it names, which is not later than that one."""
             cur = self.version_at(chain, h.time).roster
+            if h.kind == ANON_HALT:
+                return anonymous_halt_counts(h, cur, chain)
             if not 1 <= h.roster_version <= cur.version or not cur.may_halt(h.author):
                 return False
             return chain[h.roster_version - 1].roster.may_halt(h.author)
+
+        def anonymous_halt_counts(h: Entry, cur: Roster, chain) -> bool:
+            """SPEC 5.4, anonymous halts: the named version v is in force by its time (v <= C); v and C
+            allow anonymous halts; the slot is below v's per_period and the period is its time's under v;
+            the ring is exactly haltset(v), and every key of it is in haltset(C)."""
+            if not 1 <= h.roster_version <= cur.version:
+                return False
+            named = chain[h.roster_version - 1].roster
+            a = named.anonymous
+            if a.per_period < 1 or cur.anonymous.per_period < 1 or h.slot >= a.per_period:
+                return False
+            if h.period != h.time // a.period_ms:
+                return False
+            still = set(cur.halt_set())
+            return h.ring == named.halt_set() and all(k in still for k in h.ring)
 
         for h in self.halts:                                # SPEC 5.4: whatever its date
             if halt_counts(h):
@@ -1721,8 +1956,8 @@ def read_ledger(data: bytes, genesis: RosterFile) -> LedgerReport:
             if e is not None:
                 head = heads.get(e.author)
                 why = None
-                if e.kind == DRILL_ACK:     # SPEC 6.4: in no feed, so never in an ENTRY frame
-                    problem("ENTRY frame holds a DRILL-ACK (in no feed: a DETACHED frame)")
+                if e.kind in (DRILL_ACK, ANON_HALT):     # SPEC 6.4: in no feed, so never in an ENTRY frame
+                    problem("ENTRY frame holds a DRILL-ACK or an anonymous halt (in no feed: a DETACHED frame)")
                 elif head is None and e.seq != 1:
                     why = f"first entry of its author has seq {e.seq}, not 1"
                 elif head is not None and e.seq != head.seq + 1:
@@ -1742,7 +1977,7 @@ def read_ledger(data: bytes, genesis: RosterFile) -> LedgerReport:
         elif ftype == FRAME_DETACHED:
             e = valid_entry(payload)
             if e is not None:
-                if e.kind not in (HALT, DRILL_ACK):     # SPEC 6.2, 6.4
+                if e.kind not in (HALT, ANON_HALT, DRILL_ACK):     # SPEC 6.2, 6.4
                     problem("DETACHED frame holds neither a halt nor a DRILL-ACK")
                 else:
                     rep.entries.append(e)
@@ -1758,7 +1993,7 @@ def read_ledger(data: bytes, genesis: RosterFile) -> LedgerReport:
                 if a is not None and b is not None:
                     if a.author != b.author or a.seq != b.seq or a.id == b.id:
                         problem("EVIDENCE entries are not same author, same seq, different ids")
-                    elif a.kind == DRILL_ACK:
+                    elif a.kind in (DRILL_ACK, ANON_HALT):
                         # Two DRILL-ACKs of one author share seq 0, but they are in no feed and
                         # never equivocation (SPEC 4.3): such a frame proves nothing.
                         problem("EVIDENCE frame holds DRILL-ACKs, which are never equivocation")
@@ -2325,6 +2560,42 @@ def check_keys(res: Results) -> None:
         res.check(f"keys/OpenSSH line refused: {name}", parse_openssh_line(line) is None)
 
 
+def check_ring(res: Results) -> None:
+    """ring.json (SPEC 2.5): hash points and key images recomputed, every case verified in pure Python, and each
+    valid case re-signed from its signer's seed and nonce seed to the same bytes; from_uniform cases."""
+    path = VECTORS / "ring.json"
+    doc = json.loads(path.read_text())
+    keys = {k["name"]: bytes.fromhex(k["seed_hex"]) for k in json.loads((VECTORS / "keys.json").read_text())}
+    for m in doc["hash_to_point"]:
+        got = map_to_point(bytes.fromhex(m["input_hex"]))
+        res.check(f"ring/from_uniform({m['input_hex'][:16]}…)", got.hex() == m["point_hex"], f"computed {got.hex()}")
+    for c in doc["cases"]:
+        name = f"ring/{c['name']}"
+        g, period, slot = bytes.fromhex(c["genesis_hex"]), c["period"], c["slot"]
+        ring = [bytes.fromhex(k) for k in c["ring_hex"]]
+        points = [ring_hash_point(k, g, period, slot) for k in ring]
+        res.check(f"{name} (hash points)", [p.hex() for p in points] == c["hash_points_hex"])
+        message, image, sig = (bytes.fromhex(c[k]) for k in ("message_hex", "key_image_hex", "signature_hex"))
+        ok = ring_verify(message, ring, image, sig, g, period, slot)
+        res.check(f"{name} (verifies: {c['expected']})", ok == (c["expected"] == "valid"))
+        if c["expected"] == "valid" and c.get("nonce_seed_hex"):
+            seed = keys[c["signer"]]
+            res.check(f"{name} (signer at its position)", ring.index(public_key_from_seed(seed)) == c["signer_position"])
+            img, again = ring_sign(message, ring, seed, g, period, slot, bytes.fromhex(c["nonce_seed_hex"]))
+            res.check(f"{name} (key image = x * H_pi)", img == image, f"computed {img.hex()}")
+            res.check(f"{name} (re-signed to the same bytes)", again == sig)
+
+
+def key_image_reuse(entries: list[Entry]) -> list[dict]:
+    """SPEC 4.3: anonymous halts sharing a key image (their `author`), by key image; ids ascending."""
+    by_image: dict[bytes, set[bytes]] = {}
+    for e in entries:
+        if e.kind == ANON_HALT:
+            by_image.setdefault(e.author, set()).add(e.id)
+    return [{"key_image": k.hex(), "entries": sorted(i.hex() for i in ids)}
+            for k, ids in sorted(by_image.items()) if len(ids) >= 2]
+
+
 def check_ledgers(res: Results) -> None:
     """ledgers/manifest.json: for each ledger file, validity and the frames named as problems
     (SPEC 6.4), then the verdict at `at_ms` (SPEC 5): authorised tier (the drill schedule's
@@ -2367,7 +2638,9 @@ def check_ledgers(res: Results) -> None:
                          ("roster_version", v.roster_version),
                          ("equivocations", sorted(rule.member_name(k)
                                                   for k in v.equivocations)),
-                         ("drills", drills), ("drill_overdue", v.drill_overdue)]:
+                         ("drills", drills), ("drill_overdue", v.drill_overdue),
+                         ("active_halts", sorted(h.hex() for h in v.active_halts)),
+                         ("key_image_reuse", key_image_reuse(rep.entries))]:
             if key in case:
                 want = sorted(case[key]) if key == "equivocations" else case[key]
                 res.check(f"{name} ({key})", got == want, f"expected {want}, got {got}")
@@ -3544,11 +3817,13 @@ def self_checks_freshness(res: Results) -> None:
        == (3, []) and decode_roster(c2_plain).hash() != d1.hash())
 
     # -- SPEC 3.1, 3.3: rejects --------------------------------------------------------------
-    for fmt in (0, 4, 255):
+    for fmt in (0, 5, 255):
         ok(f"self/freshness: roster rejects format {fmt}",
            "roster format" in (why(bytes([fmt]) + c2[1:]) or ""), why(bytes([fmt]) + c2[1:]))
     ok("self/freshness: format-2 bytes labelled format 3 are rejected (no drill policy)",
        why(b"\x03" + c2[1:]) is not None)
+    ok("self/freshness: format-2 bytes labelled format 4 are rejected (no drill or anonymous policy)",
+       why(b"\x04" + c2[1:]) is not None)
     ok("self/freshness: format-1 bytes labelled format 2 are rejected",
        why(b"\x02" + c1[1:]) is not None)
     ok("self/freshness: format-2 bytes labelled format 1 are rejected (trailing bytes)",
@@ -3585,8 +3860,8 @@ def self_checks_freshness(res: Results) -> None:
     ok("self/freshness: a format-1 roster can carry no role minimums",
        _rejects(check_roster_consistency, roster(2, [(b"eng", 1)], fmt=1))
        and _rejects(encode_roster, roster(2, [(b"eng", 1)], fmt=1)))
-    ok("self/freshness: an in-memory roster of format 4 is inconsistent",
-       _rejects(check_roster_consistency, roster(2, fmt=4)))
+    ok("self/freshness: an in-memory roster of format 5 is inconsistent",
+       _rejects(check_roster_consistency, roster(2, fmt=5)))
 
     # -- SPEC 3.4: the JSON carrier ----------------------------------------------------------
     def roster_obj(policy=None, voters: int = 4) -> dict:
@@ -3657,7 +3932,7 @@ def self_checks_freshness(res: Results) -> None:
     ok("self/freshness: duplicate role in freshness role_minimums is not a roster",
        not_a_roster(dup.replace('"min_attesters": 2',
                                 '"min_attesters": 2, "role_minimums": {"eng": 1, "eng": 2}')))
-    for file_format in ("tiergate-roster-v4", "tiergate-roster", "", None, 2):
+    for file_format in ("tiergate-roster-v5", "tiergate-roster", "", None, 2):
         ok(f"self/freshness: file format {file_format!r} is not a roster",
            not_a_roster(signed_file(roster_obj(), file_format, c2)))
 
@@ -4138,6 +4413,7 @@ def main(argv: list[str]) -> int:
     check_keys(res)
     check_ledgers(res)
     check_noise(res)
+    check_ring(res)
     print(f"{res.passed} passed, {res.failed} failed")
     return 1 if res.failed else 0
 

@@ -32,6 +32,11 @@ public enum ReasonCode: String, Sendable, CaseIterable {
     case haltWrongRosterVersion = "halt_wrong_roster_version"
     case haltByNonMember = "halt_by_non_member"
     case haltWithoutAuthority = "halt_without_authority"
+    // An anonymous halt that does not count (§5.4).
+    case anonymousHaltWrongRosterVersion = "anonymous_halt_wrong_roster_version"
+    case anonymousHaltNotAllowed = "anonymous_halt_not_allowed"
+    case anonymousHaltWrongPeriod = "anonymous_halt_wrong_period"
+    case anonymousHaltWrongRing = "anonymous_halt_wrong_ring"
     // A drill or drill acknowledgement that does not count (§5.8).
     case drillDatedAhead = "drill_dated_ahead"
     case drillWrongRosterVersion = "drill_wrong_roster_version"

@@ -19,10 +19,13 @@ public struct VoteRecord: Hashable, Sendable {
 
 public struct HaltRecord: Hashable, Sendable {
     public var id: Digest
+    /// The member's key; for an anonymous halt, its key image.
     public var author: PublicKey
     public var time: UInt64
     public var rosterVersion: UInt64
     public var reason: String
+    /// Set for an anonymous halt (SPEC.md §5.4): its period, slot and ring.
+    public var anonymous: AnonymousHalt? = nil
 }
 
 /// A drill (SPEC.md §5.8), connected to its author's feed.
@@ -92,6 +95,10 @@ public struct Tally: Sendable {
         case .halt(let h):
             halts[signed.id] = HaltRecord(
                 id: signed.id, author: e.author, time: e.time, rosterVersion: e.rosterVersion, reason: h.reason)
+        case .anonymousHalt(let a):
+            // In no feed: counted wherever seen, like a halt; the decision rule checks its ring (§5.4).
+            halts[signed.id] = HaltRecord(
+                id: signed.id, author: e.author, time: e.time, rosterVersion: e.rosterVersion, reason: a.reason, anonymous: a)
         case .proposal(let p) where connected:
             if case .amend = p.action { rosterEpoch += 1 }
             proposals[signed.id] = ProposalRecord(

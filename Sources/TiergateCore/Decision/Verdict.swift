@@ -45,12 +45,30 @@ public struct ProposalStatus: Hashable, Sendable {
 
 public struct HaltStatus: Hashable, Sendable {
     public var id: Digest
+    /// The member's name; for an anonymous halt, "anonymous (one of N members who may halt)".
     public var member: String
     public var time: UInt64
     public var reason: String
     /// The resume proposal that cleared it, or nil while active.
     public var resolvedBy: Digest?
     public var resolvedAt: UInt64?
+    /// For an anonymous halt: how many members it hides among, and its key image (SPEC.md §2.5).
+    public var ringSize: Int? = nil
+    public var keyImage: PublicKey? = nil
+
+    public var isAnonymous: Bool { ringSize != nil }
+    public static func anonymousName(ringSize n: Int) -> String { "anonymous (one of \(n) member\(n == 1 ? "" : "s") who may halt)" }
+}
+
+/// Two or more anonymous halts with one key image: one member signed more than its quota in one (period, slot),
+/// without being named (SPEC.md §4.3). They all still count.
+public struct KeyImageReuse: Hashable, Sendable {
+    public var keyImage: PublicKey
+    public var ids: [Digest]
+    public init(keyImage: PublicKey, ids: [Digest]) {
+        self.keyImage = keyImage
+        self.ids = ids
+    }
 }
 
 public struct EquivocationStatus: Hashable, Sendable {
@@ -97,6 +115,8 @@ public struct Verdict: Sendable {
     /// Every counted drill, oldest first, with its acknowledgements (SPEC.md §5.8).
     public var drills: [DrillStatus] = []
     public var drillSchedule: DrillSchedule = .none
+    /// Key images used by more than one anonymous halt (SPEC.md §4.3), by key image.
+    public var keyImageReuse: [KeyImageReuse] = []
     /// The first instant after `at` at which time alone (no new entry) could change this verdict: a lapse, a
     /// window closing, a roster version starting, an entry dated ahead coming within the skew. Until then, with
     /// the same entries, the verdict is this one with only `at` changed (SPEC.md §8.6). `UInt64.max`: never.
@@ -320,6 +340,7 @@ private struct VerdictComputation {
         let drills = drillStatuses()
         var v = report(state, statuses: statuses, halts: haltStatus, pending: pending)
         applySchedule(drills, to: &v)
+        v.keyImageReuse = keyImageReuse()
         v.validUntil = nextChange.at  // the schedule noted its due time after the report was made
         return v
     }
@@ -385,6 +406,16 @@ private struct VerdictComputation {
             // Replayed at the horizon, which moves with `now`: until the halt's own time is within the skew, the
             // verdict may change at any instant (a cache must not keep it).
             if h.time > horizon { nextChange.note(now.addingSaturating(1)) }
+            if let a = h.anonymous {
+                if let why = anonymousHaltRefusal(h, a) {
+                    ignored.append(IgnoredEntry(id: h.id, reason: why))
+                    continue
+                }
+                haltStatus[h.id] = HaltStatus(id: h.id, member: HaltStatus.anonymousName(ringSize: a.ring.count), time: h.time,
+                                              reason: h.reason, ringSize: a.ring.count, keyImage: h.author)
+                events.append(TimedEvent(time: min(h.time, horizon), order: 0, id: h.id, event: .halt(h)))
+                continue
+            }
             // The version in force at its time decides membership and authority. It may name an earlier version
             // (signed from a stale view, or dated past a version's start by a fast clock) if its author could halt
             // under that one too: a stop is not lost to a roster change (§5.4).
@@ -413,6 +444,32 @@ private struct VerdictComputation {
             events.append(TimedEvent(time: min(h.time, horizon), order: 0, id: h.id, event: .halt(h)))
         }
         return haltStatus
+    }
+
+    /// Why an anonymous halt does not count (§5.4), or nil when it does: its version must be in force by its time,
+    /// both that version and the one in force allow anonymous halts, its slot and period fit its version, and its
+    /// ring is exactly its version's halt set with every key still able to halt under the version in force.
+    func anonymousHaltRefusal(_ h: HaltRecord, _ a: AnonymousHalt) -> Reason? {
+        let idx = rosterIndex(at: h.time)
+        guard h.rosterVersion >= 1, h.rosterVersion <= UInt64(idx + 1) else {
+            return Reason(.anonymousHaltWrongRosterVersion, "anonymous halt names roster version \(h.rosterVersion), not yet in force at its time")
+        }
+        let named = rosters[Int(h.rosterVersion) - 1], current = rosters[idx]
+        let policy = named.policy.anonymous
+        guard policy.allowed, current.policy.anonymous.allowed else {
+            return Reason(.anonymousHaltNotAllowed, "the roster does not allow anonymous halts")
+        }
+        guard a.slot < policy.perPeriod else {
+            return Reason(.anonymousHaltNotAllowed, "slot \(a.slot) is beyond the \(policy.perPeriod) anonymous halt(s) allowed per period")
+        }
+        guard a.period == policy.period(at: h.time) else {
+            return Reason(.anonymousHaltWrongPeriod, "period \(a.period) is not its time's period (\(policy.period(at: h.time)))")
+        }
+        let stillMayHalt = Set(current.policy.haltSet(in: current))
+        guard a.ring == named.policy.haltSet(in: named), a.ring.allSatisfy(stillMayHalt.contains) else {
+            return Reason(.anonymousHaltWrongRing, "its ring is not the members who may halt under roster version \(h.rosterVersion), or holds a key that may no longer halt")
+        }
+        return nil
     }
 
     /// Lapse (§5.5): authorisation above the base tier that was not re-affirmed within the policy's `lapse`.
@@ -451,7 +508,8 @@ private struct VerdictComputation {
             s.active[h.id] = s.tier
             if s.tier != base {
                 s.tier = base
-                s.history.append(TierChange(time: h.time, tier: s.tier, cause: "halted by \(name(h.author)): \(h.reason)"))
+                let by = h.anonymous.map { HaltStatus.anonymousName(ringSize: $0.ring.count) } ?? name(h.author)
+                s.history.append(TierChange(time: h.time, tier: s.tier, cause: "halted by \(by): \(h.reason)"))
             }
             s.since = nil
         case .pass(let p, let at):
@@ -593,6 +651,14 @@ private struct VerdictComputation {
             }
         }
         return out.sorted { ($0.time, $0.id) < ($1.time, $1.id) }
+    }
+
+    /// Key-image reuse (§4.3): anonymous halts sharing a key image, counted or not, each reported once.
+    func keyImageReuse() -> [KeyImageReuse] {
+        var byImage: [PublicKey: [Digest]] = [:]
+        for h in tally.halts.values where h.anonymous != nil { byImage[h.author, default: []].append(h.id) }
+        return byImage.filter { $0.value.count >= 2 }.map { KeyImageReuse(keyImage: $0.key, ids: $0.value.sorted()) }
+            .sorted { $0.keyImage < $1.keyImage }
     }
 
     /// The schedule (§5.8): with an interval, a successful drill is due that long after the last one; while one is

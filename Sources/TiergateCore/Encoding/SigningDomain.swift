@@ -11,6 +11,9 @@ public enum SigningDomain: String, Sendable, CaseIterable {
     case noise = "tiergate/v1/noise"
     /// A handshake identity signature over the Noise handshake hash (SPEC.md §12.3).
     case handshake = "tiergate/v1/handshake"
+    /// Ring-signature challenges and hash points (SPEC.md §2.5).
+    case ring = "tiergate/v1/ring"
+    case ringPoint = "tiergate/v1/ring-point"
 
     /// `u8 length || ASCII tag`.
     public var prefix: [UInt8] {

@@ -52,6 +52,11 @@ extension Entry {
             w.u64(a.stoppedAt)
             w.u32(a.jobs)
             w.u8(a.canary.rawValue)
+        case .anonymousHalt(let a):
+            w.u64(a.period)
+            w.u32(a.slot)
+            w.list(a.ring) { $0.raw($1.bytes) }
+            w.string(a.reason)
         }
         return w.bytes
     }
@@ -80,13 +85,13 @@ extension Entry {
         let author = try r.publicKey("entry.author")
         let seq = try r.u64("entry.seq")
         if kind.isStandalone {
-            guard seq == 0 else { throw .invalidValue(field: "entry.seq", reason: "a drill acknowledgement is in no feed: seq must be 0") }
+            guard seq == 0 else { throw .invalidValue(field: "entry.seq", reason: "a \(kind == .drillAck ? "drill acknowledgement" : "anonymous halt") is in no feed: seq must be 0") }
         } else {
             guard seq >= 1 else { throw .invalidValue(field: "entry.seq", reason: "feeds start at sequence number 1") }
         }
         let prev = try r.digest("entry.prev")
         if kind.isStandalone {
-            guard prev.isZero else { throw .invalidValue(field: "entry.prev", reason: "a drill acknowledgement is in no feed: prev must be zero") }
+            guard prev.isZero else { throw .invalidValue(field: "entry.prev", reason: "a \(kind == .drillAck ? "drill acknowledgement" : "anonymous halt") is in no feed: prev must be zero") }
         } else {
             guard (seq == 1) == prev.isZero else {
                 throw .invalidValue(field: "entry.prev", reason: "must be zero exactly when seq is 1")
@@ -121,6 +126,19 @@ extension Entry {
                 throw .invalidValue(field: "drill_ack.canary", reason: "unknown canary outcome \(c)")
             }
             body = .drillAck(DrillAck(drill: drill, receivedAt: received, stoppedAt: stopped, jobs: jobs, canary: canary))
+        case .anonymousHalt:
+            let period = try r.u64("anonymous_halt.period")
+            let slot = try r.u32("anonymous_halt.slot")
+            guard slot < AnonymousHalt.maxSlots else {
+                throw .invalidValue(field: "anonymous_halt.slot", reason: "must be below \(AnonymousHalt.maxSlots)")
+            }
+            let ring = try r.list("anonymous_halt.ring", max: RingSignature.maxRing) {
+                (r: inout ByteReader) throws(DecodeError) in try r.publicKey("anonymous_halt.ring[]")
+            }
+            guard !ring.isEmpty else { throw .invalidValue(field: "anonymous_halt.ring", reason: "at least one key") }
+            try Roster.checkAscending(ring, field: "anonymous_halt.ring")
+            let reason = try r.text("anonymous_halt.reason", max: Limits.maxReason, minLength: 1)
+            body = .anonymousHalt(AnonymousHalt(period: period, slot: slot, ring: ring, reason: reason))
         }
         return Entry(
             lab: lab, genesis: genesis, rosterVersion: rosterVersion, author: author, seq: seq, prev: prev, time: time,

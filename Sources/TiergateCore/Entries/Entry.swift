@@ -7,6 +7,8 @@ public enum EntryKind: UInt8, Sendable, CaseIterable {
     case drill = 4
     /// An enforcer's answer to a drill, signed with its observer key; never part of a feed.
     case drillAck = 5
+    /// A halt by one of the members who may halt, not saying which (SPEC.md §2.5, §5.4): ring-signed, in no feed.
+    case anonymousHalt = 6
 
     public var name: String {
         switch self {
@@ -15,11 +17,16 @@ public enum EntryKind: UInt8, Sendable, CaseIterable {
         case .halt: return "halt"
         case .drill: return "drill"
         case .drillAck: return "drill_ack"
+        case .anonymousHalt: return "anonymous_halt"
         }
     }
 
-    /// Whether entries of this kind stand alone, outside any feed (seq 0, prev zero): only drill acknowledgements.
-    public var isStandalone: Bool { self == .drillAck }
+    /// Whether entries of this kind stand alone, outside any feed (seq 0, prev zero): drill acknowledgements and
+    /// anonymous halts.
+    public var isStandalone: Bool { self == .drillAck || self == .anonymousHalt }
+
+    /// Whether entries of this kind stop the lab (a halt, named or anonymous).
+    public var isHalt: Bool { self == .halt || self == .anonymousHalt }
 
     /// The label value in the node's metrics.
     public var metricName: String { name }
@@ -151,12 +158,33 @@ public struct DrillAck: Hashable, Sendable {
     }
 }
 
+/// A halt ring-signed by one of the members who may halt (SPEC.md §4.1): the entry's `author` is the key image in
+/// the context (genesis, period, slot), and its signature a ring signature over `ring`.
+public struct AnonymousHalt: Hashable, Sendable {
+    public var period: UInt64
+    public var slot: UInt32
+    /// Every key that may halt under the named roster version, ascending.
+    public var ring: [PublicKey]
+    public var reason: String
+    public static let maxSlots: UInt32 = 16
+
+    public init(period: UInt64, slot: UInt32, ring: [PublicKey], reason: String) {
+        self.period = period
+        self.slot = slot
+        self.ring = ring
+        self.reason = reason
+    }
+
+    public func context(genesis: Digest) -> RingSignature.Context { .init(genesis: genesis, period: period, slot: slot) }
+}
+
 public enum EntryBody: Hashable, Sendable {
     case proposal(Proposal)
     case vote(Vote)
     case halt(Halt)
     case drill(Drill)
     case drillAck(DrillAck)
+    case anonymousHalt(AnonymousHalt)
 
     public var kind: EntryKind {
         switch self {
@@ -165,6 +193,7 @@ public enum EntryBody: Hashable, Sendable {
         case .halt: return .halt
         case .drill: return .drill
         case .drillAck: return .drillAck
+        case .anonymousHalt: return .anonymousHalt
         }
     }
 }

@@ -62,9 +62,16 @@ public struct SignedEntry: Hashable, Sendable {
 
     public var signingMessage: [UInt8] { SigningDomain.entry.message(content) }
 
+    /// The signature's length for this entry: 64 (Ed25519), or 32·(n+1) for an anonymous halt's ring of n.
+    public static func signatureLength(for entry: Entry) -> Int {
+        if case .anonymousHalt(let a) = entry.body { return RingSignature.signatureLength(ring: a.ring.count) }
+        return Ed25519.signatureLength
+    }
+
     /// Decodes `content || signature` without checking the signature (see ``verified(lab:genesis:)``).
     public init(decoding bytes: [UInt8]) throws(EntryError) {
         guard bytes.count <= Limits.maxEntryBytes else { throw .tooLarge(bytes.count) }
+        // Every signature is at least 64 bytes (an Ed25519 one, or a ring signature over at least one key).
         guard bytes.count > Ed25519.signatureLength else {
             throw .malformed(.truncated(field: "entry.signature"))
         }
@@ -75,9 +82,10 @@ public struct SignedEntry: Hashable, Sendable {
         } catch {
             throw .malformed(error)
         }
-        guard r.remaining == Ed25519.signatureLength else {
-            if r.remaining < Ed25519.signatureLength { throw .malformed(.truncated(field: "entry.signature")) }
-            throw .malformed(.trailingBytes(count: r.remaining - Ed25519.signatureLength))
+        let length = Self.signatureLength(for: entry)
+        guard r.remaining == length else {
+            if r.remaining < length { throw .malformed(.truncated(field: "entry.signature")) }
+            throw .malformed(.trailingBytes(count: r.remaining - length))
         }
         let content = Array(bytes[..<r.offset])
         self.init(
@@ -85,9 +93,34 @@ public struct SignedEntry: Hashable, Sendable {
             id: Blake2b.hash256(SigningDomain.entry.message(content)))
     }
 
-    /// Whether the signature verifies under the author key.
+    /// Whether the signature verifies: under the author key, or for an anonymous halt as a ring signature by one of
+    /// its ring with the key image `author` (SPEC.md §2.5, §4.2).
     public var signatureIsValid: Bool {
-        entry.author.verify(signature: signature, message: signingMessage)
+        if case .anonymousHalt(let a) = entry.body {
+            return RingSignature.verify(
+                message: signingMessage, ring: a.ring, image: entry.author.bytes, signature: signature,
+                context: a.context(genesis: entry.genesis))
+        }
+        return entry.author.verify(signature: signature, message: signingMessage)
+    }
+
+    /// An anonymous halt (SPEC.md §4.1) ring-signed by `signer` for `ring` in the context (genesis, period, slot):
+    /// the entry's author is the key image. The signer must be in the ring.
+    /// `nonceSeed` is for test vectors and fixtures only (deterministic nonces, ``RingSignature/sign``).
+    public static func anonymousHalt(
+        lab: String, genesis: Digest, rosterVersion: UInt64, time: UInt64, halt: AnonymousHalt, signer: SigningKey,
+        nonceSeed: [UInt8]? = nil
+    ) throws(RingSignature.RingError) -> SignedEntry {
+        let ctx = halt.context(genesis: genesis)
+        let image = RingSignature.keyImage(of: signer, ctx)
+        guard let author = PublicKey(bytes: image) else { throw .badKeyImage }
+        let entry = Entry(lab: lab, genesis: genesis, rosterVersion: rosterVersion, author: author, seq: 0, prev: .zero,
+                          time: time, body: .anonymousHalt(halt))
+        let content = entry.encoded()
+        let message = SigningDomain.entry.message(content)
+        let (signedImage, signature) = try RingSignature.sign(message: message, ring: halt.ring, signer: signer, context: ctx, nonceSeed: nonceSeed)
+        precondition(signedImage == image, "the key image changed between computing and signing")
+        return SignedEntry(entry: entry, content: content, signature: signature, id: Blake2b.hash256(message))
     }
 
     /// Checks the signature and that the entry belongs to this lab instance; returns self.

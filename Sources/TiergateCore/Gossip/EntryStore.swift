@@ -24,6 +24,8 @@ public enum StoreRejection: Error, Equatable, Sendable, CustomStringConvertible 
     case bufferFull
     /// A drill acknowledgement naming a drill this node does not hold (yet).
     case unknownDrill(Digest)
+    /// An anonymous halt no roster version known here accepts (SPEC.md §8.3).
+    case anonymousRefused(String)
 
     public var description: String {
         switch self {
@@ -31,6 +33,7 @@ public enum StoreRejection: Error, Equatable, Sendable, CustomStringConvertible 
         case .notAMember(let fp): return "author \(fp) is not a member of any roster version this node knows"
         case .bufferFull: return "too many out-of-order entries buffered for this author"
         case .unknownDrill(let d): return "acknowledges drill \(d.short)…, which this node does not hold; deliver the drill first"
+        case .anonymousRefused(let why): return "anonymous halt refused: \(why)"
         }
     }
 }
@@ -50,12 +53,15 @@ public struct EntryStore: Sendable {
     public private(set) var tally = Tally()
     /// Keys of every roster version known (genesis, and rosters carried by amendments).
     public private(set) var knownKeys: Set<PublicKey>
+    /// Every roster known (genesis, and rosters carried by amendments): an anonymous halt must fit one (§8.3).
+    public private(set) var knownRosters: [Roster]
     public static let maxPendingPerAuthor = 1024
 
     public init(genesis: Roster) {
         self.genesis = genesis
         genesisHash = genesis.hash
         knownKeys = Set(genesis.members.map(\.key))
+        knownRosters = [genesis]
     }
 
     public var entryCount: Int { feeds.values.reduce(0) { $0 + $1.count } }
@@ -68,7 +74,7 @@ public struct EntryStore: Sendable {
     public private(set) var drillEntries: [Digest: SignedEntry] = [:]
 
     private mutating func countEntry(_ e: SignedEntry, connected: Bool) {
-        if case .halt = e.entry.body { haltEntries[e.id] = e }
+        if e.entry.kind.isHalt { haltEntries[e.id] = e }
         if connected, case .drill = e.entry.body { drillEntries[e.id] = e }
         tally.add(e, connected: connected)
     }
@@ -95,6 +101,7 @@ public struct EntryStore: Sendable {
     /// Inserts an entry whose signature and lab binding the caller already checked (ledger load).
     public mutating func insertVerified(_ e: SignedEntry) throws(StoreRejection) -> InsertOutcome {
         let author = e.entry.author
+        if case .anonymousHalt(let a) = e.entry.body { return try insertAnonymousHalt(e, a) }
         guard knownKeys.contains(author) else { throw .notAMember(author.fingerprint) }
         if case .drillAck(let ack) = e.entry.body { return try insertDrillAck(e, ack) }
         var out = InsertOutcome()
@@ -170,6 +177,39 @@ public struct EntryStore: Sendable {
         return out
     }
 
+    /// An anonymous halt stands outside any feed, held (detached, like a halt beyond a gap) when it fits a roster
+    /// version known here: its ring is that version's halt set, the version allows anonymous halts, and its slot
+    /// and period fit (SPEC.md §8.3). Every one with a distinct id is kept: a reused key image is evidence, and
+    /// both halts count.
+    private mutating func insertAnonymousHalt(_ e: SignedEntry, _ a: AnonymousHalt) throws(StoreRejection) -> InsertOutcome {
+        var out = InsertOutcome()
+        if detachedHalts[e.id] != nil {
+            out.duplicate = true
+            return out
+        }
+        if let why = Self.anonymousRefusal(e, a, rosters: knownRosters) { throw .anonymousRefused(why) }
+        detachedHalts[e.id] = e
+        countEntry(e, connected: false)
+        out.detachedHalt = e
+        refreshDigest()
+        return out
+    }
+
+    /// Why no roster in `rosters` accepts this anonymous halt, or nil.
+    public static func anonymousRefusal(_ e: SignedEntry, _ a: AnonymousHalt, rosters: [Roster]) -> String? {
+        let named = rosters.filter { $0.version == e.entry.rosterVersion }
+        guard !named.isEmpty else { return "names roster version \(e.entry.rosterVersion), which this node does not know" }
+        var why = "its ring is not the members who may halt under roster version \(e.entry.rosterVersion)"
+        for r in named {
+            let p = r.policy.anonymous
+            guard p.allowed else { why = "roster version \(r.version) does not allow anonymous halts"; continue }
+            guard a.slot < p.perPeriod else { why = "slot \(a.slot) is beyond the \(p.perPeriod) allowed per period"; continue }
+            guard a.period == p.period(at: e.entry.time) else { why = "period \(a.period) is not its time's period \(p.period(at: e.entry.time))"; continue }
+            if a.ring == r.policy.haltSet(in: r) { return nil }
+        }
+        return why
+    }
+
     /// Whether this store holds `id` outside a feed (a detached halt or a drill acknowledgement).
     public func holdsDetached(_ id: Digest) -> Bool { detachedHalts[id] != nil || drillAcks[id] != nil }
 
@@ -216,6 +256,7 @@ public struct EntryStore: Sendable {
         if case .proposal(let p) = e.entry.body, case .amend(let roster) = p.action {
             // Members of proposed rosters may author entries; they count only once the roster is in force.
             knownKeys.formUnion(roster.members.map(\.key))
+            if !knownRosters.contains(roster) { knownRosters.append(roster) }
         }
     }
 
@@ -236,7 +277,7 @@ public struct EntryStore: Sendable {
 
     /// Re-inserts a detached halt from the ledger on load.
     public mutating func loadDetachedHalt(_ e: SignedEntry) {
-        if case .drillAck = e.entry.body {
+        if e.entry.kind == .drillAck || e.entry.kind == .anonymousHalt {
             _ = try? insertVerified(e)
             return
         }

@@ -410,7 +410,7 @@ public struct GossipNode: Sendable {
                     case .invalid(let why):
                         // What was stored before the bad entry is still persisted and pushed.
                         return flushBatch(appended, except: peer) + misbehaving(peer, "invalid entry \(e.id.short)…: \(why)")
-                    case .notAMember, .bufferFull, .unknownDrill: continue  // not provably malicious (its roster may be ahead); dropped
+                    case .notAMember, .bufferFull, .unknownDrill, .anonymousRefused: continue  // not provably malicious (its roster may be ahead); dropped
                     }
                 }
             }
@@ -477,10 +477,11 @@ public struct GossipNode: Sendable {
             do { e = try SignedEntry(decoding: bytes) } catch {
                 return [.send(peer, .ack(request: request, status: .rejected, reason: error.description))]
             }
-            if let p = peers[peer], p.observer, !(e.entry.kind == .drillAck && e.entry.author == p.key) {
-                // An enforcer acknowledges drills with its own observer key; that is all an observer submits.
+            if let p = peers[peer], p.observer, !(e.entry.kind == .drillAck && e.entry.author == p.key), e.entry.kind != .anonymousHalt {
+                // An enforcer acknowledges drills with its own observer key; an anonymous halt may be carried by any
+                // roster key, so that who submits it says nothing of who signed it (SPEC.md §8.3, §10.2).
                 return [.send(peer, .ack(request: request, status: .rejected,
-                    reason: "observer key \(p.key!.fingerprint) is read-only: it may read status, fetch tokens and acknowledge drills with its own key, never submit anything else"))]
+                    reason: "observer key \(p.key!.fingerprint) is read-only: it may read status, fetch tokens, acknowledge drills with its own key and carry anonymous halts, never submit anything else"))]
             }
             if settings.hideEntry?(e) == true { return [.send(peer, .ack(request: request, status: .stored, reason: ""))] }  // the lie
             if let full = storageRefusal {
@@ -489,7 +490,7 @@ public struct GossipNode: Sendable {
                 }
                 return [.send(peer, .ack(request: request, status: .rejected, reason: "\(full); deliver it to another node (a halt: to two members' nodes)"))]
             }
-            if e.entry.kind != .drillAck, rosterInForce(now: now).member(withKey: e.entry.author)?.isObserver == true {
+            if !e.entry.kind.isStandalone, rosterInForce(now: now).member(withKey: e.entry.author)?.isObserver == true {
                 return [.send(peer, .ack(request: request, status: .rejected,
                     reason: "author \(e.entry.author.fingerprint) is an observer; observers never propose, vote or halt"))]
             }
@@ -604,8 +605,8 @@ public struct GossipNode: Sendable {
         let urgent = directives.contains { d in
             guard case .persist(let entries, let halts, let evidence) = d else { return false }
             // A halt, evidence or a drill (which enforcers answer like a halt) goes out at once.
-            return !evidence.isEmpty || halts.contains { $0.entry.kind == .halt }
-                || entries.contains { $0.entry.kind == .halt || $0.entry.kind == .drill }
+            return !evidence.isEmpty || halts.contains { $0.entry.kind.isHalt }
+                || entries.contains { $0.entry.kind.isHalt || $0.entry.kind == .drill }
         }
         guard urgent || (tick && now >= lastWatchCheck.addingSaturating(settings.watchCoalesceMs)) else { return [] }
         lastWatchCheck = now

@@ -29,6 +29,9 @@ extension Verdict {
             ("history", .array(history.map { c in
                 .object([("time", time(c.time)), ("tier", .uint(UInt64(c.tier))), ("cause", .string(c.cause))])
             })),
+            ("key_image_reuse", .array(keyImageReuse.map { k in
+                .object([("key_image", .string(k.keyImage.hex)), ("entries", .array(k.ids.map { .string($0.hex) }))])
+            })),
             ("drills", .array(drills.map(Verdict.drillJSON))),
             ("drill_schedule", .object([
                 ("interval", .string(DurationText.format(drillSchedule.intervalMs))),
@@ -62,6 +65,9 @@ extension Verdict {
             ("id", .string(h.id.hex)), ("member", .string(h.member)), ("time", .string(TimeText.format(h.time))),
             ("reason", .string(h.reason)), ("resolved_by", h.resolvedBy.map { .string($0.hex) } ?? .null),
             ("resolved_at", h.resolvedAt.map { .string(TimeText.format($0)) } ?? .null),
+            ("anonymous", .bool(h.isAnonymous)),
+            ("ring_size", h.ringSize.map { .int($0) } ?? .null),
+            ("key_image", h.keyImage.map { .string($0.hex) } ?? .null),
         ])
     }
 
@@ -132,6 +138,17 @@ extension NodeStatus {
             out.append("HALT \(h.id.short)… by \(h.member) at \(TimeText.format(h.time)): \(h.reason)")
         }
         if haltsTotal > v.activeHalts.count { out.append("… and \(haltsTotal - v.activeHalts.count) more halts in force") }
+        // One key image on several anonymous halts: a member signed beyond its quota (SPEC.md §4.3). From a node the
+        // reuse list is not carried; the halts' key images show it.
+        var reuse = v.keyImageReuse
+        if reuse.isEmpty {
+            let byImage = Dictionary(grouping: v.halts.filter(\.isAnonymous), by: { $0.keyImage! })
+            reuse = byImage.filter { $0.value.count >= 2 }.map { KeyImageReuse(keyImage: $0.key, ids: $0.value.map(\.id).sorted()) }
+                .sorted { $0.keyImage < $1.keyImage }
+        }
+        for k in reuse {
+            out.append("KEY IMAGE REUSE: anonymous halts \(k.ids.map { $0.short + "…" }.joined(separator: ", ")) were signed by one member (unnamed) in one period slot, beyond the quota; all count until resumed")
+        }
         if !v.proposals.isEmpty {
             let shown = v.proposals.count < proposalsTotal
                 ? " (the \(v.proposals.count) newest from position \(offset + 1) of \(proposalsTotal); --offset for more)" : ""

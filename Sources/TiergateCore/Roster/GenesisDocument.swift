@@ -48,10 +48,13 @@ public struct GenesisDocument: Hashable, Sendable {
     public static let legacyFormat = "tiergate-roster-v1"
     /// Format-3 rosters: those with a drill policy (SPEC.md §3.4).
     public static let drillFormat = "tiergate-roster-v3"
+    /// Format-4 rosters: those that allow anonymous halts (SPEC.md §3.4).
+    public static let anonymousFormat = "tiergate-roster-v4"
     static func carrier(of rosterFormat: UInt8) -> String {
         switch rosterFormat {
         case Roster.legacyFormat: return legacyFormat
         case Roster.drillFormat: return drillFormat
+        case Roster.anonymousFormat: return anonymousFormat
         default: return format
         }
     }
@@ -60,6 +63,7 @@ public struct GenesisDocument: Hashable, Sendable {
         case legacyFormat: return Roster.legacyFormat
         case format: return Roster.formatVersion
         case drillFormat: return Roster.drillFormat
+        case anonymousFormat: return Roster.anonymousFormat
         default: return nil
         }
     }

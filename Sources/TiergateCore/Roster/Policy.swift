@@ -97,6 +97,26 @@ public struct DrillPolicy: Hashable, Sendable {
     public static let maxDeadlineMs: UInt64 = 86_400_000
 }
 
+/// Anonymous halts (SPEC.md §3.1, §5.4): how many each member who may halt may sign per period. Roster format 4;
+/// earlier formats have the default (none).
+public struct AnonymousPolicy: Hashable, Sendable {
+    /// Anonymous halts per member per period; 0: not allowed.
+    public var perPeriod: UInt32
+    /// The period's length; periods count from the Unix epoch.
+    public var periodMs: UInt64
+
+    public init(perPeriod: UInt32 = 0, periodMs: UInt64 = 30 * 86_400_000) {
+        self.perPeriod = perPeriod
+        self.periodMs = periodMs
+    }
+
+    public static let `default` = AnonymousPolicy()
+    public static let minPeriodMs: UInt64 = 3_600_000
+    public var allowed: Bool { perPeriod >= 1 }
+    /// The period a time falls in.
+    public func period(at time: UInt64) -> UInt64 { time / periodMs }
+}
+
 /// A per-tier override of the advance rule.
 public struct TierRule: Hashable, Sendable {
     public var tier: UInt32
@@ -131,13 +151,17 @@ public struct Policy: Hashable, Sendable {
     public var freshness: FreshnessRule
     /// Halt drills.
     public var drill: DrillPolicy
+    /// Anonymous halts.
+    public var anonymous: AnonymousPolicy
 
     public init(
         advance: Rule, advanceOverrides: [TierRule] = [], haltRoles: [String] = ["*"], resume: Rule, amend: Rule,
         amendCoolingOffMs: UInt64 = 0, tokenTTLMs: UInt64 = 10 * 60_000, lapseMs: UInt64 = 30 * 86_400_000,
-        maxSkewMs: UInt64 = 120_000, freshness: FreshnessRule = FreshnessRule(minAttesters: 1), drill: DrillPolicy = .default
+        maxSkewMs: UInt64 = 120_000, freshness: FreshnessRule = FreshnessRule(minAttesters: 1), drill: DrillPolicy = .default,
+        anonymous: AnonymousPolicy = .default
     ) {
         self.drill = drill
+        self.anonymous = anonymous
         self.advance = advance
         self.advanceOverrides = advanceOverrides.sorted { $0.tier < $1.tier }
         self.haltRoles = haltRoles.sorted()
@@ -176,6 +200,11 @@ public struct Policy: Hashable, Sendable {
     /// The members that must acknowledge a drill under `roster` (SPEC.md §5.8).
     public func drillEnforcers(in roster: Roster) -> [Member] {
         drill.enforcers.isEmpty ? roster.members.filter(\.isObserver) : drill.enforcers.compactMap { roster.member(named: $0) }
+    }
+
+    /// The keys that may halt under `roster`, ascending: the ring of an anonymous halt naming it (SPEC.md §5.4).
+    public func haltSet(in roster: Roster) -> [PublicKey] {
+        roster.members.filter { mayHalt(roles: $0.roles) }.map(\.key).sorted()
     }
 
     /// Whether a member holding `roles` may halt alone.

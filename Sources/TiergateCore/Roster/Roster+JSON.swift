@@ -106,6 +106,24 @@ extension DrillPolicy {
     }
 }
 
+extension AnonymousPolicy {
+    public func json() -> JSONValue {
+        .object([("per_period", .uint(UInt64(perPeriod))), ("period", .string(DurationText.format(periodMs)))])
+    }
+
+    /// Both fields may be omitted: `per_period` defaults to 0 (none), `period` to 30 days (SPEC.md §3.4).
+    public init(json: JSONValue, path: String) throws(JSONError) {
+        var o = try JSONObjectReader(json, path: path)
+        let d = AnonymousPolicy.default
+        let per = try o.optional("per_period").map { (v) throws(JSONError) in
+            UInt32(try JSONObjectReader.uint(v, path: "\(path).per_period", max: UInt64(UInt32.max)))
+        } ?? d.perPeriod
+        let period = try o.optional("period").map { (v) throws(JSONError) in try parseDuration(v, path: "\(path).period") } ?? d.periodMs
+        try o.finish()
+        self.init(perPeriod: per, periodMs: period)
+    }
+}
+
 extension Policy {
     /// The JSON form; `format` 1 (a roster of the first release) writes the freshness rule as `freshness_quorum`.
     public func json(format: UInt8 = Roster.formatVersion) -> JSONValue {
@@ -121,7 +139,8 @@ extension Policy {
             ("max_skew", .string(DurationText.format(maxSkewMs))),
             format == Roster.legacyFormat
                 ? ("freshness_quorum", .uint(UInt64(freshness.minAttesters))) : ("freshness", freshness.json()),
-        ] + (format >= Roster.drillFormat ? [("drill", drill.json())] : []))
+        ] + (format >= Roster.drillFormat ? [("drill", drill.json())] : [])
+          + (format >= Roster.anonymousFormat ? [("anonymous_halts", anonymous.json())] : []))
     }
 
     /// Reads a policy; fields other than `advance` may be omitted and then take the defaults for `memberCount`.
@@ -172,10 +191,15 @@ extension Policy {
         }
         var drill = DrillPolicy.default
         if format >= Roster.drillFormat, let v = o.optional("drill") { drill = try DrillPolicy(json: v, path: "\(path).drill") }
+        var anonymous = AnonymousPolicy.default
+        if format >= Roster.anonymousFormat, let v = o.optional("anonymous_halts") {
+            anonymous = try AnonymousPolicy(json: v, path: "\(path).anonymous_halts")
+        }
         try o.finish()
         self.init(
             advance: advance, advanceOverrides: overrides, haltRoles: haltRoles, resume: resume, amend: amend,
-            amendCoolingOffMs: cooling, tokenTTLMs: ttl, lapseMs: lapse, maxSkewMs: skew, freshness: freshness, drill: drill)
+            amendCoolingOffMs: cooling, tokenTTLMs: ttl, lapseMs: lapse, maxSkewMs: skew, freshness: freshness, drill: drill,
+            anonymous: anonymous)
     }
 }
 

@@ -73,8 +73,13 @@ extension Roster {
     /// a roster without drill settings keeps the bytes (and hash) it had.
     public static let drillFormat: UInt8 = 3
 
+    /// Format 4 adds the anonymous-halt policy (SPEC.md §3.1), used only when anonymous halts are allowed.
+    public static let anonymousFormat: UInt8 = 4
+
     /// The format a writer uses for `policy`.
-    public static func format(for policy: Policy) -> UInt8 { policy.drill == .default ? formatVersion : drillFormat }
+    public static func format(for policy: Policy) -> UInt8 {
+        policy.anonymous != .default ? anonymousFormat : policy.drill == .default ? formatVersion : drillFormat
+    }
 
     public func encoded() -> [UInt8] {
         var w = ByteWriter()
@@ -116,6 +121,10 @@ extension Roster {
             w.u64(p.drill.deadlineMs)
             w.u8(p.drill.lapseOnOverdue ? 1 : 0)
         }
+        if format >= Roster.anonymousFormat {
+            w.u32(p.anonymous.perPeriod)
+            w.u64(p.anonymous.periodMs)
+        }
     }
 
     /// `list<(ident role, u32 count)>(16)`: the role minimums of a rule and of the freshness rule (SPEC.md §3.1).
@@ -148,7 +157,7 @@ extension Roster {
         }
         var r = ByteReader(bytes)
         let format = try r.u8("roster.format")
-        guard (Roster.legacyFormat...Roster.drillFormat).contains(format) else {
+        guard (Roster.legacyFormat...Roster.anonymousFormat).contains(format) else {
             throw .unsupportedVersion(field: "roster format", version: Int(format))
         }
         let lab = try r.identifier("roster.lab")
@@ -191,7 +200,13 @@ extension Roster {
             advance: advance, advanceOverrides: overrides, haltRoles: haltRoles, resume: resume, amend: amend,
             amendCoolingOffMs: try r.u64("policy.amend_cooling_off_ms"), tokenTTLMs: try r.u64("policy.token_ttl_ms"),
             lapseMs: try r.u64("policy.lapse_ms"), maxSkewMs: try r.u64("policy.max_skew_ms"),
-            freshness: try decodeFreshness(&r, format: format), drill: try decodeDrill(&r, format: format))
+            freshness: try decodeFreshness(&r, format: format), drill: try decodeDrill(&r, format: format),
+            anonymous: try decodeAnonymous(&r, format: format))
+    }
+
+    static func decodeAnonymous(_ r: inout ByteReader, format: UInt8) throws(DecodeError) -> AnonymousPolicy {
+        guard format >= anonymousFormat else { return .default }
+        return AnonymousPolicy(perPeriod: try r.u32("policy.anonymous.per_period"), periodMs: try r.u64("policy.anonymous.period_ms"))
     }
 
     static func decodeDrill(_ r: inout ByteReader, format: UInt8) throws(DecodeError) -> DrillPolicy {
@@ -303,10 +318,11 @@ extension Roster {
         guard policy.maxSkewMs <= 3_600_000 else {
             throw .invalidValue(field: "policy.max_skew", reason: "must be at most 1h")
         }
-        guard (Roster.legacyFormat...Roster.drillFormat).contains(format) else {
+        guard (Roster.legacyFormat...Roster.anonymousFormat).contains(format) else {
             throw .unsupportedVersion(field: "roster format", version: Int(format))
         }
         try checkDrill()
+        try checkAnonymous()
         let fresh = policy.freshness
         let freshField = format == Roster.legacyFormat ? "policy.freshness_quorum" : "policy.freshness.min_attesters"
         guard fresh.minAttesters >= 1, fresh.minAttesters <= UInt32(members.voters.count) else {
@@ -323,6 +339,22 @@ extension Roster {
             guard m.count >= 1, UInt32(holders) >= m.count else {
                 throw .invalidValue(field: "policy.freshness.role_minimums", reason: "needs \(m.count) '\(m.role)' attester(s) but \(holders) member(s) hold it")
             }
+        }
+    }
+
+    private func checkAnonymous() throws(DecodeError) {
+        let a = policy.anonymous
+        if format < Roster.anonymousFormat {
+            guard a == .default else {
+                throw .invalidValue(field: "policy.anonymous_halts", reason: "a format-\(format) roster allows no anonymous halts; write the roster in format 4")
+            }
+            return
+        }
+        guard a.perPeriod <= AnonymousHalt.maxSlots else {
+            throw .invalidValue(field: "policy.anonymous_halts.per_period", reason: "must be at most \(AnonymousHalt.maxSlots)")
+        }
+        guard a.periodMs >= AnonymousPolicy.minPeriodMs, a.periodMs <= Limits.maxDurationMs else {
+            throw .invalidValue(field: "policy.anonymous_halts.period", reason: "must be between 1h and 10 years (3650d)")
         }
     }
 

@@ -261,6 +261,9 @@ extension NodeStatus {
         w.u8(h.resolvedBy == nil ? 0 : 1)
         if let r = h.resolvedBy { w.raw(r.bytes) }
         optU64(&w, h.resolvedAt)
+        // Anonymous halts (SPEC.md §8.6): the ring size, 0 for a named halt, then the key image.
+        w.u32(UInt32(h.ringSize ?? 0))
+        if let k = h.keyImage, h.ringSize != nil { w.raw(k.bytes) }
     }
 
     static func encode(_ p: ProposalStatus, into w: inout ByteWriter) {
@@ -391,7 +394,11 @@ extension NodeStatus {
         let reason = try r.text("halt.reason", max: Limits.maxReason)
         let resolvedBy = try bool(&r, "halt.resolved_by") ? try r.digest("halt.resolved_by") : nil
         let resolvedAt = try optU64(&r, "halt.resolved_at")
-        return HaltStatus(id: id, member: member, time: time, reason: reason, resolvedBy: resolvedBy, resolvedAt: resolvedAt)
+        let ring = try r.u32("halt.ring_size")
+        guard ring <= UInt32(RingSignature.maxRing) else { throw .invalidValue(field: "halt.ring_size", reason: "at most \(RingSignature.maxRing)") }
+        let image = ring > 0 ? try r.publicKey("halt.key_image") : nil
+        return HaltStatus(id: id, member: member, time: time, reason: reason, resolvedBy: resolvedBy, resolvedAt: resolvedAt,
+                          ringSize: ring > 0 ? Int(ring) : nil, keyImage: image)
     }
 
     static func proposal(_ r: inout ByteReader) throws(DecodeError) -> ProposalStatus {

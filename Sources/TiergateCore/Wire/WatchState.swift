@@ -129,6 +129,15 @@ extension WatchState {
             let reason: String
             switch e.entry.body {
             case .halt(let h) where kind == .halt: reason = h.reason
+            case .anonymousHalt(let a) where kind == .halt:
+                // Anonymous (SPEC.md §5.4): the ring must be the halt set of a roster this watcher knows that allows
+                // anonymous halts, with slot and period fitting it.
+                if let why = EntryStore.anonymousRefusal(e, a, rosters: [genesis] + rosters) {
+                    unverified.append("anonymous halt \(e.id.short)…: \(why)")
+                    continue
+                }
+                valid.append(VerifiedEntry(id: e.id, member: HaltStatus.anonymousName(ringSize: a.ring.count), time: e.entry.time, reason: a.reason))
+                continue
             case .drill(let d) where kind == .drill: reason = d.reason
             default:
                 unverified.append("entry \(e.id.short)… is not a \(kind.name)")
