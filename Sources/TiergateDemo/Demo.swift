@@ -74,7 +74,7 @@ public struct Demo {
 
     public func transcript() -> JSONValue {
         .object([
-            ("ok", .bool(steps.allSatisfy(\.ok) && steps.count == 9)),
+            ("ok", .bool(steps.allSatisfy(\.ok) && steps.count == 10)),
             ("dir", .string(dir)),
             ("nodes", .array(nodes.map { .string($0.address) })),
             ("steps", .array(steps.map { s in
@@ -169,8 +169,8 @@ public struct Demo {
             let policy = Policy(
                 advance: Rule(minYes: 3, roleMinimums: [RoleMinimum(role: "safety", count: 1)], vetoRoles: ["auditor"], windowMs: day),
                 haltRoles: ["*"], resume: Rule(minYes: 4, windowMs: day), amend: Rule(minYes: 4, windowMs: 7 * day),
-                tokenTTLMs: 10 * 60_000)
-            let roster = Roster(lab: "demo-lab", baseTier: 2, maxTier: 4, members: members, policy: policy)
+                tokenTTLMs: 10 * 60_000, anonymous: AnonymousPolicy(perPeriod: 1, periodMs: 30 * day))
+            let roster = Roster(lab: "demo-lab", baseTier: 2, maxTier: 4, members: members, policy: policy, format: Roster.format(for: policy))
             let doc = GenesisDocument(roster: roster)
             try KeyFiles.replace(d.dir + "/roster.json", doc.fileBytes())
             for m in Demo.members + [(Demo.observer, Member.observerRole)] {
@@ -337,7 +337,31 @@ public struct Demo {
             }
             d.note("the canary job was stopped and its gate exited (code 76); the authorised tier is still \(d.status(0)?.authorizedTier ?? 0): a drill is not a halt")
         }
-        try step("9. An auditor exports a node's ledger and verifies it offline, from the genesis roster alone") { d in
+        try step("9. A just culture: a member halts anonymously — provably one of the five who may halt, not which — and only the resume quorum lifts it") { d in
+            let h = try d.tg(["halt", "--anonymous", "--reason", "I am not comfortable with eval 12's results", "--key", "keys/ana.key",
+                              "--roster", "roster.json", "--out", "anonymous-halt.entry"])
+            guard h.code == 0 else { throw DemoFailure("the anonymous halt was not signed: \(h.err)") }
+            d.note("a member signed a ring signature over all five members' keys into anonymous-halt.entry; the cluster's observer key submits it:")
+            let s = try d.tg(["submit", "anonymous-halt.entry", "--node", d.nodes[2].address, "--node", d.nodes[3].address, "--key", "keys/cluster.key",
+                              "--roster", "roster.json"])
+            guard s.code == 0 else { throw DemoFailure("the anonymous halt was not stored: \(s.err)") }
+            guard d.waitUntil(seconds: 10, { (0..<5).allSatisfy { d.status($0)?.halted == true } }), let shown = d.status(0)?.activeHalts.first else {
+                throw DemoFailure("not every node has the anonymous halt")
+            }
+            d.note("every node: HALTED by \(shown.member): \"\(shown.reason)\"")
+            let r = try d.tg(["propose", "--tier", "3", "--title", "Resume: eval 12 reviewed with the team", "--resume", shown.id.hex, "--key", "keys/lena.key",
+                              "--roster", "roster.json", "--node", d.nodes[0].address])
+            guard r.code == 0 else { throw DemoFailure("resume proposal failed: \(r.err)") }
+            for voter in ["lena", "sam", "bo", "ana"] {
+                let v = try d.tg(["vote", r.last, "--yes", "--key", "keys/\(voter).key", "--roster", "roster.json", "--node", d.nodes[0].address])
+                guard v.code == 0 else { throw DemoFailure("\(voter)'s resume vote failed: \(v.err)") }
+            }
+            guard d.waitUntil(seconds: 15, { (0..<5).allSatisfy { d.status($0)?.halted == false && d.status($0)?.authorizedTier == 3 } }) else {
+                throw DemoFailure("not every node resumed at tier 3")
+            }
+            d.note("4 of 5 voted to resume: all five nodes back at tier 3; nobody learned who halted")
+        }
+        try step("10. An auditor exports a node's ledger and verifies it offline, from the genesis roster alone") { d in
             let e = try d.tg(["ledger", "export", "--node", d.nodes[3].address, "--out", "audit.ledger", "--roster", "roster.json", "--key", "keys/ana.key"])
             guard e.code == 0 else { throw DemoFailure("export failed: \(e.err)") }
             let v = try d.tg(["ledger", "verify", "audit.ledger", "--roster", "roster.json", "--json"])

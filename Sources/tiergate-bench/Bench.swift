@@ -17,7 +17,7 @@ struct BenchCommand: ParsableCommand {
         commandName: "tiergate-bench",
         abstract: "Benchmarks, each reported as a ratio against a baseline measured in the same run.",
         discussion: """
-            NAMES: verify, check, halt, gates, simulate, catchup, link, slurm, scrape, drill (default: all).
+            NAMES: verify, check, halt, gates, simulate, catchup, link, slurm, scrape, drill, ring (default: all).
               verify    ledger verify end to end (a child process) vs libsodium's raw verify loop on all cores
               check     wall time of `tiergate check` (offline) vs `tiergate --version`, 200 runs each
               halt      a 50-node loopback cluster (in-process nodes, real TCP): halt submission to every node
@@ -34,6 +34,8 @@ struct BenchCommand: ParsableCommand {
                         100 times a second, vs not scraped
               drill     a drill → every gate's signed acknowledgement on every node (10 real gates, 5 nodes), vs
                         a halt reaching every node
+              ring      anonymous halts: ring-signature sign and verify over 8, 64 and 256 members vs one Ed25519
+                        verify
             --quick runs each in seconds, for a smoke check. Benchmarks never fail on timing.
 
             Example: tiergate-bench verify --json
@@ -46,12 +48,12 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "The tiergate binary to measure (default: the one beside tiergate-bench).") var tiergate: String?
 
     func validate() throws {
-        let known = ["verify", "check", "halt", "gates", "simulate", "catchup", "link", "slurm", "scrape", "drill"]
+        let known = ["verify", "check", "halt", "gates", "simulate", "catchup", "link", "slurm", "scrape", "drill", "ring"]
         for n in names where !known.contains(n) { throw ValidationError("unknown benchmark '\(n)'; choose from \(known.joined(separator: ", "))") }
     }
 
     func run() throws {
-        let selected = names.isEmpty ? ["verify", "check", "halt", "gates", "simulate", "catchup", "link", "slurm", "scrape", "drill"] : names
+        let selected = names.isEmpty ? ["verify", "check", "halt", "gates", "simulate", "catchup", "link", "slurm", "scrape", "drill", "ring"] : names
         let beside = (Bench.selfPath as NSString).deletingLastPathComponent + "/tiergate"
         let binary = tiergate ?? beside
         guard FileManager.default.isExecutableFile(atPath: binary) else {
@@ -72,6 +74,7 @@ struct BenchCommand: ParsableCommand {
             case "slurm": results.append((n, try bench.slurm()))
             case "scrape": results.append((n, try bench.scrape()))
             case "drill": results.append((n, try bench.drill()))
+            case "ring": results.append((n, try bench.ring()))
             default: break
             }
         }

@@ -432,9 +432,23 @@ struct HaltCommand: ParsableCommand {
 
             Example: tiergate halt --reason "eval shows deceptive behaviour" --key keys/erin.key --roster roster.json \\
                        --node 10.0.0.1:7400 --node 10.0.0.2:7400
+
+            --anonymous (where the roster allows it) signs a halt that proves it comes from one of the members who
+            may halt, not which (a ring signature, SPEC.md §2.5, §5.4). It is only written to --out FILE: submit it
+            later, from another machine or with another roster key (the cluster's observer key serves), so that the
+            node it reaches learns nothing of who signed it (SPEC.md §10.2):
+
+              tiergate halt --anonymous --reason "unsafe eval result" --key keys/erin.key --roster roster.json \\
+                       --view lab.ledger --out halt.entry
+              tiergate submit halt.entry --node 10.0.0.1:7400 --node 10.0.0.2:7400 --key keys/cluster.key
             """)
 
-    @Option(help: "Why, in one line (required).") var reason: String
+    @Option(help: "Why, in one line (required). For an anonymous halt, say nothing that identifies you.") var reason: String
+    @Flag(help: "Sign an anonymous halt (one of the members who may halt, not which); needs --out.") var anonymous = false
+    @Option(help: ArgumentHelp("With --anonymous: a ledger of the lab to read the roster in force and the halts already made from (read only).",
+                               valueName: "ledger")) var view: String?
+    @Option(help: ArgumentHelp("With --anonymous: which of the period's anonymous halts this is (default: the first unused in --view).",
+                               valueName: "n")) var slot: UInt32?
     @OptionGroup var signing: SigningOptions
 
     func validate() throws {
@@ -442,9 +456,17 @@ struct HaltCommand: ParsableCommand {
             throw ValidationError("\(error)")
         }
         guard reason.utf8.count <= Limits.maxReason else { throw ValidationError("--reason is longer than \(Limits.maxReason) bytes") }
+        if anonymous {
+            guard signing.out != nil, signing.node.isEmpty, signing.ledger == nil else {
+                throw ValidationError("an anonymous halt is only written with --out FILE, then submitted separately (tiergate submit FILE --node … --key ANY_ROSTER_KEY): delivering it yourself would name you to the node")
+            }
+        } else if view != nil || slot != nil {
+            throw ValidationError("--view and --slot go with --anonymous")
+        }
     }
 
     func run() throws {
+        if anonymous { return try guarded(json: signing.json) { try AnonymousHaltSigning(reason: reason, view: view, slot: slot, signing: signing).run() } }
         try guarded(json: signing.json) {
             var ctx = try SigningContext.load(signing, forHalt: true)
             if !ctx.roster.policy.mayHalt(roles: ctx.member.roles) {
@@ -497,7 +519,7 @@ struct Delivery {
         }
         let given = clients.count + unreachable.count
         let members = Set(d.stored.map(\.member))
-        let isHalt = batch.last?.entry.kind == .halt
+        let isHalt = batch.last?.entry.kind.isHalt == true
         if isHalt && given >= 2 && members.count < 2 {
             let held = d.stored.isEmpty ? "no node stored it" : "it is in force on \(d.stored.map { "\($0.address) (\($0.member))" }.joined(separator: ", ")) only"
             throw CLIFailure.cannotEvaluate(

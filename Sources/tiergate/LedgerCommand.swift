@@ -101,7 +101,11 @@ struct LedgerAppend: ParsableCommand {
                 }
                 fresh.append(s)
             }
-            do { try writer.append(entries: fresh) } catch { throw CLIFailure.negative("\(error)") }
+            // Entries in no feed (an anonymous halt, a drill acknowledgement) are DETACHED frames (SPEC.md §6.3).
+            do {
+                try writer.append(entries: fresh.filter { !$0.entry.kind.isStandalone })
+                for s in fresh where s.entry.kind.isStandalone { try writer.appendDetachedHalt(s) }
+            } catch { throw CLIFailure.negative("\(error)") }
             Out.line("appended \(fresh.count) entr\(fresh.count == 1 ? "y" : "ies") to \(ledger)")
         }
     }

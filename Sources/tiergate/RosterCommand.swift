@@ -20,11 +20,13 @@ struct RosterInit: ParsableCommand {
             Without --policy the default policy applies: advance and resume by strict majority of members, halt by
             any member, amend by two thirds, 7-day voting windows, 10-minute token TTL, 30-day lapse, 2-minute skew.
             A policy file is a JSON object with any of: advance, advance_overrides, halt_roles, resume, amend,
-            amend_cooling_off, token_ttl, lapse, max_skew, freshness, drill (see protocol-spec/SPEC.md §3.4). The default
+            amend_cooling_off, token_ttl, lapse, max_skew, freshness, drill, anonymous_halts (see protocol-spec/SPEC.md §3.4). The default
             freshness rule makes every token need the attestations of two members' nodes (one with a single voting
             member): no single node can issue one, and with fewer than two nodes up none is issued (fail closed).
             "drill": {"enforcers": [...], "interval": "30d", "deadline": "1m", "lapse_on_overdue": true} schedules
             halt drills (`tiergate drill`); a roster with drill settings is written as tiergate-roster-v3.
+            "anonymous_halts": {"per_period": 1, "period": "30d"} lets each member who may halt sign that many
+            anonymous halts per period (`tiergate halt --anonymous`); such a roster is written as tiergate-roster-v4.
 
             Example:
               tiergate roster init --lab acme --out roster.json --base-tier 2 --max-tier 4 \\
@@ -92,7 +94,7 @@ struct RosterInit: ParsableCommand {
             var pol = Policy.defaultPolicy(memberCount: voters)
             if let p = policy {
                 let bytes = try Files.read(p, max: 1 << 20)
-                do { pol = try Policy(json: try JSONValue.parse(bytes), path: "policy", memberCount: voters, format: Roster.drillFormat) } catch {
+                do { pol = try Policy(json: try JSONValue.parse(bytes), path: "policy", memberCount: voters, format: Roster.anonymousFormat) } catch {
                     throw CLIFailure.cannotEvaluate("\(p): \(error)")
                 }
             }
@@ -147,6 +149,10 @@ func describe(_ r: Roster) -> [String] {
         if d.lapseOnOverdue { drill += ", authorisation above the base tier suspended while overdue" }
     }
     lines.append(drill)
+    let a = p.anonymous
+    lines.append(a.allowed
+        ? "  anonymous halts: \(a.perPeriod) per member per \(DurationText.format(a.periodMs)), hidden among the \(p.haltSet(in: r).count) members who may halt"
+        : "  anonymous halts: not allowed")
     return lines
 }
 

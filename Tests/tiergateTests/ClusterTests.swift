@@ -246,7 +246,7 @@ final class NodeProcess {
         let j = try r.json()
         #expect(j["ok"] == .bool(true))
         guard case .array(let steps) = j["steps"], case .string(let dir) = j["dir"] else { Issue.record("no transcript"); return }
-        #expect(steps.count == 9)
+        #expect(steps.count == 10)
         #expect(steps.allSatisfy { $0["ok"] == .bool(true) })
         #expect(!FileManager.default.fileExists(atPath: dir), "the demo removed its files")
         // Its nodes are gone: nothing listens on their ports any more.
@@ -284,6 +284,9 @@ final class NodeProcess {
         #expect(j["catchup"]?["ratio"] != nil)
         #expect(j["scrape"]?["ratio"] != nil && j["scrape"]?["scrapes_failed"] == .int(0), "\(String(describing: j["scrape"]))")
         #expect(j["drill"]?["ratio"] != nil && j["drill"]?["drills_succeeded"] == j["drill"]?["drills"], "\(String(describing: j["drill"]))")
+        if case .array(let rings)? = j["ring"]?["rings"] {
+            #expect(rings.count == 2 && rings.allSatisfy { $0["verify_ratio"] != nil && $0["sign_ratio"] != nil }, "\(rings)")
+        } else { Issue.record("no ring figures: \(String(describing: j["ring"]))") }
         // The Slurm benchmark runs a real slurmctld; where it cannot (not root), it says why, and CI fails on that.
         if ProcessInfo.processInfo.environment["CI"] == "true" || j["slurm"]?["skipped"] == nil {
             #expect(j["slurm"]?["p99_ms"] != nil && j["slurm"]?["ratio"] != nil && j["slurm"]?["missed"] == .int(0), "\(String(describing: j["slurm"]))")
