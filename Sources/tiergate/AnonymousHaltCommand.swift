@@ -47,13 +47,13 @@ struct AnonymousHaltSigning {
             }
             let now = SystemClock.nowMs()
             let period = policy.period(at: now)
-            // The first slot of this period whose key image no anonymous halt in --view used; reusing one is reported
-            // as reuse (the halt still counts).
+            // A slot of this period whose key image no anonymous halt in --view used, picked at random (the first free one
+            // would tell that slot k's signer already made slots 0…k−1); reusing one is reported as reuse (it still counts).
             var chosen = slot ?? 0
             if slot == nil {
-                let free = (0..<policy.perPeriod).first { s in
+                let free = (0..<policy.perPeriod).filter { s in
                     !used.contains(PublicKey(bytes: RingSignature.keyImage(of: key, .init(genesis: doc.roster.hash, period: period, slot: s)))!)
-                }
+                }.randomElement()
                 if let f = free { chosen = f } else {
                     Out.err("warning: all \(policy.perPeriod) anonymous halt(s) of this period were used: this one reuses a key image and will be reported as reuse (it still counts until resumed)")
                 }
@@ -69,7 +69,8 @@ struct AnonymousHaltSigning {
                   ring:      \(ring.count) members who may halt (\(names.joined(separator: ", "))); nobody can tell which signed
                   period:    \(TimeText.format(start)) – \(TimeText.format(start.addingSaturating(policy.periodMs))), slot \(chosen) of \(policy.perPeriod)
                   reason:    "\(reason)"
-                note: the reason's words, the time and where you submit it can still point at you (protocol-spec/SPEC.md §10.2)
+                note: the reason's words, the time and where you submit it can still point at you (protocol-spec/SPEC.md §10.2);
+                      nodes take it by SUBMIT until the end of the period after this one
                 """)
             let halt = AnonymousHalt(period: period, slot: chosen, ring: ring, reason: reason)
             let signed: SignedEntry

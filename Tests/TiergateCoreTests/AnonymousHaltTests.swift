@@ -220,6 +220,52 @@ struct AnonymousHaltTests {
 
     // MARK: - Storing (§8.3)
 
+    /// Over a client link proved by an observer key: an anonymous halt is stored (observers may carry them), a copy is
+    /// "already stored", and one whose ring signature does not verify is refused and closes the link.
+    @Test func anyRosterKeyCarriesAnAnonymousHaltAndABadOneClosesTheLink() throws {
+        let lab = Self.lab()
+        var node = GossipNode(store: EntryStore(genesis: lab.genesis))
+        let observer = VectorKeys.key("gate-a").publicKey
+        func client(_ id: Int) {
+            _ = node.connected(id, outbound: false, now: t0, key: observer)
+            _ = node.received(.hello(version: 1, genesis: lab.genesis.hash, role: .client, name: "cluster"), from: id, now: t0)
+        }
+        func ack(_ ds: [Directive]) -> AckStatus? {
+            for d in ds { if case .send(_, .ack(_, let status, _)) = d { return status } }
+            return nil
+        }
+        func closes(_ ds: [Directive]) -> Bool { ds.contains { if case .close = $0 { true } else { false } } }
+        client(1)
+        let h = lab.anonymousHalt("bob", at: t0)
+        #expect(ack(node.received(.submit(request: 1, entry: h.bytes), from: 1, now: t0)) == .stored)
+        #expect(ack(node.received(.submit(request: 2, entry: h.bytes), from: 1, now: t0)) == .alreadyStored)
+        #expect(node.store.verdict(at: t0 + 1).halted)
+        var forged = lab.anonymousHalt("carol", at: t0).bytes
+        forged[forged.count - 1] ^= 1  // the last s
+        let ds = node.received(.submit(request: 3, entry: forged), from: 1, now: t0)
+        #expect(ack(ds) == .rejected && closes(ds))
+        // SUBMIT takes one only near its signing time: in its period or the next, and not ahead of the clock.
+        client(3)
+        let previous = lab.anonymousHalt("alice", at: t0 - day + minute)
+        let older = lab.anonymousHalt("erin", at: t0 - 2 * day)
+        let ahead = lab.anonymousHalt("carol", at: t0 + hour)
+        #expect(ack(node.received(.submit(request: 5, entry: older.bytes), from: 3, now: t0 + minute)) == .rejected)
+        #expect(ack(node.received(.submit(request: 6, entry: ahead.bytes), from: 3, now: t0 + minute)) == .rejected)
+        #expect(ack(node.received(.submit(request: 7, entry: previous.bytes), from: 3, now: t0 + minute)) == .stored)
+        // From a peer node, an old one is still taken (it may have waited in a partition).
+        var peer = GossipNode(store: EntryStore(genesis: lab.genesis))
+        _ = peer.connected(9, outbound: false, now: t0, key: VectorKeys.key("alice").publicKey)
+        _ = peer.received(.hello(version: 1, genesis: lab.genesis.hash, role: .node, name: "alice"), from: 9, now: t0)
+        _ = peer.received(.entries([older.bytes]), from: 9, now: t0 + minute)
+        #expect(peer.store.holdsDetached(older.id))
+        // A ring no roster accepts is refused before any signature check, and the link stays.
+        client(2)
+        let bobKey = VectorKeys.key("bob").publicKey
+        let small = lab.anonymousHalt("bob", at: t0, ring: [bobKey, VectorKeys.key("alice").publicKey].sorted())
+        let refused = node.received(.submit(request: 4, entry: small.bytes), from: 2, now: t0)
+        #expect(ack(refused) == .rejected && !closes(refused))
+    }
+
     @Test func aNodeStoresOnlyAnonymousHaltsThatFitARosterItKnows() throws {
         let lab = Self.lab()
         var store = EntryStore(genesis: lab.genesis)
@@ -332,7 +378,7 @@ struct RingVectorTests {
         }
         let doc: JSONValue = .object([
             ("description", .string("Linkable ring signatures (SPEC.md §2.5) by the vector keys (keys.json), with deterministic nonces: "
-                + "nonce i = BLAKE2b-512(nonce_seed || u8 i) mod L, i = 255 for alpha and i for s_i. Valid cases can be re-signed "
+                + "nonce i = BLAKE2b-512(nonce_seed || u16 i) mod L, i = 65535 for alpha and i for s_i. Valid cases can be re-signed "
                 + "to the same bytes; invalid ones must fail verification. hash_to_point: crypto_core_ed25519_from_uniform.")),
             ("cases", .array(cases)),
             ("hash_to_point", .array(maps)),

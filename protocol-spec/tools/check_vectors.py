@@ -429,9 +429,9 @@ def ring_sign(message: bytes, ring: list[bytes], seed: bytes, genesis: bytes, pe
     t = ring_transcript(message, ring, image)
 
     def rnd(i: int) -> int:
-        """The vectors' deterministic nonces (ring.json): BLAKE2b-512(nonce_seed || u8 i) mod L."""
-        return int.from_bytes(hashlib.blake2b(nonce_seed + bytes([i]), digest_size=64).digest(), "little") % L25519
-    alpha = rnd(255)
+        """The vectors' deterministic nonces (ring.json): BLAKE2b-512(nonce_seed || u16 i) mod L."""
+        return int.from_bytes(hashlib.blake2b(nonce_seed + i.to_bytes(2, "big"), digest_size=64).digest(), "little") % L25519
+    alpha = rnd(0xFFFF)
     c = [0] * n
     s_ = [0] * n
     c[(pi + 1) % n] = ring_challenge(t, _fast_mult(alpha, BASE_POINT), _fast_mult(alpha, hps[pi]))

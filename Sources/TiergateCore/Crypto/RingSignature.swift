@@ -173,9 +173,9 @@ public enum RingSignature {
     }
 
     /// Signs `message` for `ring` (which must hold the signer's key) in `ctx`: (key image, signature). `nonceSeed` is
-    /// for test vectors only: the nonces are then `BLAKE2b-512(nonceSeed || u8 i) mod L` (i = 255 for α, i for
-    /// s_i), so an independent implementation can reproduce the signature; production signing leaves it nil
-    /// (fresh random nonces).
+    /// for test vectors only: the nonces are then `BLAKE2b-512(nonceSeed || u16 i) mod L` (i = 65535 for α, i for
+    /// s_i; never equal for rings of at most 256), so an independent implementation can reproduce the signature;
+    /// production signing leaves it nil (fresh random nonces).
     public static func sign(message: [UInt8], ring: [PublicKey], signer: SigningKey, context ctx: Context,
                             nonceSeed: [UInt8]? = nil) throws(RingError) -> (image: [UInt8], signature: [UInt8]) {
         Sodium.ensureInitialized()
@@ -193,10 +193,10 @@ public enum RingSignature {
         let t = transcript(message: message, ring: ring, image: image)
         func nonce(_ i: Int) -> [UInt8] {
             guard let seed = nonceSeed else { return randomScalar() }
-            return reduce64(Blake2b.hash(seed + [UInt8(i)], outputLength: 64))
+            return reduce64(Blake2b.hash(seed + [UInt8(i >> 8), UInt8(i & 0xff)], outputLength: 64))
         }
         while true {
-            var alpha = nonce(255)
+            var alpha = nonce(0xFFFF)
             defer { Sodium.zero(&alpha) }
             var c = [[UInt8]](repeating: zero, count: n)
             var s = [[UInt8]](repeating: zero, count: n)

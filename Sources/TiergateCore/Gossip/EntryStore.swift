@@ -94,6 +94,16 @@ public struct EntryStore: Sendable {
             dup.duplicate = true
             return dup
         }
+        // An anonymous halt's ring signature costs a few Ed25519 verifies per ring member: a copy already held, or
+        // one no roster known here accepts, is answered before the signature is checked.
+        if case .anonymousHalt(let a) = e.entry.body {
+            if detachedHalts[e.id] != nil {
+                var dup = InsertOutcome()
+                dup.duplicate = true
+                return dup
+            }
+            if let why = Self.anonymousRefusal(e, a, rosters: knownRosters) { throw .anonymousRefused(why) }
+        }
         do { try e.verified(lab: genesis.lab, genesis: genesisHash) } catch { throw .invalid(error) }
         return try insertVerified(e)
     }

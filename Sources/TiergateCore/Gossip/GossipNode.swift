@@ -373,6 +373,24 @@ public struct GossipNode: Sendable {
 
     // MARK: Handling
 
+    /// SUBMIT takes an anonymous halt only near its signing time (SPEC.md §8.3): dated no later than `now + max_skew`
+    /// and in the current or the previous period. Its period — and so its key image — comes from its signer's clock,
+    /// so without this a member could date halts into other periods and escape the quota (or, removed by an
+    /// amendment, date one back into its membership). Peers' ENTRIES are not held to it: a halt that waited in a
+    /// partition must not be lost.
+    mutating func anonymousSubmitRefusal(_ e: SignedEntry, now: UInt64) -> String? {
+        let policy = rosterInForce(now: now).policy
+        let p = policy.anonymous
+        guard p.allowed else { return nil }  // refused below by the store, with its reason
+        if e.entry.time > now.addingSaturating(policy.maxSkewMs) {
+            return "anonymous halt dated \(TimeText.format(e.entry.time)), ahead of this node's clock by more than the allowed skew; sign it with a correct clock"
+        }
+        if p.period(at: e.entry.time).addingSaturating(1) < p.period(at: now) {
+            return "anonymous halt dated \(TimeText.format(e.entry.time)), before the previous period: nodes take one by SUBMIT only in the period it was signed in or the next (SPEC.md §8.3); sign a fresh one"
+        }
+        return nil
+    }
+
     private mutating func misbehaving(_ peer: PeerID, _ reason: String) -> [Directive] {
         rejected += 1
         peers[peer] = nil
@@ -490,12 +508,22 @@ public struct GossipNode: Sendable {
                 }
                 return [.send(peer, .ack(request: request, status: .rejected, reason: "\(full); deliver it to another node (a halt: to two members' nodes)"))]
             }
+            if e.entry.kind == .anonymousHalt, let late = anonymousSubmitRefusal(e, now: now) {
+                return [.send(peer, .ack(request: request, status: .rejected, reason: late))]
+            }
             if !e.entry.kind.isStandalone, rosterInForce(now: now).member(withKey: e.entry.author)?.isObserver == true {
                 return [.send(peer, .ack(request: request, status: .rejected,
                     reason: "author \(e.entry.author.fingerprint) is an observer; observers never propose, vote or halt"))]
             }
             let outcome: InsertOutcome
             do { outcome = try store.insert(e) } catch {
+                if e.entry.kind == .anonymousHalt, case .invalid = error {
+                    // A ring signature that does not verify cost this node a verify per ring member: the link that
+                    // sent it is closed after the answer (SPEC.md §8.3), so a key cannot make it verify garbage at
+                    // the rate of SUBMITs.
+                    return [.send(peer, .ack(request: request, status: .rejected, reason: error.description))]
+                        + misbehaving(peer, "an anonymous halt whose ring signature does not verify")
+                }
                 return [.send(peer, .ack(request: request, status: .rejected, reason: error.description))]
             }
             if outcome.duplicate { return [.send(peer, .ack(request: request, status: .alreadyStored, reason: ""))] }
