@@ -159,8 +159,8 @@ public enum RingSignature {
 
     /// The key image of `signer` in `ctx`: what links two of its signatures in one context.
     public static func keyImage(of signer: SigningKey, _ ctx: Context) -> [UInt8] {
-        let x = secretScalar(signer)
-        defer { var y = x; Sodium.zero(&y) }
+        var x = secretScalar(signer)
+        defer { Sodium.zero(&x) }
         return mul(x, hashPoint(signer.publicKey, ctx))!
     }
 
@@ -168,8 +168,13 @@ public enum RingSignature {
     /// conversion of the key is exactly that), reduced.
     static func secretScalar(_ signer: SigningKey) -> [UInt8] {
         var clamped = signer.x25519Secret()
-        defer { Sodium.zero(&clamped) }
-        return reduce64(clamped + [UInt8](repeating: 0, count: 32))
+        var wide = [UInt8](repeating: 0, count: 64)
+        defer {
+            Sodium.zero(&clamped)
+            Sodium.zero(&wide)
+        }
+        for i in 0..<32 { wide[i] = clamped[i] }
+        return reduce64(wide)
     }
 
     /// Signs `message` for `ring` (which must hold the signer's key) in `ctx`: (key image, signature). `nonceSeed` is
