@@ -455,19 +455,13 @@ private struct VerdictComputation {
             return Reason(.anonymousHaltWrongRosterVersion, "anonymous halt names roster version \(h.rosterVersion), not yet in force at its time")
         }
         let named = rosters[Int(h.rosterVersion) - 1], current = rosters[idx]
-        let policy = named.policy.anonymous
-        guard policy.allowed, current.policy.anonymous.allowed else {
-            return Reason(.anonymousHaltNotAllowed, "the roster does not allow anonymous halts")
+        guard current.policy.anonymous.allowed else {
+            return Reason(.anonymousHaltNotAllowed, "roster version \(current.version), in force at its time, does not allow anonymous halts")
         }
-        guard a.slot < policy.perPeriod else {
-            return Reason(.anonymousHaltNotAllowed, "slot \(a.slot) is beyond the \(policy.perPeriod) anonymous halt(s) allowed per period")
-        }
-        guard a.period == policy.period(at: h.time) else {
-            return Reason(.anonymousHaltWrongPeriod, "period \(a.period) is not its time's period (\(policy.period(at: h.time)))")
-        }
+        if let misfit = named.anonymousHaltMisfit(a, at: h.time) { return misfit }
         let stillMayHalt = Set(current.policy.haltSet(in: current))
-        guard a.ring == named.policy.haltSet(in: named), a.ring.allSatisfy(stillMayHalt.contains) else {
-            return Reason(.anonymousHaltWrongRing, "its ring is not the members who may halt under roster version \(h.rosterVersion), or holds a key that may no longer halt")
+        guard a.ring.allSatisfy(stillMayHalt.contains) else {
+            return Reason(.anonymousHaltWrongRing, "its ring holds a key that may not halt under roster version \(current.version), in force at its time")
         }
         return nil
     }

@@ -84,14 +84,15 @@ extension Entry {
         guard rosterVersion >= 1 else { throw .invalidValue(field: "entry.roster_version", reason: "versions start at 1") }
         let author = try r.publicKey("entry.author")
         let seq = try r.u64("entry.seq")
+        let standalone = kind == .drillAck ? "a drill acknowledgement" : "an anonymous halt"
         if kind.isStandalone {
-            guard seq == 0 else { throw .invalidValue(field: "entry.seq", reason: "a \(kind == .drillAck ? "drill acknowledgement" : "anonymous halt") is in no feed: seq must be 0") }
+            guard seq == 0 else { throw .invalidValue(field: "entry.seq", reason: "\(standalone) is in no feed: seq must be 0") }
         } else {
             guard seq >= 1 else { throw .invalidValue(field: "entry.seq", reason: "feeds start at sequence number 1") }
         }
         let prev = try r.digest("entry.prev")
         if kind.isStandalone {
-            guard prev.isZero else { throw .invalidValue(field: "entry.prev", reason: "a \(kind == .drillAck ? "drill acknowledgement" : "anonymous halt") is in no feed: prev must be zero") }
+            guard prev.isZero else { throw .invalidValue(field: "entry.prev", reason: "\(standalone) is in no feed: prev must be zero") }
         } else {
             guard (seq == 1) == prev.isZero else {
                 throw .invalidValue(field: "entry.prev", reason: "must be zero exactly when seq is 1")

@@ -207,15 +207,13 @@ public struct EntryStore: Sendable {
 
     /// Why no roster in `rosters` accepts this anonymous halt, or nil.
     public static func anonymousRefusal(_ e: SignedEntry, _ a: AnonymousHalt, rosters: [Roster]) -> String? {
+        // Several rosters may carry one version number (competing amendments): any one that it fits will do.
         let named = rosters.filter { $0.version == e.entry.rosterVersion }
         guard !named.isEmpty else { return "names roster version \(e.entry.rosterVersion), which this node does not know" }
-        var why = "its ring is not the members who may halt under roster version \(e.entry.rosterVersion)"
+        var why = ""
         for r in named {
-            let p = r.policy.anonymous
-            guard p.allowed else { why = "roster version \(r.version) does not allow anonymous halts"; continue }
-            guard a.slot < p.perPeriod else { why = "slot \(a.slot) is beyond the \(p.perPeriod) allowed per period"; continue }
-            guard a.period == p.period(at: e.entry.time) else { why = "period \(a.period) is not its time's period \(p.period(at: e.entry.time))"; continue }
-            if a.ring == r.policy.haltSet(in: r) { return nil }
+            guard let misfit = r.anonymousHaltMisfit(a, at: e.entry.time) else { return nil }
+            why = misfit.text
         }
         return why
     }

@@ -203,6 +203,7 @@ public struct Policy: Hashable, Sendable {
     }
 
     /// The keys that may halt under `roster`, ascending: the ring of an anonymous halt naming it (SPEC.md §5.4).
+    /// (``Roster/anonymousHaltMisfit(_:at:)`` checks a halt against it.)
     public func haltSet(in roster: Roster) -> [PublicKey] {
         roster.members.filter { mayHalt(roles: $0.roles) }.map(\.key).sorted()
     }

@@ -73,6 +73,27 @@ extension Roster {
     /// a roster without drill settings keeps the bytes (and hash) it had.
     public static let drillFormat: UInt8 = 3
 
+    /// Why an anonymous halt dated `time` and naming this roster does not fit it (SPEC.md §5.4), or nil: this roster
+    /// must allow anonymous halts, the slot be below its `per_period`, the period be `time`'s, and the ring be
+    /// exactly its halt set. The decision rule adds the version in force at `time`; nodes and watchers accept
+    /// what fits a roster they know.
+    public func anonymousHaltMisfit(_ a: AnonymousHalt, at time: UInt64) -> Reason? {
+        let p = policy.anonymous
+        guard p.allowed else {
+            return Reason(.anonymousHaltNotAllowed, "roster version \(version) does not allow anonymous halts")
+        }
+        guard a.slot < p.perPeriod else {
+            return Reason(.anonymousHaltNotAllowed, "slot \(a.slot) is beyond the \(p.perPeriod) anonymous halt(s) allowed per period")
+        }
+        guard a.period == p.period(at: time) else {
+            return Reason(.anonymousHaltWrongPeriod, "period \(a.period) is not its time's period (\(p.period(at: time)))")
+        }
+        guard a.ring == policy.haltSet(in: self) else {
+            return Reason(.anonymousHaltWrongRing, "its ring is not the members who may halt under roster version \(version)")
+        }
+        return nil
+    }
+
     /// Format 4 adds the anonymous-halt policy (SPEC.md §3.1), used only when anonymous halts are allowed.
     public static let anonymousFormat: UInt8 = 4
 
