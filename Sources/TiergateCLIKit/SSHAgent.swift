@@ -1,5 +1,6 @@
 import Foundation
 import TiergateCore
+import TiergateStorage
 
 /// Why an agent-held key could not sign (SPEC.md §7.4). Every one is exit 2, with nothing signed.
 public enum AgentKeyError: Error, CustomStringConvertible {
@@ -136,6 +137,15 @@ public final class SSHAgentSigner: Ed25519Signer, @unchecked Sendable {
 
 /// What `--key` names: a secret key file, or a key held by ssh-agent (`ssh-agent:FINGERPRINT`).
 public enum KeyReference: Sendable, Equatable {
+    /// The signer state's path for `key`, and its lock, taken (SPEC.md §7.3): no other signer with this key reads or
+    /// takes a position until the lock is released. `waiting` is said once if another holds it.
+    public func lockSignerState(for key: PublicKey, waiting: String) throws -> (path: String, lock: SignerLock) {
+        let base = try stateBase(for: key)
+        do { return (SignerState.path(forKey: base), try SignerLock(keyPath: base) { Out.err(waiting) }) } catch {
+            throw CLIFailure.cannotEvaluate("\(error)")
+        }
+    }
+
     case file(String)
     case agent(String)
 

@@ -64,14 +64,8 @@ struct SigningContext {
     static func load(_ o: SigningOptions, forHalt: Bool = false) throws -> SigningContext {
         let doc = try Load.trustedGenesis(o.roster)
         let key = try Load.signer(o.key, passphraseFile: o.passphraseFile)
-        let stateBase = try KeyReference(o.key).stateBase(for: key.publicKey)
-        let statePath = SignerState.path(forKey: stateBase)
-        let lock: SignerLock
-        do {
-            lock = try SignerLock(keyPath: stateBase) {
-                Out.err("note: another tiergate is signing with this key; waiting for it to finish (one position at a time)")
-            }
-        } catch { throw CLIFailure.cannotEvaluate("\(error)") }
+        let (statePath, lock) = try KeyReference(o.key).lockSignerState(
+            for: key.publicKey, waiting: "note: another tiergate is signing with this key; waiting for it to finish (one position at a time)")
         guard Files.exists(statePath) else {
             throw CLIFailure.cannotEvaluate(AuthoringError.stateMissing(path: statePath).description)
         }

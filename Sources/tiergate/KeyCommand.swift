@@ -33,12 +33,7 @@ struct KeyInit: ParsableCommand {
     func run() throws {
         try guarded {
             let k = try Load.signer(key, passphraseFile: nil)
-            let base = try KeyReference(key).stateBase(for: k.publicKey)
-            let path = SignerState.path(forKey: base)
-            let lock: SignerLock
-            do { lock = try SignerLock(keyPath: base) { Out.err("note: another tiergate is signing with this key; waiting") } } catch {
-                throw CLIFailure.cannotEvaluate("\(error)")
-            }
+            let (path, lock) = try KeyReference(key).lockSignerState(for: k.publicKey, waiting: "note: another tiergate is signing with this key; waiting")
             defer { withExtendedLifetime(lock) {} }
             if Files.exists(path) {
                 throw CLIFailure.cannotEvaluate(
@@ -72,12 +67,8 @@ struct KeyResync: ParsableCommand {
             let k = try Load.signer(key, passphraseFile: passphraseFile)
             let audit = try Load.audit(ledger, genesis: doc.roster)
             guard audit.isValid else { throw CLIFailure.negative("\(ledger) does not verify; resync from a valid ledger") }
-            let base = try KeyReference(key).stateBase(for: k.publicKey)
-            let path = SignerState.path(forKey: base)
-            let lock: SignerLock  // no signer with this key runs while the state is rebuilt
-            do { lock = try SignerLock(keyPath: base) { Out.err("note: another tiergate is signing with this key; waiting") } } catch {
-                throw CLIFailure.cannotEvaluate("\(error)")
-            }
+            // No signer with this key runs while the state is rebuilt.
+            let (path, lock) = try KeyReference(key).lockSignerState(for: k.publicKey, waiting: "note: another tiergate is signing with this key; waiting")
             defer { withExtendedLifetime(lock) {} }
             var state = SignerState(publicKey: k.publicKey)
             if Files.exists(path), let old = try? SignerState(json: try JSONValue.parse(try Files.read(path))) {

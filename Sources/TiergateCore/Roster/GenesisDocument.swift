@@ -127,9 +127,13 @@ public struct GenesisDocument: Hashable, Sendable {
     /// Adds (or replaces) the signature of the member whose key `key` is.
     public mutating func sign(with key: SigningKey) throws(RosterSigningError) {
         guard let member = roster.member(withKey: key.publicKey) else { throw .notAMember(key.publicKey.fingerprint) }
-        let sig = key.sign(roster.signingMessage)
+        record(key.sign(roster.signingMessage), by: member)
+    }
+
+    /// Replaces `member`'s founder signature with `signature`, keeping the list in name order.
+    private mutating func record(_ signature: [UInt8], by member: Member) {
         signatures.removeAll { $0.member == member.name }
-        signatures.append(FounderSignature(member: member.name, signature: sig))
+        signatures.append(FounderSignature(member: member.name, signature: signature))
         signatures.sort { $0.member < $1.member }
     }
 
@@ -140,9 +144,7 @@ public struct GenesisDocument: Hashable, Sendable {
         let message = roster.signingMessage
         let sig = try signer.signature(over: message)
         guard signer.publicKey.verify(signature: sig, message: message) else { throw SignerFault(fingerprint: signer.publicKey.fingerprint) }
-        signatures.removeAll { $0.member == member.name }
-        signatures.append(FounderSignature(member: member.name, signature: sig))
-        signatures.sort { $0.member < $1.member }
+        record(sig, by: member)
     }
 
     /// Checks every founder signature: each member of the roster must have signed, validly, exactly once.
