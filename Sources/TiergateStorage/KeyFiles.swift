@@ -55,7 +55,11 @@ public enum KeyFiles {
 
     /// Reads a public key file; returns the name and key. The fingerprint in the file must match the key.
     public static func readPublicKey(path: String) throws(KeyFileError) -> (name: String, key: PublicKey) {
-        let bytes = try readFile(path, max: 64 * 1024)
+        try publicKey(fileBytes: try readFile(path, max: 64 * 1024), path: path)
+    }
+
+    /// A public key file's bytes, already read from `path` (named in errors), checked as ``readPublicKey(path:)`` does.
+    public static func publicKey(fileBytes bytes: [UInt8], path: String) throws(KeyFileError) -> (name: String, key: PublicKey) {
         do throws(JSONError) {
             var o = try JSONObjectReader(try JSONValue.parse(bytes), path: "")
             guard try o.string("format") == publicFormat else {

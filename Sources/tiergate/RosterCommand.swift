@@ -66,9 +66,10 @@ struct RosterInit: ParsableCommand {
         if trimmed.contains(" "), !Files.exists(source) {
             do { return try OpenSSH.parse(line: trimmed).key } catch { throw CLIFailure.cannotEvaluate("\(error)") }
         }
-        let text = String(decoding: try Files.read(source, max: 64 << 10), as: UTF8.self)
+        let bytes = try Files.read(source, max: 64 << 10)
+        let text = String(decoding: bytes, as: UTF8.self)
         if text.trimmingCharacters(in: .whitespacesAndNewlines).hasPrefix("{") {
-            do { return try KeyFiles.readPublicKey(path: source).key } catch { throw CLIFailure.cannotEvaluate("\(error)") }
+            do { return try KeyFiles.publicKey(fileBytes: bytes, path: source).key } catch { throw CLIFailure.cannotEvaluate("\(error)") }
         }
         let lines = text.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }
             .filter { !$0.isEmpty && !$0.hasPrefix("#") }
