@@ -288,29 +288,28 @@ public enum KeyFiles {
 /// position (an equivocation, which voids the member's votes). The lock file, `KEY.signer.lock`, is never renamed
 /// (the state file is replaced atomically, so it cannot carry the lock itself); the lock ends with the process.
 public final class SignerLock {
-    private let fd: Int32
+    private let descriptor: OwnedDescriptor
 
     public static func path(forKey keyPath: String) -> String { keyPath + ".signer.lock" }
 
     /// Takes the lock, waiting while another process holds it; `onWait` is called once before waiting.
     public init(keyPath: String, onWait: () -> Void) throws(KeyFileError) {
         let p = Self.path(forKey: keyPath)
-        fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw .unreadable(path: p, reason: "cannot open the signer lock: \(String(cString: strerror(errno)))") }
-        if flock(fd, LOCK_EX | LOCK_NB) != 0 {
+        let opened = open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        guard opened >= 0 else { throw .unreadable(path: p, reason: "cannot open the signer lock: \(String(cString: strerror(errno)))") }
+        // Owned from here: a throw below closes it once (OwnedDescriptor).
+        let descriptor = OwnedDescriptor(opened)
+        if flock(opened, LOCK_EX | LOCK_NB) != 0 {
             onWait()
-            while flock(fd, LOCK_EX) != 0 {
+            while flock(opened, LOCK_EX) != 0 {
                 guard errno == EINTR else {
-                    let reason = String(cString: strerror(errno))
-                    close(fd)
-                    throw .unreadable(path: p, reason: "cannot lock the signer state: \(reason)")
+                    throw .unreadable(path: p, reason: "cannot lock the signer state: \(String(cString: strerror(errno)))")
                 }
             }
         }
+        self.descriptor = descriptor
     }
 
-    deinit {
-        flock(fd, LOCK_UN)
-        close(fd)
-    }
+    /// Unlocks; closing the descriptor would too.
+    deinit { flock(descriptor.raw, LOCK_UN) }
 }

@@ -32,7 +32,8 @@ public final class LedgerReader {
     public let path: String
     public let genesis: Digest
     public let fileSize: Int
-    private let fd: Int32
+    private let descriptor: OwnedDescriptor
+    private var fd: Int32 { descriptor.raw }
     private var buffer: [UInt8] = []
     private var bufferStart = 0  // file offset of buffer[0]
     private var position: Int  // file offset of the next frame
@@ -42,32 +43,23 @@ public final class LedgerReader {
     /// Opens `path` and reads its header.
     public init(path: String) throws(LedgerReadError) {
         self.path = path
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw .cannotOpen(path: path, reason: String(cString: strerror(errno))) }
+        let opened = open(path, O_RDONLY | O_CLOEXEC)
+        guard opened >= 0 else { throw .cannotOpen(path: path, reason: String(cString: strerror(errno))) }
+        // Owned from here: every throw below closes it once (OwnedDescriptor).
+        let descriptor = OwnedDescriptor(opened)
         var st = stat()
-        guard fstat(fd, &st) == 0 else {
-            close(fd)
-            throw .cannotOpen(path: path, reason: String(cString: strerror(errno)))
-        }
+        guard fstat(descriptor.raw, &st) == 0 else { throw .cannotOpen(path: path, reason: String(cString: strerror(errno))) }
         let size = Int(st.st_size)
         var header = [UInt8](repeating: 0, count: LedgerFormat.headerLength)
-        let n = size >= LedgerFormat.headerLength ? header.withUnsafeMutableBytes { pread(fd, $0.baseAddress!, $0.count, 0) } : 0
+        let n = size >= LedgerFormat.headerLength ? header.withUnsafeMutableBytes { pread(opened, $0.baseAddress!, $0.count, 0) } : 0
         guard n == LedgerFormat.headerLength else {
-            close(fd)
             throw .notALedger(reason: "file is shorter than the \(LedgerFormat.headerLength)-byte header")
         }
-        do {
-            self.genesis = try LedgerReader.parseHeader(header)
-        } catch {
-            close(fd)
-            throw error
-        }
-        self.fd = fd
+        self.genesis = try LedgerReader.parseHeader(header)
+        self.descriptor = descriptor
         self.fileSize = size
         self.position = LedgerFormat.headerLength
     }
-
-    deinit { close(fd) }
 
     static func parseHeader(_ h: [UInt8]) throws(LedgerReadError) -> Digest {
         guard h.count == LedgerFormat.headerLength else {

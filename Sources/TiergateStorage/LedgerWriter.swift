@@ -40,7 +40,8 @@ public final class LedgerWriter {
     /// Authors with equivocation evidence already in the file.
     public private(set) var evidenceAuthors = Set<PublicKey>()
     public private(set) var frameCount = 0
-    private let fd: Int32
+    private let descriptor: OwnedDescriptor
+    private var fd: Int32 { descriptor.raw }
 
     /// Opens (creating if missing) the ledger at `path` for lab instance `genesis`.
     ///
@@ -48,39 +49,31 @@ public final class LedgerWriter {
     public init(path: String, genesis: Digest, lockTimeoutMs: Int = 10_000) throws(LedgerWriteError) {
         self.path = path
         self.genesis = genesis
-        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw .read(.cannotOpen(path: path, reason: String(cString: strerror(errno)))) }
+        let opened = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        guard opened >= 0 else { throw .read(.cannotOpen(path: path, reason: String(cString: strerror(errno)))) }
+        // Owned from here: every throw below closes it once, with the lock (OwnedDescriptor).
+        let descriptor = OwnedDescriptor(opened)
         // One writer at a time (a node and a CLI may share a ledger): wait up to `lockTimeoutMs`, then say so.
         var waited = 0
-        while flock(fd, LOCK_EX | LOCK_NB) != 0 {
+        while flock(descriptor.raw, LOCK_EX | LOCK_NB) != 0 {
             guard errno == EWOULDBLOCK || errno == EINTR, waited < lockTimeoutMs else {
                 let reason = errno == EWOULDBLOCK ? "it is locked by another writer (a running node?)" : String(cString: strerror(errno))
-                close(fd)
                 throw .io("cannot lock \(path): \(reason)")
             }
             usleep(20_000)
             waited += 20
         }
-        self.fd = fd
-        var cut = 0
-        do throws(LedgerWriteError) {
-            var st = stat()
-            guard fstat(fd, &st) == 0 else { throw .io(String(cString: strerror(errno))) }
-            if st.st_size == 0 {
-                try LedgerWriter.writeAll(fd, LedgerFormat.header(genesis: genesis))
-                try LedgerWriter.sync(fd)
-                LedgerWriter.syncDirectory(of: path)
-            } else {
-                cut = try scan()
-            }
-        } catch {
-            close(fd)
-            throw error
+        self.descriptor = descriptor
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { throw .io(String(cString: strerror(errno))) }
+        if st.st_size == 0 {
+            try LedgerWriter.writeAll(fd, LedgerFormat.header(genesis: genesis))
+            try LedgerWriter.sync(fd)
+            LedgerWriter.syncDirectory(of: path)
+        } else {
+            recoveredBytes = try scan()
         }
-        recoveredBytes = cut
     }
-
-    deinit { close(fd) }
 
     /// Reads the existing frames to learn feed heads, cutting a torn tail. Returns the bytes cut.
     private func scan() throws(LedgerWriteError) -> Int {

@@ -1,11 +1,14 @@
 import Foundation
+import Synchronization
 import Testing
 @testable import TiergateCore
 @testable import TiergateStorage
 import TiergateTestKit
 
 func readBytes(_ path: String) -> [UInt8] { [UInt8](FileManager.default.contents(atPath: path)!) }
-func writeBytes(_ path: String, _ b: [UInt8]) { FileManager.default.createFile(atPath: path, contents: Data(b)) }
+func writeBytes(_ path: String, _ b: [UInt8]) {
+    precondition(FileManager.default.createFile(atPath: path, contents: Data(b)), "cannot write \(path)")
+}
 
 struct LedgerTests {
     /// A ledger with a passed advance and a halt: 5 entry frames.
@@ -88,6 +91,43 @@ struct LedgerTests {
         let audit = try LedgerAudit.run(path: path, genesis: lab.genesis)
         #expect(audit.problems.first?.frameIndex == 0)
         #expect(audit.problems.first?.offset == LedgerFormat.headerLength)
+    }
+
+    /// A writer that fails to open a ledger closes its descriptor once. It used to close it in the initialiser's
+    /// error path and again in `deinit` (Swift runs it when a class initialiser throws after every stored property
+    /// is set); by then the number could belong to a file another thread had just opened, whose reads then failed
+    /// or returned a third file's bytes. CI saw it as a ledger audit that called a valid ledger "shorter than the
+    /// header". Here one thread keeps failing to open a corrupt ledger while another keeps reading a good one.
+    @Test func aWriterThatFailsToOpenClosesItsDescriptorOnce() throws {
+        let dir = TempDir()
+        let (lab, path, entries) = try Self.sampleLedger(dir)
+        var bytes = readBytes(path)
+        bytes[LedgerFormat.headerLength + 30] ^= 0x40
+        let corrupt = dir.file("corrupt.ledger")
+        writeBytes(corrupt, bytes)
+        #expect(throws: LedgerWriteError.self) { try LedgerWriter(path: corrupt, genesis: lab.genesis.hash) }
+
+        let genesis = lab.genesis.hash
+        final class Flag: Sendable { let value = Atomic<Bool>(false) }
+        let writerDone = Flag()
+        var failures: [String] = []
+        // A thread of its own (a pool could run both loops one after the other on one thread).
+        let writer = Thread {
+            for _ in 0..<2_000 { _ = try? LedgerWriter(path: corrupt, genesis: genesis) }
+            writerDone.value.store(true, ordering: .releasing)
+        }
+        writer.start()
+        repeat {
+            do {
+                let reader = try LedgerReader(path: path)
+                var frames = 0
+                while try reader.next() != nil { frames += 1 }
+                if frames != entries.count { failures.append("read \(frames) frames") }
+            } catch {
+                failures.append("\(error)")
+            }
+        } while !writerDone.value.load(ordering: .acquiring)
+        #expect(failures.count == 0, "\(failures.count) reads of a good ledger failed, first: \(failures.first ?? "")")
     }
 
     @Test func everySingleByteFlipIsCaughtAndLocated() throws {

@@ -14,7 +14,9 @@ struct VectorTests {
         if writing {
             try? FileManager.default.createDirectory(
                 atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-            FileManager.default.createFile(atPath: path, contents: Data(bytes))
+            if !FileManager.default.createFile(atPath: path, contents: Data(bytes)) {
+                Issue.record("cannot write vector file \(relative)", sourceLocation: sourceLocation)
+            }
         }
         guard let existing = FileManager.default.contents(atPath: path) else {
             Issue.record("missing vector file \(relative); run TIERGATE_WRITE_VECTORS=1 swift test --filter VectorTests", sourceLocation: sourceLocation)
