@@ -268,7 +268,12 @@ struct GateCommand: ParsableCommand {
         var pid: pid_t = 0
         let cargs = argv.map { strdup($0) } + [nil]
         defer { cargs.forEach { free($0) } }
-        let rc = posix_spawnp(&pid, argv[0], nil, &attr, cargs, environ)
+        // Standard input, output and error only: never the gate's links to the nodes (SpawnActions).
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        SpawnActions.closeFromThree(&actions)
+        let rc = posix_spawnp(&pid, argv[0], &actions, &attr, cargs, environ)
         guard rc == 0 else { throw CLIFailure.cannotEvaluate("cannot start \(argv[0]): \(String(cString: strerror(rc)))") }
         return pid
     }

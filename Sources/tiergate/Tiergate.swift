@@ -28,4 +28,9 @@ struct Tiergate: AsyncParsableCommand {
             HaltCommand.self, DrillCommand.self, SubmitCommand.self, StatusCommand.self, LedgerCommand.self, NodeCommand.self, TokenCommand.self, CheckCommand.self, GateCommand.self, SlurmCommand.self, WatchCommand.self, SimulateCommand.self, DemoCommand.self,
         ]
     )
+
+    static func main() async {
+        StandardDescriptors.ensureOpen()  // before any file is opened
+        await main(nil)
+    }
 }

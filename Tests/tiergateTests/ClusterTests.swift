@@ -217,6 +217,12 @@ final class NodeProcess {
         #expect(text.contains("started sleep"), "gate did not start the job: \(text)")
         let childPid = Int32(text.split(separator: " ").drop { $0 != "pid" }.dropFirst().first ?? "") ?? 0
         #expect(childPid > 0 && kill(childPid, 0) == 0, "the job runs")
+        // The job holds standard input, output and error only: not the gate's links to the nodes, nor its event
+        // loops' epoll instances (with which a job could read a pushed halt off the link or silence it). Polled: the
+        // job itself (sleep) opens and closes its locale files as it starts.
+        func fds() -> [String] { ((try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(childPid)/fd")) ?? []).sorted() }
+        func target(_ fd: String) -> String { (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(childPid)/fd/\(fd)")) ?? "?" }
+        #expect(ClusterTests().eventually(5) { fds() == ["0", "1", "2"] }, "the job holds descriptors \(fds().map { "\($0) → \(target($0))" })")
 
         // A staff member halts at node 2; gate (watching nodes 1 and 0) stops the job on the pushed halt.
         let halted = Date()

@@ -37,6 +37,26 @@ import TiergateTestKit
         return (n, String(line.dropFirst("http on ".count)))
     }
 
+    /// A node started with standard error closed (`2>&-`) opens /dev/null in its place first. Without that, the
+    /// next thing it opened became descriptor 2 — SwiftNIO's epoll instance, so every log line was lost — and a
+    /// ledger or key file opened first would have taken the log lines into its bytes.
+    @Test func aNodeStartedWithStandardErrorClosedKeepsItsLedgerClean() throws {
+        let w = Workdir()
+        try w.lab()
+        let n = try NodeProcess(in: w.path, args: ["node", "--data", "closed", "--listen", "127.0.0.1:0", "--roster", "roster.json", "--key", "keys/alice.key"],
+                                wrapper: ("/bin/sh", ["-c", "exec \"$0\" \"$@\" 2>&-"]))
+        defer { n.terminate() }
+        let stderrTarget = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(n.process.processIdentifier)/fd/2")
+        #expect(stderrTarget == "/dev/null", "descriptor 2 of the node is \(stderrTarget ?? "closed")")
+        for i in 0..<3 {
+            #expect(try w.tg("halt", "--reason", "halt \(i)", "--key", "keys/erin.key", "--roster", "roster.json", "--node", n.address).code == 0)
+        }
+        n.terminate()
+        let verify = try w.tg("ledger", "verify", "closed/ledger", "--roster", "roster.json")
+        #expect(verify.code == 0, "\(verify.stdout)\(verify.stderr)")
+        #expect(verify.stdout.contains("3 frame(s)") && verify.stdout.contains("VALID"), "\(verify.stdout)")
+    }
+
     @Test func httpSideServesHealthReadinessMetricsAndJSONLogs() throws {
         if let why = TestHost.ensurePython("prometheus_client", package: "prometheus-client") { return Self.skipOrFail(why) }
         let w = Workdir()
