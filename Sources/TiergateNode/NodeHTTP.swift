@@ -17,6 +17,8 @@ public struct NodeSnapshot: Sendable {
     public var entriesByKind: [String: UInt64]
     public var submissions: [String: UInt64]
     public var tokens: [String: UInt64]
+    /// Anonymous halts stored from peers outside the window a SUBMIT is held to (SPEC.md §8.3).
+    public var anonymousHaltsOutOfWindow: UInt64
     /// Each member's latest entry time (ms), for members who signed anything.
     public var memberLastSeen: [String: UInt64]
     public var anyPeerInSync: Bool
@@ -113,6 +115,7 @@ public final class NodeMetrics: @unchecked Sendable {
             for r in ["stored", "already_stored", "rejected"] { count("tiergate_submissions_total", [("result", r)], total: s.submissions[r] ?? 0) }
             for r in ["issued", "refused"] { count("tiergate_tokens_total", [("result", r)], total: s.tokens[r] ?? 0) }
             count("tiergate_frames_received_total", [], total: s.node.framesIn)
+            count("tiergate_anonymous_halts_out_of_window_total", [], total: s.anonymousHaltsOutOfWindow)
             var out: [UInt8] = []
             registry.emit(into: &out)
             return out

@@ -55,6 +55,8 @@ public final class NodeRuntime: @unchecked Sendable {
     public var onAppendDuration: (@Sendable (UInt64) -> Void)?
     /// What the node answered since start: SUBMIT by status, token requests by outcome (counted as sent).
     var submissions: [String: UInt64] = [:]
+    /// Anonymous halts stored from peers outside the SUBMIT window (``NodeNotice``).
+    var anonymousHaltsOutOfWindow: UInt64 = 0
     var tokens: [String: UInt64] = [:]
     /// Entries in the ledger by kind (halts held detached included), counted at load and on each append.
     var entriesByKind: [String: UInt64] = [:]
@@ -411,7 +413,7 @@ public final class NodeRuntime: @unchecked Sendable {
             case .persist: continue
             case .send(let id, .ack(let r, .stored, _)):
                 kept.append(.send(id, .ack(request: r, status: .rejected, reason: "\(reason); deliver it to another node (a halt: to two members' nodes)")))
-            case .send(_, .entries), .send(_, .evidence), .send(_, .watch): continue
+            case .send(_, .entries), .send(_, .evidence), .send(_, .watch), .notice: continue
             default: kept.append(d)
             }
         }
@@ -463,7 +465,23 @@ public final class NodeRuntime: @unchecked Sendable {
                 close(id, reason: reason, misbehaved: misbehaved)
             case .export(let id, let request):
                 export(to: id, request: request)
+            case .notice(let n):
+                notice(n)
             }
+        }
+    }
+
+    /// Logs and counts what the core reports to the operator (SPEC.md §8.3, §8.8).
+    private func notice(_ n: NodeNotice) {
+        switch n {
+        case .anonymousHaltOutOfWindow(let id, let keyImage, let time, let ahead, let from, let member):
+            anonymousHaltsOutOfWindow += 1
+            let address = channels[from]?.remoteAddress.map { "\($0)" } ?? "?"
+            logger.warning(
+                "anonymous halt stored from a peer outside the window a SUBMIT is held to: its signer's clock, or a node that dates halts into other periods, chose its period",
+                metadata: ["entry.id": "\(id.hex)", "entry.time": "\(TimeText.format(time))", "key_image": "\(keyImage.fingerprint)",
+                           "window": "\(ahead ? "dated ahead of this node's clock by more than max_skew" : "dated before the previous period")",
+                           "peer.address": "\(address)", "peer.member": "\(member ?? "?")"])
         }
     }
 
@@ -533,7 +551,8 @@ public final class NodeRuntime: @unchecked Sendable {
             var lastSeen: [String: UInt64] = [:]
             for m in v.roster.members { if let t = self.gossip.store.head(of: m.key)?.entry.time { lastSeen[m.name] = t } }
             return NodeSnapshot(now: now, verdict: v, node: self.gossip.nodeInfo(now: now), entriesByKind: self.entriesByKind,
-                                submissions: self.submissions, tokens: self.tokens, memberLastSeen: lastSeen,
+                                submissions: self.submissions, tokens: self.tokens, anonymousHaltsOutOfWindow: self.anonymousHaltsOutOfWindow,
+                                memberLastSeen: lastSeen,
                                 anyPeerInSync: self.gossip.anyPeerInSync(now: now), storageWritable: self.gossip.storageRefusal == nil && !self.persistFailed)
         }
     }

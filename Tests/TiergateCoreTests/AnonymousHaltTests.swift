@@ -266,6 +266,39 @@ struct AnonymousHaltTests {
         #expect(ack(refused) == .rejected && !closes(refused))
     }
 
+    /// A node stores an anonymous halt from a peer's ENTRIES whatever its date (it may have waited in a partition),
+    /// but one outside the window a SUBMIT is held to is reported to the operator, after it is persisted, naming the
+    /// peer it came from (SPEC.md §8.3): a member who runs a node can date halts into other periods, and this is
+    /// where it shows.
+    @Test func anAnonymousHaltFromAPeerOutsideTheSubmitWindowIsReported() throws {
+        let lab = Self.lab()
+        var node = GossipNode(store: EntryStore(genesis: lab.genesis))
+        _ = node.connected(9, outbound: false, now: t0, key: VectorKeys.key("erin").publicKey)
+        _ = node.received(.hello(version: 1, genesis: lab.genesis.hash, role: .node, name: "erin's node"), from: 9, now: t0)
+        let now = t0 + 3 * day + hour
+        func notices(_ ds: [Directive]) -> [NodeNotice] { ds.compactMap { if case .notice(let n) = $0 { n } else { nil } } }
+
+        let inWindow = [lab.anonymousHalt("alice", at: now - minute), lab.anonymousHalt("bob", at: now - day)]
+        let older = lab.anonymousHalt("erin", at: now - 2 * day - hour)
+        let ahead = lab.anonymousHalt("carol", at: now + hour)
+        let ds = node.received(.entries((inWindow + [older, ahead]).map(\.bytes)), from: 9, now: now)
+        for h in inWindow + [older, ahead] { #expect(node.store.holdsDetached(h.id), "every one is stored and counts") }
+        #expect(notices(ds) == [
+            .anonymousHaltOutOfWindow(id: older.id, keyImage: older.entry.author, time: older.entry.time, ahead: false, from: 9, fromMember: "erin"),
+            .anonymousHaltOutOfWindow(id: ahead.id, keyImage: ahead.entry.author, time: ahead.entry.time, ahead: true, from: 9, fromMember: "erin"),
+        ])
+        // Reported after the append that holds them, never before it is durable.
+        let persistAt = try #require(ds.firstIndex { $0.isPersist })
+        let firstNotice = try #require(ds.firstIndex { if case .notice = $0 { true } else { false } })
+        #expect(persistAt < firstNotice)
+        // A copy already held is not reported again; nor is a named halt, whose date carries no quota.
+        #expect(notices(node.received(.entries([older.bytes]), from: 9, now: now)).isEmpty)
+        var named = lab
+        let halt = named.halt("erin", at: now - 2 * day)
+        #expect(notices(node.received(.entries([halt.bytes]), from: 9, now: now)).isEmpty)
+        #expect(node.store.tally.halts[halt.id] != nil)
+    }
+
     @Test func aNodeStoresOnlyAnonymousHaltsThatFitARosterItKnows() throws {
         let lab = Self.lab()
         var store = EntryStore(genesis: lab.genesis)

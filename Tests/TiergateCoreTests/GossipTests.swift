@@ -152,7 +152,7 @@ struct Mesh {
                     links[o]?[op] = nil
                     nodes[o].disconnected(op)
                 }
-            case .export: break
+            case .export, .notice: break
             }
         }
     }

@@ -80,4 +80,43 @@ import TiergateTestKit
         #expect(TestHost.eventually(10) { (try? status(1))?["halted"] == .bool(false) })
         #expect(try status(1)["authorized_tier"] == .uint(1))
     }
+
+    /// A node takes an anonymous halt by SUBMIT only in its period or the next, by its own clock; from a peer it takes
+    /// one dated anywhere, but says so (SPEC.md §8.3, §8.8). Here the member's machine and the node it submits to both
+    /// run three days slow — as a member who runs a node could set them to date a halt into a period whose quota is
+    /// unspent — and the correct node that has it by gossip logs a warning naming that node and counts it.
+    @Test func aPeerThatDatesAnAnonymousHaltIntoAnotherPeriodIsReported() throws {
+        guard let faketime = ClockTests.faketime else {
+            Issue.record("faketime is missing: run scripts/setup (it installs Debian's faketime)")
+            return
+        }
+        let w = Workdir()
+        try w.lab(policy: Self.policy, observers: ["cluster"])
+        let slow = ["-f", "-3d"]
+        let skewed = try NodeProcess(in: w.path, args: ["node", "--data", "skewed", "--listen", "127.0.0.1:0", "--roster", "roster.json", "--key", "keys/alice.key"],
+                                     wrapper: (faketime, slow), environment: ["DONT_FAKE_MONOTONIC": "1"])
+        defer { skewed.terminate() }
+        let correct = try NodeProcess(in: w.path, args: ["node", "--data", "correct", "--listen", "127.0.0.1:0", "--roster", "roster.json", "--key", "keys/bob.key",
+                                                       "--http", "127.0.0.1:0", "--anti-entropy-interval", "200ms", "--peer", skewed.address])
+        defer { correct.terminate() }
+        let httpLine = correct.nextLine()
+        #expect(httpLine.hasPrefix("http on "), "\(httpLine)")
+        let ask = ["--roster", "roster.json", "--key", "keys/cluster.key"]
+
+        let signed = try CLI.run(slow + [CLI.binary, "halt", "--anonymous", "--reason", "dated three days back", "--key", "keys/erin.key",
+                                         "--roster", "roster.json", "--out", "old.entry"], in: w.path, executable: faketime)
+        #expect(signed.code == 0, "\(signed.stderr)")
+        // The correct node refuses it by SUBMIT; the skewed one takes it, and gossip brings it to the correct one.
+        let refused = try w.tg(["submit", "old.entry", "--node", correct.address] + ask)
+        #expect(refused.code != 0 && refused.stderr.contains("before the previous period"), "\(refused.stderr)")
+        #expect(try w.tg(["submit", "old.entry", "--node", skewed.address] + ask).code == 0)
+        #expect(TestHost.eventually(20) { (try? w.tg(["status", "--node", correct.address, "--json"] + ask).json())?["halted"] == .bool(true) },
+                "the correct node holds it and it counts")
+        #expect(TestHost.eventually(10) { correct.log.contains("outside the window a SUBMIT is held to") }, "\(correct.log.suffix(2000))")
+        let warning = correct.log.split(separator: "\n").first { $0.contains("outside the window a SUBMIT is held to") }.map(String.init) ?? ""
+        #expect(warning.contains(signed.lastLine) && warning.contains("peer.member=alice") && warning.contains("before the previous period"), "\(warning)")
+        #expect(!skewed.log.contains("outside the window"), "the node that took it by SUBMIT had it in its window")
+        let metrics = OperationsTests.http("GET", "http://" + String(httpLine.dropFirst("http on ".count)) + "/metrics")
+        #expect(metrics.body.contains("tiergate_anonymous_halts_out_of_window_total 1"), "\(metrics.body.prefix(4000))")
+    }
 }

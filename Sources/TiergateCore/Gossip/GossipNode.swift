@@ -11,11 +11,23 @@ public enum Directive: Sendable {
     case close(PeerID, reason: String, misbehaved: Bool)
     /// Stream the ledger file to the peer as EXPORT messages.
     case export(PeerID, request: UInt64)
+    /// Something the operator should see: the shell logs and counts it; it changes nothing in the protocol.
+    case notice(NodeNotice)
 
     public var isPersist: Bool {
         if case .persist = self { return true }
         return false
     }
+}
+
+/// What a node reports to its operator beside the protocol (SPEC.md §8.3, §8.8).
+public enum NodeNotice: Sendable, Equatable {
+    /// An anonymous halt stored from a peer node's ENTRIES outside the window a SUBMIT is held to: dated more than
+    /// `max_skew_ms` ahead of this node's clock (`ahead`), or before the previous period. It counts like any other
+    /// (a halt that waited in a partition must not be lost), but its period, and so its key image, may have been
+    /// chosen by a member who runs a node to escape the per-period quota. `from` is the peer it came from, with the
+    /// member its key belongs to: the first node to store it heard it from the node nearest its source.
+    case anonymousHaltOutOfWindow(id: Digest, keyImage: PublicKey, time: UInt64, ahead: Bool, from: PeerID, fromMember: String?)
 }
 
 /// Settings of the gossip state machine, with documented defaults (SPEC.md §8).
@@ -373,22 +385,31 @@ public struct GossipNode: Sendable {
 
     // MARK: Handling
 
-    /// SUBMIT takes an anonymous halt only near its signing time (SPEC.md §8.3): dated no later than `now + max_skew`
-    /// and in the current or the previous period. Its period — and so its key image — comes from its signer's clock,
-    /// so without this a member could date halts into other periods and escape the quota (or, removed by an
-    /// amendment, date one back into its membership). Peers' ENTRIES are not held to it: a halt that waited in a
-    /// partition must not be lost.
-    mutating func anonymousSubmitRefusal(_ e: SignedEntry, now: UInt64) -> String? {
+    /// Where an anonymous halt's date stands against the window SUBMIT holds it to (SPEC.md §8.3): no later than
+    /// `now + max_skew`, and in the current or the previous period. Its period — and so its key image — comes from
+    /// its signer's clock, so without this a member could date halts into other periods and escape the quota (or,
+    /// removed by an amendment, date one back into its membership). Peers' ENTRIES are not held to it, since a halt
+    /// that waited in a partition must not be lost; one stored from them outside it is reported (``NodeNotice``).
+    enum AnonymousWindowMisfit { case ahead, beforePreviousPeriod }
+
+    mutating func anonymousWindowMisfit(_ e: SignedEntry, now: UInt64) -> AnonymousWindowMisfit? {
         let policy = rosterInForce(now: now).policy
         let p = policy.anonymous
-        guard p.allowed else { return nil }  // refused below by the store, with its reason
-        if e.entry.time > now.addingSaturating(policy.maxSkewMs) {
+        guard p.allowed else { return nil }  // refused by the store, with its reason
+        if e.entry.time > now.addingSaturating(policy.maxSkewMs) { return .ahead }
+        if p.period(at: e.entry.time).addingSaturating(1) < p.period(at: now) { return .beforePreviousPeriod }
+        return nil
+    }
+
+    /// Why a SUBMIT of this anonymous halt is refused for its date, or nil.
+    mutating func anonymousSubmitRefusal(_ e: SignedEntry, now: UInt64) -> String? {
+        switch anonymousWindowMisfit(e, now: now) {
+        case nil: return nil
+        case .ahead:
             return "anonymous halt dated \(TimeText.format(e.entry.time)), ahead of this node's clock by more than the allowed skew; sign it with a correct clock"
-        }
-        if p.period(at: e.entry.time).addingSaturating(1) < p.period(at: now) {
+        case .beforePreviousPeriod:
             return "anonymous halt dated \(TimeText.format(e.entry.time)), before the previous period: nodes take one by SUBMIT only in the period it was signed in or the next (SPEC.md §8.3); sign a fresh one"
         }
-        return nil
     }
 
     private mutating func misbehaving(_ peer: PeerID, _ reason: String) -> [Directive] {
@@ -408,31 +429,39 @@ public struct GossipNode: Sendable {
             guard role == .node else { return misbehaving(peer, "clients may not send \(message.name)") }
             if storageRefusal != nil { return [] }  // cannot store: anti-entropy brings them again once we can
             var appended: [SignedEntry] = []
+            var notices: [Directive] = []  // after the append they report on
             let checked = GossipNode.decodeAndVerify(list, lab: store.genesis.lab, genesis: store.genesisHash, parallel: settings.parallel)
             for result in checked {
                 let e: SignedEntry
                 switch result {
                 case .failure(let error):
-                    if case .malformed = error { return flushBatch(appended, except: peer) + misbehaving(peer, "entry: \(error)") }
-                    return flushBatch(appended, except: peer) + misbehaving(peer, "invalid entry: \(error)")
+                    if case .malformed = error { return flushBatch(appended, except: peer) + notices + misbehaving(peer, "entry: \(error)") }
+                    return flushBatch(appended, except: peer) + notices + misbehaving(peer, "invalid entry: \(error)")
                 case .success(let v): e = v
                 }
                 if settings.hideEntry?(e) == true { continue }
                 do {
                     let o = try store.insertVerified(e)
                     appended += o.appended
-                    if let h = o.detachedHalt { detachedBatch.append(h) }
+                    if let h = o.detachedHalt {
+                        detachedBatch.append(h)
+                        if case .anonymousHalt = h.entry.body, let misfit = anonymousWindowMisfit(h, now: now) {
+                            notices.append(.notice(.anonymousHaltOutOfWindow(
+                                id: h.id, keyImage: h.entry.author, time: h.entry.time, ahead: misfit == .ahead, from: peer,
+                                fromMember: peers[peer]?.key.flatMap { rosterInForce(now: now).member(withKey: $0)?.name })))
+                        }
+                    }
                     if let ev = o.evidence { evidenceBatch.append(ev) }
                 } catch {
                     switch error {
                     case .invalid(let why):
                         // What was stored before the bad entry is still persisted and pushed.
-                        return flushBatch(appended, except: peer) + misbehaving(peer, "invalid entry \(e.id.short)…: \(why)")
+                        return flushBatch(appended, except: peer) + notices + misbehaving(peer, "invalid entry \(e.id.short)…: \(why)")
                     case .notAMember, .bufferFull, .unknownDrill, .anonymousRefused: continue  // not provably malicious (its roster may be ahead); dropped
                     }
                 }
             }
-            return flushBatch(appended, except: peer)
+            return flushBatch(appended, except: peer) + notices
         case .evidence(let a, let b):
             guard role == .node else { return misbehaving(peer, "clients may not send \(message.name)") }
             if storageRefusal != nil { return [] }

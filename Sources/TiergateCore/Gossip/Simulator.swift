@@ -170,7 +170,7 @@ public struct Simulation {
                 nodes[node].disconnected(peer)
                 nodes[other].disconnected(otherPeer)
                 closedLinks += 1
-            case .persist, .export:
+            case .persist, .export, .notice:
                 break
             }
         }
