@@ -105,8 +105,7 @@ public struct Demo {
         p.standardError = e
         p.standardInput = FileHandle.nullDevice
         try p.run()
-        let out = o.fileHandleForReading.readDataToEndOfFile()
-        let err = e.fileHandleForReading.readDataToEndOfFile()
+        let (out, err) = o.readBothToEnd(with: e)
         p.waitUntilExit()
         return Run(code: p.terminationStatus, out: String(decoding: out, as: UTF8.self), err: String(decoding: err, as: UTF8.self))
     }

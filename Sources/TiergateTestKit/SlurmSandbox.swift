@@ -38,8 +38,9 @@ public final class SlurmSandbox: @unchecked Sendable {
         m.arguments = ["-s", "/bin/sh", "munge", "-c",
                        "exec /usr/sbin/munged -F --socket=\(mungeDir)/socket --pid-file=\(mungeDir)/pid --seed-file=\(mungeDir)/seed --log-file=\(mungeDir)/log"]
         _ = FileManager.default.createFile(atPath: dir + "/munged.out", contents: nil)
-        m.standardOutput = FileHandle(forWritingAtPath: dir + "/munged.out")
-        m.standardError = FileHandle(forWritingAtPath: dir + "/munged.out")
+        let out = FileHandle(forWritingAtPath: dir + "/munged.out")  // one offset for both streams
+        m.standardOutput = out
+        m.standardError = out
         m.standardInput = FileHandle.nullDevice
         try m.run()
         munged = m

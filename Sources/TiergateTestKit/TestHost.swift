@@ -13,8 +13,9 @@ public enum TestHost {
         p.standardInput = FileHandle.nullDevice
         if let log {
             _ = FileManager.default.createFile(atPath: log, contents: nil)
-            p.standardOutput = FileHandle(forWritingAtPath: log)
-            p.standardError = FileHandle(forWritingAtPath: log)
+            let handle = FileHandle(forWritingAtPath: log)  // one offset for both, so neither overwrites the other
+            p.standardOutput = handle
+            p.standardError = handle
             guard (try? p.run()) != nil else { return (-1, "cannot run \(exe)") }
             p.waitUntilExit()
             return (p.terminationStatus, (try? String(contentsOfFile: log, encoding: .utf8)) ?? "")

@@ -68,7 +68,11 @@ extension Bench {
                 var next = Date()
                 while !stop.value {
                     if conn == nil { conn = ScrapeConnection(port: httpPort) }
-                    if let c = conn, c.get("/metrics") { scraped.update { $0 += 1 } } else { failed.update { $0 += 1 }; conn = nil }
+                    if let c = conn, c.get("/metrics") { scraped.update { $0 += 1 } } else {
+                        failed.update { $0 += 1 }
+                        conn?.close()
+                        conn = nil
+                    }
                     next = next.addingTimeInterval(interval)
                     let wait = next.timeIntervalSinceNow
                     if wait > 0 { usleep(UInt32(wait * 1e6)) }

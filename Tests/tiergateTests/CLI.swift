@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import TiergateCore
 @testable import TiergateStorage
+import TiergateCLIKit
 
 /// Runs the real `tiergate` binary as a child process.
 enum CLI {
@@ -48,9 +49,8 @@ enum CLI {
         p.standardError = err
         p.standardInput = FileHandle.nullDevice
         try p.run()
-        // Read both pipes fully before waiting, so a chatty child never blocks on a full pipe.
-        let o = out.fileHandleForReading.readDataToEndOfFile()
-        let e = err.fileHandleForReading.readDataToEndOfFile()
+        // Read both pipes fully, at once, before waiting, so a chatty child never blocks on a full pipe.
+        let (o, e) = out.readBothToEnd(with: err)
         p.waitUntilExit()
         return Result(code: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self))
     }
