@@ -168,6 +168,16 @@ struct SeedGen {
         emit("entry", "drill", d1.bytes)
         emit("entry", "drill-ack", ack.bytes)
 
+        // Anonymous halts (kind 6: a ring signature over the halt set, author = key image): erin's, and a second one
+        // of hers in the same period and slot (key-image reuse), so that mutations start from valid rings.
+        let ring = genesis.policy.haltSet(in: genesis)
+        for (name, reason) in [("anonymous-halt", "eval 12 worries me"), ("anonymous-halt-reused-image", "again")] {
+            let halt = AnonymousHalt(period: (t0 + 30 * minute) / (30 * day), slot: 0, ring: ring, reason: reason)
+            let e = try! SignedEntry.anonymousHalt(lab: "acme", genesis: gHash, rosterVersion: 1, time: t0 + 30 * minute, halt: halt,
+                                                   signer: lab.keys["erin"]!, nonceSeed: Array("seedgen \(name)".utf8))
+            emit("entry", name, e.bytes)
+        }
+
         let all = [p1, v1, v2, v3, v4, v5, h1, h2, r1, rv1, rv2, rv3, a1, av1, eq1, eq2, m1, detached]
         let names = ["proposal-advance", "vote-yes-bob", "vote-yes-carol", "vote-yes-alice", "vote-no-dave", "vote-abstain-erin",
                      "halt-erin", "halt-dave", "proposal-resume", "vote-resume-bob", "vote-resume-carol", "vote-resume-alice",
@@ -186,6 +196,12 @@ struct SeedGen {
         precondition((try? drillGenesis.validate()) != nil, "seedgen: the drill genesis must be consistent")
         emit("roster", "drill-genesis-canonical", drillGenesis.encoded())
         emit("roster", "drill-genesis-json", GenesisDocument(roster: drillGenesis).fileBytes())
+        var anonymousGenesis = drillGenesis  // format 4: anonymous halts allowed
+        anonymousGenesis.policy.anonymous = AnonymousPolicy(perPeriod: 2, periodMs: 7 * day)
+        anonymousGenesis.format = Roster.format(for: anonymousGenesis.policy)
+        precondition((try? anonymousGenesis.validate()) != nil, "seedgen: the anonymous genesis must be consistent")
+        emit("roster", "anonymous-genesis-canonical", anonymousGenesis.encoded())
+        emit("roster", "anonymous-genesis-json", GenesisDocument(roster: anonymousGenesis).fileBytes())
         var doc = GenesisDocument(roster: genesis)
         for n in ["alice", "bob", "carol", "dave", "erin"] { try! doc.sign(with: lab.keys[n]!) }
         emit("roster", "genesis-json", doc.fileBytes())
