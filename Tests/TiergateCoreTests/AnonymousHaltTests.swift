@@ -299,6 +299,38 @@ struct AnonymousHaltTests {
         #expect(node.store.tally.halts[halt.id] != nil)
     }
 
+    /// After an amendment turns anonymous halts off, one naming the earlier version is still held to the SUBMIT
+    /// window (by that version's periods) and reported from a peer: else a member could date one back to when they
+    /// were on, where it would count.
+    @Test func turningAnonymousHaltsOffDoesNotOpenTheWindow() throws {
+        var lab = Self.lab()
+        var next = lab.genesis
+        next.version = 2
+        next.previous = lab.genesis.hash
+        next.policy.anonymous = .default
+        next.format = Roster.format(for: next.policy)
+        try next.validate()
+        let a = lab.amend("alice", to: next, at: t0 + hour)
+        let votes = ["alice", "bob", "carol", "dave"].map { lab.vote($0, a, at: t0 + hour + 1) }
+        var store = EntryStore(genesis: lab.genesis)
+        for e in [a] + votes { _ = try store.insert(e) }
+        var node = GossipNode(store: store)
+        let now = t0 + 3 * day
+        #expect(node.verdict(now: now).rosterVersion == 2)
+        _ = node.connected(1, outbound: false, now: now, key: VectorKeys.key("gate-a").publicKey)
+        _ = node.received(.hello(version: 1, genesis: lab.genesis.hash, role: .client, name: "cluster"), from: 1, now: now)
+        _ = node.connected(9, outbound: false, now: now, key: VectorKeys.key("erin").publicKey)
+        _ = node.received(.hello(version: 1, genesis: lab.genesis.hash, role: .node, name: "erin's node"), from: 9, now: now)
+
+        let backdated = lab.anonymousHalt("erin", at: t0 + minute)  // v1 in force then: it would count
+        let answer = node.received(.submit(request: 1, entry: backdated.bytes), from: 1, now: now)
+        let refusal = answer.compactMap { if case .send(_, .ack(_, .rejected, let why)) = $0 { why } else { nil } }.first
+        #expect(refusal?.contains("before the previous period") == true, "\(answer)")
+        let fromPeer = node.received(.entries([backdated.bytes]), from: 9, now: now)
+        #expect(fromPeer.contains { if case .notice(.anonymousHaltOutOfWindow(id: backdated.id, _, _, false, 9, "erin")) = $0 { true } else { false } })
+        #expect(node.store.verdict(at: now).halted, "from a peer it is stored and counts (dated when v1 was in force)")
+    }
+
     @Test func aNodeStoresOnlyAnonymousHaltsThatFitARosterItKnows() throws {
         let lab = Self.lab()
         var store = EntryStore(genesis: lab.genesis)

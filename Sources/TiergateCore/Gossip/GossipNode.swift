@@ -394,8 +394,16 @@ public struct GossipNode: Sendable {
 
     mutating func anonymousWindowMisfit(_ e: SignedEntry, now: UInt64) -> AnonymousWindowMisfit? {
         let policy = rosterInForce(now: now).policy
-        let p = policy.anonymous
-        guard p.allowed else { return nil }  // refused by the store, with its reason
+        var p = policy.anonymous
+        if !p.allowed {
+            // An amendment has turned anonymous halts off. One naming an earlier version that allowed them still
+            // has its date judged, by that version's periods: else a member could date one back to when they were
+            // on, and it would count. One that fits no version the node knows is refused by the store.
+            guard let named = store.knownRosters.first(where: {
+                $0.version == e.entry.rosterVersion && $0.policy.anonymous.allowed
+            }) else { return nil }
+            p = named.policy.anonymous
+        }
         if e.entry.time > now.addingSaturating(policy.maxSkewMs) { return .ahead }
         if p.period(at: e.entry.time).addingSaturating(1) < p.period(at: now) { return .beforePreviousPeriod }
         return nil
