@@ -2,31 +2,54 @@
 import Glibc
 #endif
 
-/// File actions for `posix_spawn` that leave the child only standard input, output and error.
+/// File actions for `posix_spawn` that leave the child standard input, output and error, and what the spawning
+/// process itself was started with (``inheritedAtStart``): never a descriptor it opened.
 ///
 /// A spawned job would otherwise inherit every descriptor not marked close-on-exec — and SwiftNIO opens its
 /// sockets and epoll instances without it. A job that holds the gate's link to a node could read a pushed halt off
 /// it, shut it down, or unregister it from the gate's epoll instance (which it would share), and would keep the
-/// node's session open after the gate died. `tiergate gate` spawns the job with these.
+/// node's session open after the gate died. What the gate was itself started with (a make jobserver's pipe, an MPI
+/// launcher's `PMI_FD`, systemd's `LISTEN_FDS`) is the job's as much as the gate's, and passes on, as it would
+/// without the gate. `tiergate gate` spawns the job with these.
 public enum SpawnActions {
-    /// Adds "close every descriptor from 3 up" to `actions`: glibc's `posix_spawn_file_actions_addclosefrom_np`
-    /// (2.34 and later, looked up at run time since Swift's Glibc module does not declare it), else one close
-    /// action for each descriptor open now (a descriptor another thread opens between this and the spawn would
-    /// then stay open in the child; the file actions run in the child, so nothing is closed here).
+    /// The descriptors from 3 up that were open when ``recordInheritedDescriptors()`` first ran — at the start of
+    /// `main`, before anything is opened: what this process was started with.
+    public static let inheritedAtStart: Set<Int32> = Set((openDescriptors() ?? []).filter { fd in
+        fd >= 3 && fcntl(fd, F_GETFD) & FD_CLOEXEC == 0  // one marked close-on-exec would not reach a child anyway
+    })
+
+    /// Records ``inheritedAtStart``; call it first thing in `main`.
+    public static func recordInheritedDescriptors() { _ = inheritedAtStart }
+
+    /// Adds "close every descriptor from 3 up except `keeping`" to `actions`. Above the highest kept one: glibc's
+    /// `posix_spawn_file_actions_addclosefrom_np` (2.34 and later, looked up at run time since Swift's Glibc
+    /// module does not declare it), closing in the child whatever is open then. Below it (and everywhere without
+    /// that function): one close action for each descriptor open now, from /proc/self/fd, else for every number
+    /// up to the descriptor limit (at most 65,536); a descriptor another thread opens between this call and the
+    /// spawn would stay open there. The file actions run in the child: nothing is closed here.
     ///
     /// - Parameter useCloseFrom: false only to test the fallback.
-    public static func closeFromThree(_ actions: inout posix_spawn_file_actions_t, useCloseFrom: Bool = true) {
+    public static func closeAll(_ actions: inout posix_spawn_file_actions_t, keeping: Set<Int32> = [], useCloseFrom: Bool = true) {
         typealias AddCloseFrom = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32
+        let from = max(keeping.max() ?? 2, 2) + 1
+        var closeFromAdded = false
         if useCloseFrom, let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "posix_spawn_file_actions_addclosefrom_np") {  // RTLD_DEFAULT
             let addCloseFrom = unsafeBitCast(symbol, to: AddCloseFrom.self)
-            if addCloseFrom(&actions, 3) == 0 { return }
+            closeFromAdded = addCloseFrom(&actions, from) == 0
         }
-        for fd in openDescriptors() where fd >= 3 { posix_spawn_file_actions_addclose(&actions, fd) }
+        let limit = closeFromAdded ? from : Int32.max
+        if let open = openDescriptors() {
+            for fd in open where fd >= 3 && fd < limit && !keeping.contains(fd) { posix_spawn_file_actions_addclose(&actions, fd) }
+        } else {
+            // No /proc: every number (glibc ignores a close action on a number that is not open).
+            let max = Int32(clamping: Swift.min(Swift.max(sysconf(Int32(_SC_OPEN_MAX)), 1024), 65_536))
+            for fd in Int32(3)..<Swift.min(limit, max) where !keeping.contains(fd) { posix_spawn_file_actions_addclose(&actions, fd) }
+        }
     }
 
-    /// The descriptors open in this process, from /proc/self/fd (without the one that reads it).
-    static func openDescriptors() -> [Int32] {
-        guard let dir = opendir("/proc/self/fd") else { return [] }
+    /// The descriptors open in this process, from /proc/self/fd (without the one that reads it); nil without /proc.
+    static func openDescriptors() -> [Int32]? {
+        guard let dir = opendir("/proc/self/fd") else { return nil }
         defer { closedir(dir) }
         let own = dirfd(dir)
         var out: [Int32] = []

@@ -233,7 +233,7 @@ struct Bench {
         posix_spawn_file_actions_init(&actions)
         posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
         posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
-        SpawnActions.closeFromThree(&actions)
+        SpawnActions.closeAll(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
         var status: Int32 = 0
         var peak = 0

@@ -30,6 +30,8 @@ struct GateCommand: ParsableCommand {
             the halts in force, so a halt stored while a link was down still arrives. Only while no node is
             reachable does gate rely on its token alone, until it expires. The token is refreshed at half its
             lifetime. SIGINT/SIGTERM sent to gate are forwarded to CMD. Every decision is logged to stderr.
+            CMD gets gate's standard input, output and error and whatever else gate was started with (a
+            jobserver's pipe, an MPI launcher's PMI_FD), never a descriptor gate opened itself (its node links).
 
             Drills (`tiergate drill`): gate treats a drill pushed by any node as a halt it must not act on — it
             checks that it could signal CMD's process group — and acknowledges it with its key (an observer
@@ -268,11 +270,11 @@ struct GateCommand: ParsableCommand {
         var pid: pid_t = 0
         let cargs = argv.map { strdup($0) } + [nil]
         defer { cargs.forEach { free($0) } }
-        // Standard input, output and error only: never the gate's links to the nodes (SpawnActions).
+        // What the gate was started with, never what it opened: its links to the nodes (SpawnActions).
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
-        SpawnActions.closeFromThree(&actions)
+        SpawnActions.closeAll(&actions, keeping: SpawnActions.inheritedAtStart)
         let rc = posix_spawnp(&pid, argv[0], &actions, &attr, cargs, environ)
         guard rc == 0 else { throw CLIFailure.cannotEvaluate("cannot start \(argv[0]): \(String(cString: strerror(rc)))") }
         return pid

@@ -31,6 +31,7 @@ struct Tiergate: AsyncParsableCommand {
 
     static func main() async {
         StandardDescriptors.ensureOpen()  // before any file is opened
+        SpawnActions.recordInheritedDescriptors()  // what a gated job gets besides 0, 1 and 2
         await main(nil)
     }
 }

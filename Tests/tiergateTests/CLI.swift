@@ -121,10 +121,10 @@ extension CLI {
     /// Starts `tiergate ARGS` in `dir` (a `gate` running `sleep`) and reads its stderr until it says it started the
     /// job, or ends; returns the process, its stderr pipe (for the rest of the log) and what was read so far. The
     /// caller stops the process.
-    static func startGate(_ args: [String], in dir: String) throws -> (Process, Pipe, String) {
+    static func startGate(_ args: [String], in dir: String, wrapper: (executable: String, prefix: [String])? = nil) throws -> (Process, Pipe, String) {
         let gate = Process()
-        gate.executableURL = URL(fileURLWithPath: binary)
-        gate.arguments = args
+        gate.executableURL = URL(fileURLWithPath: wrapper?.executable ?? binary)
+        gate.arguments = wrapper.map { $0.prefix + [binary] + args } ?? args
         gate.currentDirectoryURL = URL(fileURLWithPath: dir)
         let err = Pipe()
         gate.standardError = err

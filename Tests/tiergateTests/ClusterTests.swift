@@ -90,6 +90,7 @@ final class NodeProcess {
 }
 
 @Suite(.serialized) struct ClusterTests {
+
     /// Polls `condition` up to `seconds`; the test asserts on the final state, never on how long it took.
     func eventually(_ seconds: Double = 20, _ condition: () throws -> Bool) rethrows -> Bool {
         try TestHost.eventually(seconds, condition)
@@ -170,6 +171,15 @@ final class NodeProcess {
 }
 
 @Suite(.serialized) struct GateTests {
+    /// Runs argv[1:] holding descriptors 0, 1, 2 and 7 (/dev/null, as a jobserver's pipe would be) and no other: the
+    /// test runner's children inherit a socket of Foundation's `Process` besides.
+    static let startHolding7 = """
+        import os, sys
+        os.dup2(os.open("/dev/null", os.O_RDONLY), 7)
+        os.closerange(3, 7); os.closerange(8, 65536)
+        os.execv(sys.argv[1], sys.argv[1:])
+        """
+
     @Test func gateRunsTheJobUntilAHaltAnywhereStopsIt() throws {
         let w = Workdir()
         try w.lab()
@@ -212,17 +222,18 @@ final class NodeProcess {
         // It watches nodes 1 and 0 (two members' nodes, as the default freshness rule asks).
         let (gate, gateErr, text) = try CLI.startGate(
             ["gate", "--tier", "1", "--roster", "roster.json", "--node", nodes[1].address, "--node", nodes[0].address, "--key", "keys/dave.key", "--grace", "5", "--", "sleep", "600"],
-            in: w.path)
+            in: w.path, wrapper: ("/usr/bin/env", ["python3", "-c", Self.startHolding7]))
         defer { if gate.isRunning { gate.terminate() } }
         #expect(text.contains("started sleep"), "gate did not start the job: \(text)")
         let childPid = Int32(text.split(separator: " ").drop { $0 != "pid" }.dropFirst().first ?? "") ?? 0
         #expect(childPid > 0 && kill(childPid, 0) == 0, "the job runs")
-        // The job holds standard input, output and error only: not the gate's links to the nodes, nor its event
-        // loops' epoll instances (with which a job could read a pushed halt off the link or silence it). Polled: the
-        // job itself (sleep) opens and closes its locale files as it starts.
+        // The job holds standard input, output and error, and the descriptor 7 gate was started with (as a
+        // jobserver's pipe would be): not the gate's links to the nodes, nor its event loops' epoll instances (with
+        // which a job could read a pushed halt off the link or silence it). Polled: the job itself (sleep) opens and
+        // closes its locale files as it starts.
         func fds() -> [String] { ((try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(childPid)/fd")) ?? []).sorted() }
         func target(_ fd: String) -> String { (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(childPid)/fd/\(fd)")) ?? "?" }
-        #expect(ClusterTests().eventually(5) { fds() == ["0", "1", "2"] }, "the job holds descriptors \(fds().map { "\($0) → \(target($0))" })")
+        #expect(ClusterTests().eventually(5) { fds() == ["0", "1", "2", "7"] }, "the job holds descriptors \(fds().map { "\($0) → \(target($0))" })")
 
         // A staff member halts at node 2; gate (watching nodes 1 and 0) stops the job on the pushed halt.
         let halted = Date()
