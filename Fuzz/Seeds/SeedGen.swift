@@ -197,7 +197,7 @@ struct SeedGen {
         emit("roster", "drill-genesis-canonical", drillGenesis.encoded())
         emit("roster", "drill-genesis-json", GenesisDocument(roster: drillGenesis).fileBytes())
         var anonymousGenesis = drillGenesis  // format 4: anonymous halts allowed
-        anonymousGenesis.policy.anonymous = AnonymousPolicy(perPeriod: 2, periodMs: 7 * day)
+        anonymousGenesis.policy.anonymous = AnonymousPolicy(perPeriod: 2, periodMs: 30 * day)  // the seeded halts' periods
         anonymousGenesis.format = Roster.format(for: anonymousGenesis.policy)
         precondition((try? anonymousGenesis.validate()) != nil, "seedgen: the anonymous genesis must be consistent")
         emit("roster", "anonymous-genesis-canonical", anonymousGenesis.encoded())

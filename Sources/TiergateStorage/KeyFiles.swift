@@ -299,9 +299,9 @@ public final class SignerLock {
         guard opened >= 0 else { throw .unreadable(path: p, reason: "cannot open the signer lock: \(String(cString: strerror(errno)))") }
         // Owned from here: a throw below closes it once (OwnedDescriptor).
         let descriptor = OwnedDescriptor(opened)
-        if flock(opened, LOCK_EX | LOCK_NB) != 0 {
+        if flock(descriptor.raw, LOCK_EX | LOCK_NB) != 0 {
             onWait()
-            while flock(opened, LOCK_EX) != 0 {
+            while flock(descriptor.raw, LOCK_EX) != 0 {
                 guard errno == EINTR else {
                     throw .unreadable(path: p, reason: "cannot lock the signer state: \(String(cString: strerror(errno)))")
                 }

@@ -51,7 +51,7 @@ public final class LedgerReader {
         guard fstat(descriptor.raw, &st) == 0 else { throw .cannotOpen(path: path, reason: String(cString: strerror(errno))) }
         let size = Int(st.st_size)
         var header = [UInt8](repeating: 0, count: LedgerFormat.headerLength)
-        let n = size >= LedgerFormat.headerLength ? header.withUnsafeMutableBytes { pread(opened, $0.baseAddress!, $0.count, 0) } : 0
+        let n = size >= LedgerFormat.headerLength ? header.withUnsafeMutableBytes { [raw = descriptor.raw] in pread(raw, $0.baseAddress!, $0.count, 0) } : 0
         guard n == LedgerFormat.headerLength else {
             throw .notALedger(reason: "file is shorter than the \(LedgerFormat.headerLength)-byte header")
         }
