@@ -57,6 +57,8 @@ public final class NodeRuntime: @unchecked Sendable {
     var submissions: [String: UInt64] = [:]
     /// Anonymous halts stored from peers outside the SUBMIT window (``NodeNotice``).
     var anonymousHaltsOutOfWindow: UInt64 = 0
+    /// Each connection's remote address, for what is logged about it after it may have closed.
+    var addresses: [PeerID: String] = [:]
     var tokens: [String: UInt64] = [:]
     /// Entries in the ledger by kind (halts held detached included), counted at load and on each append.
     var entriesByKind: [String: UInt64] = [:]
@@ -265,6 +267,7 @@ public final class NodeRuntime: @unchecked Sendable {
         let id = nextPeerID
         nextPeerID += 1
         channels[id] = channel
+        addresses[id] = channel.remoteAddress.map { "\($0)" } ?? "?"
         sessionKeys[id] = key
         gossip.connections.sessionOpened(key)
         dialer?.peer = id
@@ -284,6 +287,8 @@ public final class NodeRuntime: @unchecked Sendable {
         loop.preconditionInEventLoop()
         if let id {
             channels[id] = nil
+            // Kept until what was queued before the disconnect has run: a notice logged after its append names it.
+            ioTail = ioTail.always { _ in self.addresses[id] = nil }
             gossip.disconnected(id)
             if let key = sessionKeys.removeValue(forKey: id) { gossip.connections.sessionClosed(key) }
         }
@@ -476,7 +481,7 @@ public final class NodeRuntime: @unchecked Sendable {
         switch n {
         case .anonymousHaltOutOfWindow(let id, let keyImage, let time, let ahead, let from, let member):
             anonymousHaltsOutOfWindow += 1
-            let address = channels[from]?.remoteAddress.map { "\($0)" } ?? "?"
+            let address = addresses[from] ?? "?"
             logger.warning(
                 "anonymous halt stored from a peer outside the window a SUBMIT is held to: its signer's clock, or a node that dates halts into other periods, chose its period",
                 metadata: ["entry.id": "\(id.hex)", "entry.time": "\(TimeText.format(time))", "key_image": "\(keyImage.fingerprint)",

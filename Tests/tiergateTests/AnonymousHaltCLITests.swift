@@ -114,7 +114,7 @@ import TiergateTestKit
                 "the correct node holds it and it counts")
         #expect(TestHost.eventually(10) { correct.log.contains("outside the window a SUBMIT is held to") }, "\(correct.log.suffix(2000))")
         let warning = correct.log.split(separator: "\n").first { $0.contains("outside the window a SUBMIT is held to") }.map(String.init) ?? ""
-        #expect(warning.contains(signed.lastLine) && warning.contains("peer.member=alice") && warning.contains("before the previous period"), "\(warning)")
+        #expect(warning.contains(signed.lastLine) && warning.contains("peer.member=alice") && warning.contains("127.0.0.1") && warning.contains("before the previous period"), "\(warning)")
         #expect(!skewed.log.contains("outside the window"), "the node that took it by SUBMIT had it in its window")
         let metrics = OperationsTests.http("GET", "http://" + String(httpLine.dropFirst("http on ".count)) + "/metrics")
         #expect(metrics.body.contains("tiergate_anonymous_halts_out_of_window_total 1"), "\(metrics.body.prefix(4000))")
