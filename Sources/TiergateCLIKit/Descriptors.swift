@@ -12,13 +12,13 @@ import Glibc
 /// launcher's `PMI_FD`, systemd's `LISTEN_FDS`) is the job's as much as the gate's, and passes on, as it would
 /// without the gate. `tiergate gate` spawns the job with these.
 public enum SpawnActions {
-    /// The descriptors from 3 up that were open when ``recordInheritedDescriptors()`` first ran — at the start of
-    /// `main`, before anything is opened: what this process was started with.
+    /// The descriptors from 3 up that were open when ``recordInheritedDescriptors()`` first ran — before the
+    /// command opened anything: what this process was started with.
     public static let inheritedAtStart: Set<Int32> = Set((openDescriptors() ?? []).filter { fd in
         fd >= 3 && fcntl(fd, F_GETFD) & FD_CLOEXEC == 0  // one marked close-on-exec would not reach a child anyway
     })
 
-    /// Records ``inheritedAtStart``; call it first thing in `main`.
+    /// Records ``inheritedAtStart``; a command that spawns with it calls this first thing.
     public static func recordInheritedDescriptors() { _ = inheritedAtStart }
 
     /// Adds "close every descriptor from 3 up except `keeping`" to `actions`. Above the highest kept one: glibc's
@@ -42,8 +42,8 @@ public enum SpawnActions {
             for fd in open where fd >= 3 && fd < limit && !keeping.contains(fd) { posix_spawn_file_actions_addclose(&actions, fd) }
         } else {
             // No /proc: every number (glibc ignores a close action on a number that is not open).
-            let max = Int32(clamping: Swift.min(Swift.max(sysconf(Int32(_SC_OPEN_MAX)), 1024), 65_536))
-            for fd in Int32(3)..<Swift.min(limit, max) where !keeping.contains(fd) { posix_spawn_file_actions_addclose(&actions, fd) }
+            let openMax = Int32(clamping: min(max(sysconf(Int32(_SC_OPEN_MAX)), 1024), 65_536))
+            for fd in Int32(3)..<min(limit, openMax) where !keeping.contains(fd) { posix_spawn_file_actions_addclose(&actions, fd) }
         }
     }
 

@@ -271,7 +271,7 @@ public final class NodeRuntime: @unchecked Sendable {
         sessionKeys[id] = key
         gossip.connections.sessionOpened(key)
         dialer?.peer = id
-        logger.debug("connected", metadata: ["peer.id": "\(id)", "peer.address": "\(channel.remoteAddress.map { "\($0)" } ?? "?")", "peer.key": "\(key.fingerprint)"])
+        logger.debug("connected", metadata: ["peer.id": "\(id)", "peer.address": "\(addresses[id] ?? "?")", "peer.key": "\(key.fingerprint)"])
         execute(gossip.connected(id, outbound: dialer != nil, now: SystemClock.nowMs(), key: key))
         // Slowloris guard: a peer that never says HELLO is closed.
         loop.scheduleTask(in: .milliseconds(config.helloTimeoutMs)) {
@@ -493,7 +493,7 @@ public final class NodeRuntime: @unchecked Sendable {
     func close(_ id: PeerID, reason: String, misbehaved: Bool) {
         guard let ch = channels[id] else { return }
         if misbehaved {
-            logger.warning("closing connection", metadata: ["peer.id": "\(id)", "peer.address": "\(ch.remoteAddress.map { "\($0)" } ?? "?")", "reason": "\(reason)"])
+            logger.warning("closing connection", metadata: ["peer.id": "\(id)", "peer.address": "\(addresses[id] ?? "?")", "reason": "\(reason)"])
             if let d = dialers.first(where: { $0.peer == id }) { d.misbehaved = true }
         }
         var buf = ch.allocator.buffer(capacity: 64)

@@ -79,6 +79,7 @@ struct GateCommand: ParsableCommand {
     }
 
     func run() throws {
+        SpawnActions.recordInheritedDescriptors()  // before anything is opened: what the job gets besides 0, 1 and 2
         try guarded {
             let doc = try Load.trustedGenesis(roster)
             let genesis = doc.roster

@@ -31,7 +31,6 @@ struct Tiergate: AsyncParsableCommand {
 
     static func main() async {
         StandardDescriptors.ensureOpen()  // before any file is opened
-        SpawnActions.recordInheritedDescriptors()  // what a gated job gets besides 0, 1 and 2
         await main(nil)
     }
 }
