@@ -123,8 +123,7 @@ extension CLI {
     /// caller stops the process.
     static func startGate(_ args: [String], in dir: String, wrapper: (executable: String, prefix: [String])? = nil) throws -> (Process, Pipe, String) {
         let gate = Process()
-        gate.executableURL = URL(fileURLWithPath: wrapper?.executable ?? binary)
-        gate.arguments = wrapper.map { $0.prefix + [binary] + args } ?? args
+        command(gate, args, wrapper: wrapper)
         gate.currentDirectoryURL = URL(fileURLWithPath: dir)
         let err = Pipe()
         gate.standardError = err
@@ -141,14 +140,20 @@ extension CLI {
 }
 
 extension CLI {
+    /// Points `p` at `tiergate ARGS`, through `wrapper`'s program when given (faketime, setpriv, a shell, Python),
+    /// which is handed the binary's path and the arguments after its own `prefix`.
+    static func command(_ p: Process, _ args: [String], wrapper: (executable: String, prefix: [String])?) {
+        p.executableURL = URL(fileURLWithPath: wrapper?.executable ?? binary)
+        p.arguments = (wrapper.map { $0.prefix + [binary] } ?? []) + args
+    }
+
     /// Starts `tiergate ARGS` in `dir` in the background (through `wrapper`'s program when given: setpriv, a
     /// user's shell), stderr to the file `stderr`, stdout to `stdout` or nowhere; the caller stops it with
     /// ``Process/stopAndWait()``.
     static func background(_ args: [String], in dir: String, stderr: String, stdout: String? = nil, env: [String: String] = [:],
                            wrapper: (executable: String, prefix: [String])? = nil) throws -> Process {
         let p = Process()
-        p.executableURL = URL(fileURLWithPath: wrapper?.executable ?? binary)
-        p.arguments = (wrapper.map { $0.prefix + [binary] } ?? []) + args
+        command(p, args, wrapper: wrapper)
         p.environment = ProcessInfo.processInfo.environment.merging(env) { _, b in b }
         p.currentDirectoryURL = URL(fileURLWithPath: dir)
         FileManager.default.createFile(atPath: stderr, contents: nil)

@@ -28,13 +28,7 @@ final class NodeProcess {
     }
 
     private func start() throws {
-        if let w = wrapper {
-            process.executableURL = URL(fileURLWithPath: w.executable)
-            process.arguments = w.prefix + [CLI.binary] + args
-        } else {
-            process.executableURL = URL(fileURLWithPath: CLI.binary)
-            process.arguments = args
-        }
+        CLI.command(process, args, wrapper: wrapper)
         if let env = environment { process.environment = ProcessInfo.processInfo.environment.merging(env) { _, b in b } }
         process.currentDirectoryURL = URL(fileURLWithPath: dir)
         process.standardOutput = stdout
@@ -90,7 +84,6 @@ final class NodeProcess {
 }
 
 @Suite(.serialized) struct ClusterTests {
-
     /// Polls `condition` up to `seconds`; the test asserts on the final state, never on how long it took.
     func eventually(_ seconds: Double = 20, _ condition: () throws -> Bool) rethrows -> Bool {
         try TestHost.eventually(seconds, condition)
